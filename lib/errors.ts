@@ -1,0 +1,73 @@
+/**
+ * Error classes users and actors see. Each has a stable `name` (also its
+ * class name) so it survives serialization: a task error crosses the wire as
+ * { name, message, stack, props } and is rebuilt by lib/protocol/errors.ts.
+ */
+
+export class DistributedError extends Error {
+  override name = 'DistributedError';
+}
+
+/** A future was cancelled (by the user, a restart, or lost scattered data). */
+export class CancelledError extends DistributedError {
+  override name = 'CancelledError';
+  constructor(readonly key: string, readonly reason = 'cancelled') {
+    super(`${key} was cancelled: ${reason}`);
+  }
+}
+
+/** An operation did not finish within its timeout (milliseconds). */
+export class TimeoutError extends DistributedError {
+  override name = 'TimeoutError';
+}
+
+/** A task's worker died under it more often than `allowedFailures`. */
+export class KilledWorker extends DistributedError {
+  override name = 'KilledWorker';
+  constructor(readonly key: string, readonly lastWorker: string, readonly allowedFailures: number) {
+    super(
+      `Attempted to run task ${key} on ${allowedFailures + 1} different workers, but all those workers died ` +
+        `while running it. The last worker was ${lastWorker}.`,
+    );
+  }
+}
+
+/** Bytes on a connection that are not a valid message. The connection is closed. */
+export class ProtocolError extends DistributedError {
+  override name = 'ProtocolError';
+}
+
+/** A message larger than the configured limit was refused before buffering. */
+export class MessageTooLargeError extends ProtocolError {
+  override name = 'MessageTooLargeError';
+}
+
+/** The peer went away while a call was outstanding, or before a send. */
+export class CommClosedError extends DistributedError {
+  override name = 'CommClosedError';
+}
+
+/** An address could not be reached (within the connect timeout). */
+export class ConnectError extends DistributedError {
+  override name = 'ConnectError';
+}
+
+/** A value or function that cannot be sent to a worker. */
+export class SerializationError extends DistributedError {
+  override name = 'SerializationError';
+}
+
+/** A request named an op the receiving actor has no handler for. */
+export class UnknownOpError extends DistributedError {
+  override name = 'UnknownOpError';
+}
+
+/** A graph that cannot run: a cycle, or a dependency on a key nobody knows. */
+export class InvalidGraphError extends DistributedError {
+  override name = 'InvalidGraphError';
+}
+
+/** Data that existed only on a worker that is gone, and has no recipe to recompute it. */
+export class LostDataError extends DistributedError {
+  override name = 'LostDataError';
+}

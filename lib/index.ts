@@ -1,0 +1,1 @@
+export { InvalidTransitionError } from '../machines/transition-table.js';

@@ -1,0 +1,207 @@
+/**
+ * Every op-dict that crosses an actor boundary, in one place.
+ *
+ * docs/protocol.md describes the same catalogue for humans; keep both true.
+ * Field names follow dask.distributed where it has an equivalent, with
+ * JavaScript spelling (camelCase) for fields that are ours alone.
+ *
+ * Values that belong to users never appear here as live JavaScript objects:
+ * they travel as `Blob`s (msgpackr-encoded bytes, see lib/protocol/values.ts),
+ * so the scheduler never decodes user data or user functions.
+ */
+
+/** Encoded user value: the bytes of `encodeValue(v)`. */
+export type Blob = Uint8Array;
+
+/** How a task's function reaches a worker. */
+export type FunctionRef =
+  | { kind: 'source'; source: string; name: string }
+  | { kind: 'global'; path: string; name: string }
+  | { kind: 'module'; url: string; exportName: string; name: string };
+
+/** Opaque to the scheduler: what a worker needs to run a task. */
+export interface RunSpec {
+  fn: FunctionRef;
+  /** encodeValue([...args]) where dependencies appear as DependencyRef placeholders. */
+  args: Blob;
+  /** Set when the task creates an actor instance rather than computing a value. */
+  actor?: boolean;
+}
+
+/** A task error as it travels: enough to rebuild an Error of the same name. */
+export interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string;
+  /** Own enumerable properties that survived encoding (e.g. `code`). */
+  props?: Record<string, unknown>;
+  cause?: SerializedError;
+}
+
+export interface Restrictions {
+  /** addresses, hostnames or worker names */
+  workers?: string[];
+  allowOtherWorkers?: boolean;
+  resources?: Record<string, number>;
+}
+
+export interface GraphTask {
+  key: string;
+  /** Keys this task reads. Every one is either in this message or already known to the scheduler. */
+  dependencies: string[];
+  /** Absent for keys the client only refers to (already known). */
+  runSpec?: RunSpec;
+  restrictions?: Restrictions;
+  retries?: number;
+  /** User priority: higher runs first. */
+  priority?: number;
+}
+
+export type WorkerStatus = 'running' | 'paused' | 'closing' | 'closed';
+
+/* ------------------------------------------------------------------ */
+/* Replies to RPCs                                                      */
+/* ------------------------------------------------------------------ */
+
+export interface ReplyOk<T = unknown> { op: 'reply'; id: number; status: 'OK'; result: T }
+export interface ReplyError { op: 'reply'; id: number; status: 'error'; error: SerializedError }
+export type Reply = ReplyOk | ReplyError;
+
+/* ------------------------------------------------------------------ */
+/* client -> scheduler                                                   */
+/* ------------------------------------------------------------------ */
+
+export interface RegisterClientMsg { op: 'register-client'; client: string; name?: string }
+export interface UpdateGraphMsg {
+  op: 'update-graph';
+  client: string;
+  tasks: GraphTask[];
+  /** Keys this client wants (holds futures for). */
+  keys: string[];
+  stimulusId?: string;
+}
+export interface ClientDesiresKeysMsg { op: 'client-desires-keys'; client: string; keys: string[] }
+export interface ClientReleasesKeysMsg { op: 'client-releases-keys'; client: string; keys: string[] }
+export interface CancelKeysMsg { op: 'cancel-keys'; client: string; keys: string[]; force?: boolean }
+export interface CloseClientMsg { op: 'close-client'; client: string }
+/** RPC: fetch values. Reply: { data: Record<key, Blob>, missing: string[] } */
+export interface GatherMsg { op: 'gather'; keys: string[] }
+/** RPC: place client data on workers. Reply: { keys: string[] } */
+export interface ScatterMsg {
+  op: 'scatter';
+  client: string;
+  data: Record<string, Blob>;
+  workers?: string[];
+  broadcast?: boolean;
+}
+export interface WhoHasMsg { op: 'who_has'; keys?: string[] }
+export interface HasWhatMsg { op: 'has_what'; workers?: string[] }
+export interface NcoresMsg { op: 'ncores'; workers?: string[] }
+export interface IdentityMsg { op: 'identity' }
+export interface RetryMsg { op: 'retry'; client: string; keys: string[] }
+/** RPC: run a function on workers out of band. Reply: Record<address, { ok, value | error }> */
+export interface BroadcastRunMsg { op: 'broadcast-run'; fn: FunctionRef; args: Blob; workers?: string[] }
+
+/* ------------------------------------------------------------------ */
+/* scheduler -> client                                                   */
+/* ------------------------------------------------------------------ */
+
+export interface KeyInMemoryMsg { op: 'key-in-memory'; key: string; type?: string; nbytes?: number }
+export interface TaskErredToClientMsg { op: 'task-erred'; key: string; exception: SerializedError }
+export interface LostDataMsg { op: 'lost-data'; key: string }
+export interface CancelledKeysMsg { op: 'cancelled-keys'; keys: string[]; reason?: string }
+export interface TaskRetriedMsg { op: 'task-retried'; key: string }
+export interface RestartToClientMsg { op: 'restart' }
+
+/* ------------------------------------------------------------------ */
+/* worker <-> scheduler                                                  */
+/* ------------------------------------------------------------------ */
+
+export interface RegisterWorkerMsg {
+  op: 'register-worker';
+  address: string;
+  name: string;
+  nthreads: number;
+  resources?: Record<string, number>;
+  memoryLimit?: number;
+  pid?: number;
+  nanny?: string;
+  /** Keys already in memory on this worker (re-registration). */
+  keys?: string[];
+}
+export interface HeartbeatWorkerMsg { op: 'heartbeat_worker'; address: string; metrics?: Record<string, number> }
+export interface UnregisterMsg { op: 'unregister'; address: string }
+
+export interface ComputeTaskMsg {
+  op: 'compute-task';
+  key: string;
+  runId: number;
+  runSpec: RunSpec;
+  /** For each dependency: the workers holding it. */
+  whoHas: Record<string, string[]>;
+  nbytes: Record<string, number>;
+  priority: number[];
+  resources?: Record<string, number>;
+  stimulusId: string;
+}
+export interface FreeKeysMsg { op: 'free-keys'; keys: string[]; stimulusId: string }
+export interface CancelComputeMsg { op: 'cancel-compute'; key: string; stimulusId: string }
+export interface AcquireReplicasMsg { op: 'acquire-replicas'; whoHas: Record<string, string[]>; nbytes: Record<string, number>; stimulusId: string }
+export interface RemoveReplicasMsg { op: 'remove-replicas'; keys: string[]; stimulusId: string }
+export interface StealRequestMsg { op: 'steal-request'; key: string; stimulusId: string }
+export interface CloseWorkerMsg { op: 'close'; reason?: string }
+
+export interface TaskFinishedMsg {
+  op: 'task-finished';
+  key: string;
+  runId: number;
+  nbytes: number;
+  type: string;
+  /** milliseconds spent executing, for per-prefix duration estimates */
+  duration: number;
+  stimulusId: string;
+}
+export interface TaskErredFromWorkerMsg {
+  op: 'task-erred';
+  key: string;
+  runId: number;
+  exception: SerializedError;
+  stimulusId: string;
+}
+export interface ReleaseWorkerDataMsg { op: 'release-worker-data'; key: string; stimulusId: string }
+export interface AddKeysMsg { op: 'add-keys'; keys: string[]; stimulusId: string }
+export interface LongRunningMsg { op: 'long-running'; key: string; runId: number; stimulusId: string }
+export interface RescheduleMsg { op: 'reschedule'; key: string; stimulusId: string }
+export interface StealResponseMsg { op: 'steal-response'; key: string; state: string | null; stimulusId: string }
+export interface WorkerStatusChangeMsg { op: 'worker-status-change'; status: WorkerStatus; stimulusId: string }
+export interface MissingDataMsg { op: 'missing-data'; key: string; worker: string; stimulusId: string }
+
+/* ------------------------------------------------------------------ */
+/* worker RPCs (from peers, the scheduler or clients)                    */
+/* ------------------------------------------------------------------ */
+
+/** Reply: { status: 'OK', data: Record<key, Blob> } or { status: 'busy' } */
+export interface GetDataMsg { op: 'get_data'; keys: string[]; who?: string }
+/** Reply: { nbytes: Record<key, number> } */
+export interface UpdateDataMsg { op: 'update_data'; data: Record<string, Blob> }
+/** Reply: { ok: true, value: Blob } | { ok: false, error: SerializedError } */
+export interface RunMsg { op: 'run'; fn: FunctionRef; args: Blob }
+
+export type ClientToScheduler =
+  | RegisterClientMsg | UpdateGraphMsg | ClientDesiresKeysMsg | ClientReleasesKeysMsg
+  | CancelKeysMsg | CloseClientMsg | GatherMsg | ScatterMsg | WhoHasMsg | HasWhatMsg
+  | NcoresMsg | IdentityMsg | RetryMsg | BroadcastRunMsg;
+export type SchedulerToClient =
+  | KeyInMemoryMsg | TaskErredToClientMsg | LostDataMsg | CancelledKeysMsg
+  | TaskRetriedMsg | RestartToClientMsg;
+export type SchedulerToWorker =
+  | ComputeTaskMsg | FreeKeysMsg | CancelComputeMsg | AcquireReplicasMsg
+  | RemoveReplicasMsg | StealRequestMsg | CloseWorkerMsg;
+export type WorkerToScheduler =
+  | RegisterWorkerMsg | HeartbeatWorkerMsg | UnregisterMsg | TaskFinishedMsg
+  | TaskErredFromWorkerMsg | ReleaseWorkerDataMsg | AddKeysMsg | LongRunningMsg
+  | RescheduleMsg | StealResponseMsg | WorkerStatusChangeMsg | MissingDataMsg;
+export type WorkerRpc = GetDataMsg | UpdateDataMsg | RunMsg;
+
+/** Any op-dict: the shape every transport carries. */
+export interface OpDict { op: string; [field: string]: unknown }

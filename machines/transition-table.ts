@@ -1,0 +1,76 @@
+/**
+ * Plain transition tables derived from xstate machine definitions.
+ *
+ * A task lifecycle is defined once as an xstate machine whose events are named
+ * after the state they lead to (dask's "recommendations"): in state
+ * `released`, event `waiting` moves to `waiting`. Running an xstate actor per
+ * task is far too costly, so records carry a plain `state` string and move with
+ * `table.move(from, to)`: a Map lookup that throws on an illegal edge.
+ */
+import type { AnyStateMachine } from 'xstate';
+
+export class InvalidTransitionError extends Error {
+  override readonly name = 'InvalidTransitionError';
+  constructor(
+    readonly machine: string,
+    readonly from: string,
+    readonly to: string,
+    readonly key?: string,
+  ) {
+    super(`${machine}: no transition ${from} -> ${to}${key === undefined ? '' : ` for ${key}`}`);
+  }
+}
+
+export class TransitionTable<S extends string> {
+  private readonly edges: ReadonlyMap<S, ReadonlySet<S>>;
+
+  constructor(
+    readonly machineId: string,
+    readonly states: readonly S[],
+    edges: ReadonlyMap<S, ReadonlySet<S>>,
+  ) {
+    this.edges = edges;
+  }
+
+  /** Legal targets from `from`. */
+  targets(from: S): ReadonlySet<S> {
+    return this.edges.get(from) ?? new Set();
+  }
+
+  can(from: S, to: S): boolean {
+    return this.edges.get(from)?.has(to) ?? false;
+  }
+
+  /** Returns `to` when the edge is legal; throws InvalidTransitionError otherwise. */
+  move(from: S, to: S, key?: string): S {
+    if (this.edges.get(from)?.has(to) !== true) {
+      throw new InvalidTransitionError(this.machineId, from, to, key);
+    }
+    return to;
+  }
+}
+
+/**
+ * Reads the top-level states of `machine` and their `on` transitions. Every
+ * event must be named after its target state; anything else is a definition
+ * error and throws here, at module load.
+ */
+export function tableFromMachine<S extends string>(machine: AnyStateMachine): TransitionTable<S> {
+  const edges = new Map<S, Set<S>>();
+  const states = Object.keys(machine.root.states) as S[];
+  for (const name of states) {
+    const node = machine.root.states[name]!;
+    const targets = new Set<S>();
+    for (const [event, transitions] of node.transitions) {
+      for (const t of transitions) {
+        const target = t.target?.[0]?.key;
+        if (target !== event) {
+          throw new Error(`${machine.id}: event ${event} in ${name} must lead to the state of the same name, not ${String(target)}`);
+        }
+        targets.add(target as S);
+      }
+    }
+    edges.set(name, targets);
+  }
+  return new TransitionTable(machine.id, states, edges);
+}
