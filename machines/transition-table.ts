@@ -48,6 +48,18 @@ export class TransitionTable<S extends string> {
     }
     return to;
   }
+
+  /**
+   * dask's `_transition` rule: a legal direct edge is taken as is; otherwise,
+   * when neither end is `via` (dask: `released`), the move goes `from -> via -> to`.
+   * Returns the states to pass through, in order; throws InvalidTransitionError
+   * when neither path is legal.
+   */
+  route(from: S, to: S, via: S, key?: string): readonly [S] | readonly [S, S] {
+    if (this.edges.get(from)?.has(to) === true) return [to];
+    if (from !== via && to !== via && this.can(from, via) && this.can(via, to)) return [via, to];
+    throw new InvalidTransitionError(this.machineId, from, to, key);
+  }
 }
 
 /**

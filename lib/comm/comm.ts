@@ -26,6 +26,15 @@ export interface Comm {
   /** Called once, when either side closes or the transport fails (with the reason). */
   onClose(handler: (reason?: Error) => void): void;
   close(): Promise<void>;
+  /**
+   * Optional: told about a message the transport could not encode (say, a
+   * function inside it). That message is dropped and logged; the comm stays up.
+   */
+  onWriteError?(handler: (msg: OpDict, error: Error) => void): void;
+  /** Optional: make this open comm keep the process alive again (the default). */
+  ref?(): void;
+  /** Optional: let the process exit even though this comm is open. */
+  unref?(): void;
 }
 
 export interface Listener {

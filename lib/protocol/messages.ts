@@ -187,6 +187,102 @@ export interface UpdateDataMsg { op: 'update_data'; data: Record<string, Blob> }
 /** Reply: { ok: true, value: Blob } | { ok: false, error: SerializedError } */
 export interface RunMsg { op: 'run'; fn: FunctionRef; args: Blob }
 
+/* ------------------------------------------------------------------ */
+/* coordination primitives (client -> scheduler RPCs)                   */
+/* ------------------------------------------------------------------ */
+/*
+ * `holder` is the calling client's id: leases and parked requests belong to
+ * it and end when that client is gone. Timeouts are milliseconds (the client
+ * parses unit strings); absent = wait forever, 0 = do not wait. A request
+ * that times out on the scheduler answers `false` / `{ status: 'timeout' }`.
+ */
+
+/** What a Queue or Variable holds: a user value, or the key of a future it keeps alive. */
+export type CoordinationItem =
+  | { type: 'value'; value: Blob }
+  | { type: 'future'; key: string };
+
+/** Reply: { leaseTimeout: number | null } (ms; null = leases never expire) */
+export interface SemaphoreRegisterMsg { op: 'semaphore_register'; name: string; maxLeases: number }
+/** Reply: { acquired: boolean, leaseTimeout: number | null }; false only on timeout. */
+export interface SemaphoreAcquireMsg {
+  op: 'semaphore_acquire';
+  name: string;
+  maxLeases: number;
+  leaseId: string;
+  holder: string;
+  timeout?: number;
+}
+/** Reply: { released: boolean } (false: the lease had expired). Error "Released too often" for a lease never granted. */
+export interface SemaphoreReleaseMsg { op: 'semaphore_release'; name: string; leaseId: string }
+/** Reply: { resurrected: string[] } (expired leases taken back: the semaphore may be oversubscribed) */
+export interface SemaphoreRefreshLeasesMsg { op: 'semaphore_refresh_leases'; name: string; leaseIds: string[]; holder: string }
+/** Reply: number of leases held */
+export interface SemaphoreValueMsg { op: 'semaphore_value'; name: string }
+/** Reply: boolean (true: the event is set; false: timed out) */
+export interface EventWaitMsg { op: 'event_wait'; name: string; holder: string; timeout?: number }
+export interface EventSetMsg { op: 'event_set'; name: string }
+export interface EventClearMsg { op: 'event_clear'; name: string }
+/** Reply: boolean */
+export interface EventIsSetMsg { op: 'event_is_set'; name: string }
+/** maxsize 0 = unbounded; an absent maxsize adopts the existing queue's. */
+export interface QueueCreateMsg { op: 'queue_create'; name: string; maxsize?: number }
+/** Reply: { status: 'OK' } | { status: 'timeout' } (the queue stayed full) */
+export interface QueuePutMsg {
+  op: 'queue_put';
+  name: string;
+  maxsize?: number;
+  holder: string;
+  item: CoordinationItem;
+  timeout?: number;
+}
+/**
+ * Reply: { status: 'OK', items: CoordinationItem[] } | { status: 'timeout' }.
+ * batch absent/false: one item; true: everything available now (never waits); n: exactly n.
+ */
+export interface QueueGetMsg {
+  op: 'queue_get';
+  name: string;
+  maxsize?: number;
+  holder: string;
+  timeout?: number;
+  batch?: boolean | number;
+}
+/** Reply: number */
+export interface QueueQsizeMsg { op: 'queue_qsize'; name: string }
+/** Reply: { status: 'OK' } */
+export interface VariableSetMsg { op: 'variable_set'; name: string; holder: string; item: CoordinationItem }
+/** Reply: { status: 'OK', item: CoordinationItem } | { status: 'timeout' } */
+export interface VariableGetMsg { op: 'variable_get'; name: string; holder: string; timeout?: number }
+export interface VariableDeleteMsg { op: 'variable_delete'; name: string }
+
+export type CoordinationOps =
+  | SemaphoreRegisterMsg | SemaphoreAcquireMsg | SemaphoreReleaseMsg | SemaphoreRefreshLeasesMsg
+  | SemaphoreValueMsg | EventWaitMsg | EventSetMsg | EventClearMsg | EventIsSetMsg
+  | QueueCreateMsg | QueuePutMsg | QueueGetMsg | QueueQsizeMsg
+  | VariableSetMsg | VariableGetMsg | VariableDeleteMsg;
+
+/* ------------------------------------------------------------------ */
+/* nanny <-> scheduler                                                   */
+/* ------------------------------------------------------------------ */
+
+/** Nanny -> scheduler stream: the nanny killed its worker for using too much memory and is restarting it. */
+export interface WorkerRestartMemoryMsg {
+  op: 'worker-restart-memory';
+  /** The worker's address (now gone). */
+  worker: string;
+  nanny: string;
+  /** Resident bytes of the worker process when it was killed. */
+  rss: number;
+  /** Its memory limit in bytes. */
+  limit: number;
+  stimulusId: string;
+}
+/** Nanny RPC: kill the worker process and start a new one. Reply: { status: 'OK', address } (the new worker) */
+export interface NannyRestartMsg { op: 'restart'; reason?: string }
+/** Nanny RPC: stop the worker process (no new one until `restart`). Reply: { status: 'OK' } */
+export interface NannyKillMsg { op: 'kill'; reason?: string }
+
 export type ClientToScheduler =
   | RegisterClientMsg | UpdateGraphMsg | ClientDesiresKeysMsg | ClientReleasesKeysMsg
   | CancelKeysMsg | CloseClientMsg | GatherMsg | ScatterMsg | WhoHasMsg | HasWhatMsg
@@ -202,6 +298,8 @@ export type WorkerToScheduler =
   | TaskErredFromWorkerMsg | ReleaseWorkerDataMsg | AddKeysMsg | LongRunningMsg
   | RescheduleMsg | StealResponseMsg | WorkerStatusChangeMsg | MissingDataMsg;
 export type WorkerRpc = GetDataMsg | UpdateDataMsg | RunMsg;
+export type NannyToScheduler = WorkerRestartMemoryMsg;
+export type NannyRpc = NannyRestartMsg | NannyKillMsg | IdentityMsg;
 
 /** Any op-dict: the shape every transport carries. */
 export interface OpDict { op: string; [field: string]: unknown }

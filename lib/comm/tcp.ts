@@ -1,0 +1,327 @@
+/**
+ * `tcp://host:port` — comms over node:net sockets, framed by lib/protocol/wire.ts.
+ *
+ * Writes: the first message of a tick schedules one flush (a microtask, never a
+ * timer); everything written until then, or while the socket is still draining
+ * a previous flush, is encoded as one batch and written corked, so the frames
+ * leave in one writev. Reads: a decoder error (garbage, an absurd length) is
+ * logged and closes that connection only.
+ *
+ * Addresses: host defaults to 127.0.0.1; listening on port 0 (or no port)
+ * picks a free port, reported in Listener.address.
+ */
+import net from 'node:net';
+import { CommClosedError, ConnectError } from '../errors.js';
+import { childLogger } from '../logging.js';
+import type { OpDict } from '../protocol/messages.js';
+import { encodeBatch, WireDecoder } from '../protocol/wire.js';
+import { optionalDuration } from '../units.js';
+import type { Comm, ConnectOptions, Listener, ListenOptions, Transport } from './comm.js';
+
+const SCHEME = 'tcp';
+const PREFIX = `${SCHEME}://`;
+const DEFAULT_HOST = '127.0.0.1';
+const log = childLogger('comm', { transport: SCHEME });
+
+/** How long a closing comm waits for the peer to finish the close before dropping the socket. */
+const CLOSE_GRACE_MS = 2000;
+const KEEPALIVE_DELAY_MS = 30_000;
+
+export interface TcpEndpoint {
+  host: string;
+  /** undefined when the address names no port */
+  port: number | undefined;
+}
+
+/** Split `tcp://host:port` (IPv6 hosts in brackets). Throws TypeError on anything else. */
+export function parseTcpAddress(address: string): TcpEndpoint {
+  if (typeof address !== 'string' || !address.toLowerCase().startsWith(PREFIX)) {
+    throw new TypeError(`not a tcp address: ${JSON.stringify(address)} (expected tcp://host:port)`);
+  }
+  const rest = address.slice(PREFIX.length);
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:/[\]\s]*))(?::(\d{1,5}))?\/?$/.exec(rest);
+  if (match === null) throw new TypeError(`invalid tcp address: ${JSON.stringify(address)} (expected tcp://host:port)`);
+  const host = match[1] ?? (match[2] === '' ? DEFAULT_HOST : match[2]!);
+  const port = match[3] === undefined ? undefined : Number(match[3]);
+  if (port !== undefined && port > 65535) throw new TypeError(`invalid port in tcp address: ${JSON.stringify(address)}`);
+  return { host, port };
+}
+
+export function formatTcpAddress(host: string | undefined, port: number | undefined): string {
+  let h = host ?? '?';
+  if (h.startsWith('::ffff:') && h.includes('.')) h = h.slice('::ffff:'.length);
+  return h.includes(':') ? `${PREFIX}[${h}]:${port ?? '?'}` : `${PREFIX}${h}:${port ?? '?'}`;
+}
+
+export interface TcpCommOptions {
+  /** Largest message accepted from the peer, in bytes (the decoder's default when absent). */
+  maxMessageBytes?: number;
+}
+
+export class TcpComm implements Comm {
+  readonly localAddress: string;
+  readonly peerAddress: string;
+  private readonly decoder: WireDecoder;
+  private messageHandler: ((msg: OpDict) => void) | undefined;
+  private closeHandler: ((reason?: Error) => void) | undefined;
+  private writeErrorHandler: ((msg: OpDict, error: Error) => void) | undefined;
+  private outbox: OpDict[] | undefined;
+  private flushScheduled = false;
+  private waitingForDrain = false;
+  private isClosed = false;
+  private socketClosed = false;
+  private closeReason: Error | undefined;
+  private readonly whenSocketClosed: Promise<void>;
+  private resolveSocketClosed!: () => void;
+
+  constructor(private readonly socket: net.Socket, options: TcpCommOptions = {}) {
+    this.localAddress = formatTcpAddress(socket.localAddress, socket.localPort);
+    this.peerAddress = formatTcpAddress(socket.remoteAddress, socket.remotePort);
+    this.decoder = new WireDecoder(options.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes });
+    this.whenSocketClosed = new Promise((resolve) => { this.resolveSocketClosed = resolve; });
+    socket.setNoDelay(true);
+    // Notice peers that vanish without a FIN (a machine that died, a cable pulled).
+    socket.setKeepAlive(true, KEEPALIVE_DELAY_MS);
+    socket.on('error', this.handleError);
+    socket.on('end', this.handleEnd);
+    socket.once('close', this.handleSocketClose);
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  write(msg: OpDict): void {
+    if (this.isClosed) return;
+    if (this.outbox === undefined) this.outbox = [msg];
+    else this.outbox.push(msg);
+    if (!this.flushScheduled && !this.waitingForDrain) {
+      this.flushScheduled = true;
+      queueMicrotask(this.flush);
+    }
+  }
+
+  onMessage(handler: (msg: OpDict) => void): void {
+    const first = this.messageHandler === undefined;
+    this.messageHandler = handler;
+    if (first) this.socket.on('data', this.handleData);
+  }
+
+  onClose(handler: (reason?: Error) => void): void {
+    this.closeHandler = handler;
+    // Registered after the fact: this handler still hears about the close, once.
+    if (this.socketClosed) queueMicrotask(() => this.notifyClose(handler));
+  }
+
+  /** Told about a message that could not be encoded (it is dropped, the comm stays up). */
+  onWriteError(handler: (msg: OpDict, error: Error) => void): void {
+    this.writeErrorHandler = handler;
+  }
+
+  ref(): void {
+    this.socket.ref();
+  }
+
+  unref(): void {
+    this.socket.unref();
+  }
+
+  /** Send what is queued, then end the connection; resolves when the socket is closed. */
+  close(): Promise<void> {
+    if (!this.isClosed) {
+      this.isClosed = true;
+      this.waitingForDrain = false;
+      this.flush();
+      this.socket.end();
+      // A peer that never finishes its side must not keep us open.
+      setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
+    }
+    return this.whenSocketClosed;
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    if (this.waitingForDrain) return;
+    const batch = this.outbox;
+    this.outbox = undefined;
+    if (batch === undefined || this.socketClosed || this.socket.destroyed) return;
+    const frames = this.encode(batch);
+    if (frames.length === 0) return;
+    const socket = this.socket;
+    socket.cork();
+    for (const frame of frames) socket.write(frame);
+    socket.uncork();
+    if (socket.writableNeedDrain && !this.isClosed) {
+      this.waitingForDrain = true;
+      socket.once('drain', this.handleDrain);
+    }
+  };
+
+  private readonly handleDrain = (): void => {
+    this.waitingForDrain = false;
+    if (this.outbox !== undefined) this.flush();
+  };
+
+  private encode(batch: OpDict[]): Uint8Array[] {
+    try {
+      return encodeBatch(batch);
+    } catch {
+      // Some message cannot be encoded: keep the others, report the bad ones.
+      const frames: Uint8Array[] = [];
+      for (const msg of batch) {
+        try {
+          frames.push(...encodeBatch([msg]));
+        } catch (error) {
+          this.reportWriteError(msg, error as Error);
+        }
+      }
+      return frames;
+    }
+  }
+
+  private reportWriteError(msg: OpDict, error: Error): void {
+    log.warn({ err: error, op: msg.op, peer: this.peerAddress }, 'message could not be encoded');
+    if (this.writeErrorHandler === undefined) return;
+    try {
+      this.writeErrorHandler(msg, error);
+    } catch (handlerError) {
+      log.error({ err: handlerError }, 'write error handler threw');
+    }
+  }
+
+  private readonly handleData = (chunk: Buffer): void => {
+    if (this.socketClosed) return;
+    let messages: OpDict[];
+    try {
+      messages = this.decoder.push(chunk);
+    } catch (error) {
+      log.warn({ err: error, peer: this.peerAddress }, 'bad bytes on connection; closing it');
+      this.fail(error as Error);
+      return;
+    }
+    const handler = this.messageHandler!;
+    for (const msg of messages) {
+      if (this.socket.destroyed) return;
+      try {
+        handler(msg);
+      } catch (error) {
+        log.error({ err: error, op: msg.op, peer: this.peerAddress }, 'message handler threw');
+      }
+    }
+  };
+
+  private fail(reason: Error): void {
+    this.closeReason ??= reason;
+    this.isClosed = true;
+    this.outbox = undefined;
+    this.socket.destroy();
+  }
+
+  private readonly handleError = (error: Error): void => {
+    if (this.closeReason === undefined && !(this.isClosed && isResetError(error))) {
+      this.closeReason = new CommClosedError(`connection to ${this.peerAddress} failed: ${error.message}`, { cause: error });
+    }
+    this.isClosed = true;
+  };
+
+  private readonly handleEnd = (): void => {
+    // The peer finished sending: with allowHalfOpen off, node ends our side too.
+    if (!this.isClosed) this.closeReason ??= new CommClosedError(`${this.peerAddress} closed the connection`);
+    this.isClosed = true;
+    this.outbox = undefined;
+  };
+
+  private readonly handleSocketClose = (): void => {
+    this.socketClosed = true;
+    if (!this.isClosed) this.closeReason ??= new CommClosedError(`connection to ${this.peerAddress} was lost`);
+    this.isClosed = true;
+    this.outbox = undefined;
+    this.resolveSocketClosed();
+    if (this.closeHandler !== undefined) this.notifyClose(this.closeHandler);
+  };
+
+  private notifyClose(handler: (reason?: Error) => void): void {
+    try {
+      handler(this.closeReason);
+    } catch (error) {
+      log.error({ err: error, peer: this.peerAddress }, 'close handler threw');
+    }
+  }
+}
+
+function isResetError(error: Error): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ECONNRESET' || code === 'EPIPE';
+}
+
+class TcpListener implements Listener {
+  constructor(readonly address: string, private readonly server: net.Server) {}
+
+  /** Stop accepting; comms already accepted stay open (their owners close them). */
+  async close(): Promise<void> {
+    if (this.server.listening) this.server.close();
+  }
+}
+
+export const tcpTransport: Transport = {
+  scheme: SCHEME,
+
+  connect(address: string, options?: ConnectOptions): Promise<Comm> {
+    const { host, port } = parseTcpAddress(address);
+    if (port === undefined || port === 0) return Promise.reject(new TypeError(`tcp address needs a port to connect: ${address}`));
+    const timeout = optionalDuration(options?.timeout);
+    return new Promise<Comm>((resolve, reject) => {
+      const socket = net.connect({ host, port, noDelay: true });
+      let timer: NodeJS.Timeout | undefined;
+      const onError = (error: Error) => {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(new ConnectError(`could not connect to ${address}: ${error.message}`, { cause: error }));
+      };
+      socket.once('error', onError);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.off('error', onError);
+        resolve(new TcpComm(socket));
+      });
+      if (timeout !== undefined && timeout !== Infinity) {
+        timer = setTimeout(() => onError(new Error(`timed out after ${timeout} ms`)), timeout);
+      }
+    });
+  },
+
+  listen(address: string, onComm: (comm: Comm) => void, options?: ListenOptions): Promise<Listener> {
+    const { host, port } = parseTcpAddress(address);
+    const commOptions: TcpCommOptions = options?.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes };
+    const server = net.createServer({ noDelay: true }, (socket) => {
+      if (socket.remoteAddress === undefined) {
+        // Already gone before we saw it.
+        socket.destroy();
+        return;
+      }
+      let comm: TcpComm;
+      try {
+        comm = new TcpComm(socket, commOptions);
+      } catch (error) {
+        log.warn({ err: error }, 'could not set up an accepted connection');
+        socket.destroy();
+        return;
+      }
+      try {
+        onComm(comm);
+      } catch (error) {
+        log.error({ err: error, peer: comm.peerAddress }, 'connection handler threw; closing the connection');
+        void comm.close();
+      }
+    });
+    return new Promise<Listener>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port: port ?? 0 }, () => {
+        server.off('error', reject);
+        server.on('error', (error) => log.error({ err: error, address }, 'listener error'));
+        const bound = server.address() as net.AddressInfo;
+        resolve(new TcpListener(formatTcpAddress(host, bound.port), server));
+      });
+    });
+  },
+};

@@ -1,0 +1,166 @@
+/**
+ * User values as bytes ("Blobs"): task arguments, results, scattered data.
+ *
+ * Standard MessagePack via msgpackr (`useRecords: false`, `moreTypes: true`)
+ * plus the extensions in value-extensions.ts, dependency-ref.ts and
+ * out-of-band.ts, so JavaScript types come back as the same types. Class
+ * instances without an extension travel as plain objects (their own
+ * enumerable fields), which is deliberate; values with no meaning in another
+ * process (functions, symbols, Promises, WeakMaps, ...) are refused.
+ */
+import { Packr, Unpackr } from 'msgpackr';
+import { SerializationError } from '../errors.js';
+import { DependencyRef, withDependencies } from './dependency-ref.js';
+import { EncodedMap, NEGATIVE_ZERO } from './value-extensions.js';
+import './out-of-band.js';
+
+export { DependencyRef } from './dependency-ref.js';
+
+const MSGPACK_OPTIONS = { useRecords: false, moreTypes: true } as const;
+
+class UnencodableFunction extends SerializationError {}
+
+const packr = new Packr({
+  ...MSGPACK_OPTIONS,
+  writeFunction(): never {
+    throw new UnencodableFunction('a function cannot be serialized');
+  },
+} as ConstructorParameters<typeof Packr>[0]);
+const unpackr = new Unpackr(MSGPACK_OPTIONS);
+
+/** How deep encodeValue looks for Maps and -0 (deeper ones lose their type, as class-instance contents do). */
+const MAX_REWRITE_DEPTH = 256;
+
+/** The constructor name of objects, `typeof` for everything else ('number', 'string', 'null', ...). */
+export function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value !== 'object') return typeof value;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  if (prototype === null) return 'Object';
+  const constructor = (prototype as { constructor?: unknown }).constructor;
+  return typeof constructor === 'function' && constructor.name !== '' ? constructor.name : 'Object';
+}
+
+function isPlainObject(value: object): boolean {
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+/** Does `value` hold a Map or -0 that msgpackr alone would not round-trip? */
+function needsRewrite(value: unknown, depth: number): boolean {
+  if (typeof value === 'number') return value === 0 && 1 / value < 0;
+  if (typeof value !== 'object' || value === null || depth > MAX_REWRITE_DEPTH) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item === 'number' ? item === 0 && 1 / item < 0 : typeof item === 'object' && item !== null && needsRewrite(item, depth + 1)) return true;
+    }
+    return false;
+  }
+  if (value instanceof Map) return true;
+  if (value instanceof Set) {
+    for (const item of value) if (needsRewrite(item, depth + 1)) return true;
+    return false;
+  }
+  if (isPlainObject(value)) {
+    for (const key of Object.keys(value)) if (needsRewrite((value as Record<string, unknown>)[key], depth + 1)) return true;
+  }
+  return false;
+}
+
+/** A copy of `value` with Maps and -0 replaced by their encodable stand-ins. */
+function rewrite(value: unknown, depth: number): unknown {
+  if (typeof value === 'number') return value === 0 && 1 / value < 0 ? NEGATIVE_ZERO : value;
+  if (typeof value !== 'object' || value === null || depth > MAX_REWRITE_DEPTH) return value;
+  if (Array.isArray(value)) return value.map((item) => rewrite(item, depth + 1));
+  if (value instanceof Map) {
+    const entries: unknown[] = [];
+    for (const [key, item] of value) entries.push(rewrite(key, depth + 1), rewrite(item, depth + 1));
+    return new EncodedMap(entries);
+  }
+  if (value instanceof Set) return new Set(Array.from(value, (item) => rewrite(item, depth + 1)));
+  if (isPlainObject(value)) {
+    const copy: Record<string, unknown> = {};
+    for (const key of Object.keys(value)) copy[key] = rewrite((value as Record<string, unknown>)[key], depth + 1);
+    return copy;
+  }
+  return value;
+}
+
+/** Where in `value` the first thing that cannot be encoded sits, for error messages. Runs only after a failure. */
+function locateUnencodable(value: unknown, path: string, seen: Set<object>): string | null {
+  const kind = typeof value;
+  if (kind === 'function' || kind === 'symbol') return `${path} (${kind})`;
+  if (kind !== 'object' || value === null) return null;
+  const object = value as object;
+  if (seen.has(object)) return `${path} (cycle)`;
+  seen.add(object);
+  if (object instanceof Promise || object instanceof WeakMap || object instanceof WeakSet || object instanceof WeakRef) {
+    return `${path} (${typeName(object)})`;
+  }
+  if (ArrayBuffer.isView(object) || object instanceof ArrayBuffer || object instanceof Date || object instanceof RegExp) return null;
+  let entries: Iterable<[string, unknown]>;
+  if (object instanceof Map) entries = Array.from(object, ([key, item]) => [`.get(${String(key)})`, item] as [string, unknown]);
+  else if (object instanceof Set) entries = Array.from(object, (item, i) => [`[set ${i}]`, item] as [string, unknown]);
+  else if (Array.isArray(object)) entries = object.map((item, i) => [`[${i}]`, item] as [string, unknown]);
+  else entries = Object.keys(object).map((key) => [`.${key}`, (object as Record<string, unknown>)[key]] as [string, unknown]);
+  for (const [step, item] of entries) {
+    const found = locateUnencodable(item, path + step, seen);
+    if (found !== null) return found;
+  }
+  return null;
+}
+
+function encodeFailure(value: unknown, error: unknown): SerializationError {
+  let where: string | null = null;
+  try {
+    where = locateUnencodable(value, 'value', new Set());
+  } catch {
+    // getters that throw: keep the original message
+  }
+  const reason = error instanceof RangeError && /call stack/.test(error.message)
+    ? 'it is cyclic or nested too deeply'
+    : (error as Error)?.message ?? String(error);
+  const message = where === null ? `cannot serialize ${typeName(value)}: ${reason}` : `cannot serialize ${where}: ${reason}`;
+  return new SerializationError(message, { cause: error });
+}
+
+/**
+ * Encode a user value. The result owns its ArrayBuffer (it is never a view
+ * into msgpackr's shared buffer), so it can be transferred or kept.
+ */
+export function encodeValue(value: unknown): Uint8Array {
+  let packed: Uint8Array;
+  try {
+    packed = packr.pack(needsRewrite(value, 0) ? rewrite(value, 0) : value);
+  } catch (error) {
+    throw encodeFailure(value, error);
+  }
+  const owned = new Uint8Array(packed.byteLength);
+  owned.set(packed);
+  // msgpackr keeps writing into a buffer it grew for one big value; start small again instead of pinning it.
+  if (packed.byteLength > 1024 * 1024) packr.useBuffer(Buffer.allocUnsafeSlow(8192));
+  return owned;
+}
+
+/**
+ * Decode a Blob. With `deps`, each DependencyRef is replaced by `deps.get(key)`
+ * (a key missing from `deps` is a SerializationError); without, DependencyRefs
+ * stay DependencyRef instances. Buffers in the result may be views into `blob`.
+ */
+export function decodeValue<T = unknown>(blob: Uint8Array, deps?: ReadonlyMap<string, unknown>): T {
+  if (!(blob instanceof Uint8Array)) throw new SerializationError(`cannot decode a ${typeName(blob)}: expected bytes`);
+  try {
+    // msgpack bins decode as views of the source's class; a Buffer source keeps Buffers Buffers.
+    const source = Buffer.isBuffer(blob) ? blob : Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
+    return withDependencies(deps ?? null, () => unpackr.unpack(source) as T);
+  } catch (error) {
+    if (error instanceof SerializationError) throw error;
+    throw new SerializationError(`cannot decode value: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+  }
+}
+
+/** True for the placeholders decodeValue leaves in place when called without `deps`. */
+export function isDependencyRef(value: unknown): value is DependencyRef {
+  return value instanceof DependencyRef;
+}
