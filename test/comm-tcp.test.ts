@@ -85,6 +85,51 @@ t.test('a large binary crosses intact, and concurrent writes keep their order', 
   t.ok(replies.every((r, i) => r.byteLength === 100_000 && r[0] === big[i * 1000] && r[99_999] === big[i * 1000 + 99_999]));
 });
 
+/** Write `bytes` to `socket` in odd-sized pieces, each flushed (and sometimes left alone a moment) before the next. */
+async function writeInOddPieces(socket: net.Socket, bytes: Uint8Array): Promise<number> {
+  socket.setNoDelay(true);
+  const sizes = [1, 7, 4099, 65_521, 300_007, 1_048_573, 3];
+  let pieces = 0;
+  for (let at = 0; at < bytes.byteLength; pieces++) {
+    const size = Math.min(sizes[pieces % sizes.length]!, bytes.byteLength - at);
+    await new Promise<void>((resolve, reject) => socket.write(bytes.subarray(at, at + size), (error) => (error ? reject(error) : resolve())));
+    at += size;
+    if (pieces % 5 === 0) await delay(1);
+  }
+  return pieces;
+}
+
+t.test('a large frame arrives intact over a real socket when delivered in odd-sized chunks', async (t) => {
+  const big = randomFillSync(new Uint8Array(6 * 1024 * 1024 + 4321));
+  const stream = Buffer.concat([...encodeBatch([{ op: 'big', data: big }]), ...encodeBatch([{ op: 'after', n: 1 }])]);
+  const check = (received: OpDict[], side: string): void => {
+    t.same(received.map((m) => m.op), ['big', 'after'], `${side}: both messages, in order`);
+    t.equal(Buffer.compare(Buffer.from(received[0]!.data as Uint8Array), Buffer.from(big)), 0, `${side}: bytes intact`);
+  };
+
+  // Into an accepted connection (a listener's comm).
+  const accepted: OpDict[] = [];
+  const listener = await listen('tcp://127.0.0.1:0', (comm) => comm.onMessage((m) => accepted.push(m)));
+  t.teardown(() => listener.close());
+  const raw = await rawSocket(parseTcpAddress(listener.address).port!);
+  t.teardown(() => raw.destroy());
+  t.ok((await writeInOddPieces(raw, stream)) > 20, 'many pieces');
+  t.ok(await waitFor(() => accepted.length === 2, 10_000));
+  check(accepted, 'accepted');
+
+  // Into a dialed connection.
+  const server = net.createServer((socket) => void writeInOddPieces(socket, stream).catch(() => undefined));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const dialed: OpDict[] = [];
+  const comm = await connect(`tcp://127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+  t.teardown(() => comm.close());
+  comm.onMessage((m) => dialed.push(m));
+  t.ok(await waitFor(() => dialed.length === 2, 10_000));
+  check(dialed, 'dialed');
+});
+
 t.test('messages written in one tick are coalesced into few writes', async (t) => {
   const chunks: number[] = [];
   const server = net.createServer((socket) => socket.on('data', (c) => chunks.push(c.length)));

@@ -6,6 +6,7 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   OUT_OF_BAND_THRESHOLD,
   MAX_FRAME_COUNT,
+  DIRECT_FRAME_BYTES,
 } from '../dist/lib/protocol/wire.js';
 import { encodeValue, decodeValue, DependencyRef } from '../dist/lib/protocol/values.js';
 import { serializeError } from '../dist/lib/protocol/errors.js';
@@ -102,6 +103,44 @@ t.test('large binaries are frames of their own and are not copied', async (t) =>
   t.ok(received.equals(payload));
   t.equal(received.buffer, stream.buffer, 'received frame is a view of the received chunk');
   t.same(Array.from((second!.t as Float64Array).subarray(0, 5)), Array.from(typed.subarray(0, 5)));
+});
+
+t.test('a large frame lands in one buffer of its own, pushed or read into, under odd chunkings', async (t) => {
+  const big = randomBytes(3 * DIRECT_FRAME_BYTES + 12345);
+  const stream = concat([
+    ...encodeBatch([{ op: 'big', data: big, tail: 'x' }, { op: 'after', n: 1 }]),
+    ...encodeBatch([{ op: 'next', n: 2 }]),
+  ]);
+  const random = prng(4242);
+  const oddSize = (): number => [1, 7, 4099, 65_521, 300_007, 1_048_573][Math.floor(random() * 6)]!;
+
+  const pushed = decodeAll(stream, oddSize);
+  t.same(pushed.map((m) => m.op), ['big', 'after', 'next']);
+  t.ok((pushed[0]!.data as Buffer).equals(big), 'pushed: intact');
+  t.equal((pushed[0]!.data as Buffer).byteLength, (pushed[0]!.data as Buffer).buffer.byteLength, 'pushed: a buffer of its own');
+
+  // As a socket with onread: each read fills (part of) what readTarget() hands out.
+  const decoder = new WireDecoder();
+  const out: OpDict[] = [];
+  const largeTargets = new Set<ArrayBufferLike>();
+  for (let at = 0; at < stream.byteLength; ) {
+    const target = decoder.readTarget();
+    if (target.byteLength > 64 * 1024) {
+      largeTargets.add(target.buffer);
+      t.ok(target.byteLength <= big.byteLength, 'a read target never reaches past the large frame');
+    }
+    const size = Math.min(oddSize(), target.byteLength, stream.byteLength - at);
+    target.set(stream.subarray(at, at + size));
+    at += size;
+    out.push(...decoder.commitRead(size));
+  }
+  t.ok(decoder.idle);
+  t.same(out.map((m) => m.op), ['big', 'after', 'next']);
+  const received = out[0]!.data as Buffer;
+  t.ok(received.equals(big), 'read into: intact');
+  t.same([...largeTargets], [received.buffer], 'the socket wrote the frame straight into the buffer delivered');
+  t.same(out[1], { op: 'after', n: 1 });
+  t.same(out[2], { op: 'next', n: 2 });
 });
 
 t.test('misaligned typed-array frames are still decoded correctly', async (t) => {

@@ -7,6 +7,13 @@
  * leave in one writev. Reads: a decoder error (garbage, an absurd length) is
  * logged and closes that connection only.
  *
+ * Reads go straight into the decoder's memory (node:net `onread`): the bytes of
+ * a large frame are written by the kernel into that frame's final buffer, with
+ * no 64 KiB chunks to hold and copy. node:net offers `onread` only to sockets
+ * it creates for `net.connect`, so an accepted socket's handle is moved into a
+ * socket built with it (see `withDirectReads`); where that is not possible the
+ * comm falls back to 'data' events, which the decoder copies exactly once.
+ *
  * Addresses: host defaults to 127.0.0.1; listening on port 0 (or no port)
  * picks a free port, reported in Listener.address.
  */
@@ -58,6 +65,67 @@ export interface TcpCommOptions {
   maxMessageBytes?: number;
 }
 
+function newDecoder(options: TcpCommOptions): WireDecoder {
+  return new WireDecoder(options.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes });
+}
+
+/**
+ * A socket's `onread` routed into a WireDecoder. It exists before its socket
+ * (node asks for the first buffer while setting the socket up); the comm
+ * attaches itself once the socket is there.
+ */
+export class DirectReads {
+  comm: TcpComm | undefined;
+  readonly onread: net.OnReadOpts;
+  /** Messages read before the comm attached; reading pauses until it does. */
+  readonly early: OpDict[] = [];
+  pausedEarly = false;
+
+  constructor(readonly decoder: WireDecoder) {
+    this.onread = {
+      buffer: () => decoder.readTarget(),
+      callback: (bytes: number) => (this.comm === undefined ? this.readBeforeComm(bytes) : this.comm.handleRead(bytes)),
+    };
+  }
+
+  private readBeforeComm(bytes: number): boolean {
+    this.pausedEarly = true;
+    try {
+      for (const msg of this.decoder.commitRead(bytes)) this.early.push(msg);
+    } catch {
+      // The decoder keeps the error; the comm reports it when it attaches.
+    }
+    return false;
+  }
+}
+
+interface SocketInternals {
+  _handle?: object | null;
+}
+
+/**
+ * Rebuild an accepted socket (from a server with `pauseOnConnect`, so nothing
+ * has been read) around the same handle, this time with `onread`. This relies
+ * on node internals (`_handle`, the `handle` constructor option) that net.Server
+ * itself uses; returns undefined, leaving `accepted` as it was, if they are not there.
+ */
+function withDirectReads(accepted: net.Socket, reads: DirectReads): net.Socket | undefined {
+  const internals = accepted as unknown as SocketInternals;
+  const handle = internals._handle;
+  if (handle === null || typeof handle !== 'object') return undefined;
+  let socket: net.Socket;
+  try {
+    socket = new net.Socket({ handle, onread: reads.onread, readable: true, writable: true } as net.SocketConstructorOpts);
+  } catch (error) {
+    log.debug({ err: error }, 'cannot rebuild an accepted socket with onread; using data events');
+    return undefined;
+  }
+  // The new socket owns the handle; the old one, handle-less, only settles the server's connection count.
+  internals._handle = null;
+  accepted.destroy();
+  return socket;
+}
+
 export class TcpComm implements Comm {
   readonly localAddress: string;
   readonly peerAddress: string;
@@ -73,11 +141,18 @@ export class TcpComm implements Comm {
   private closeReason: Error | undefined;
   private readonly whenSocketClosed: Promise<void>;
   private resolveSocketClosed!: () => void;
+  /** Reading through `onread` (else 'data' events). */
+  private readonly direct: boolean;
+  /** Direct reads only: messages decoded before anyone listened (reading is paused meanwhile). */
+  private pending: OpDict[] | undefined;
 
-  constructor(private readonly socket: net.Socket, options: TcpCommOptions = {}) {
+  /** `reads`: the DirectReads the socket was created with, if any. */
+  constructor(private readonly socket: net.Socket, options: TcpCommOptions = {}, reads?: DirectReads) {
     this.localAddress = formatTcpAddress(socket.localAddress, socket.localPort);
     this.peerAddress = formatTcpAddress(socket.remoteAddress, socket.remotePort);
-    this.decoder = new WireDecoder(options.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes });
+    this.direct = reads !== undefined;
+    this.decoder = reads?.decoder ?? newDecoder(options);
+    if (reads !== undefined) reads.comm = this;
     this.whenSocketClosed = new Promise((resolve) => { this.resolveSocketClosed = resolve; });
     socket.setNoDelay(true);
     // Notice peers that vanish without a FIN (a machine that died, a cable pulled).
@@ -85,6 +160,7 @@ export class TcpComm implements Comm {
     socket.on('error', this.handleError);
     socket.on('end', this.handleEnd);
     socket.once('close', this.handleSocketClose);
+    if (reads !== undefined) this.adoptEarlyReads(reads);
   }
 
   get closed(): boolean {
@@ -104,7 +180,14 @@ export class TcpComm implements Comm {
   onMessage(handler: (msg: OpDict) => void): void {
     const first = this.messageHandler === undefined;
     this.messageHandler = handler;
-    if (first) this.socket.on('data', this.handleData);
+    if (!first) return;
+    if (!this.direct) {
+      this.socket.on('data', this.handleData);
+      this.socket.resume(); // an accepted socket starts paused (pauseOnConnect)
+    } else if (this.pending !== undefined) {
+      // Like 'data' events, messages that arrived early are delivered after the caller returns.
+      queueMicrotask(this.deliverPending);
+    }
   }
 
   onClose(handler: (reason?: Error) => void): void {
@@ -195,10 +278,53 @@ export class TcpComm implements Comm {
     try {
       messages = this.decoder.push(chunk);
     } catch (error) {
-      log.warn({ err: error, peer: this.peerAddress }, 'bad bytes on connection; closing it');
-      this.fail(error as Error);
+      this.failOnBadBytes(error as Error);
       return;
     }
+    this.deliver(messages);
+  };
+
+  /** `onread` callback: the decoder's last read target received `bytes`. False pauses reading. */
+  handleRead(bytes: number): boolean {
+    if (this.socketClosed) return false;
+    let messages: OpDict[];
+    try {
+      messages = this.decoder.commitRead(bytes);
+    } catch (error) {
+      this.failOnBadBytes(error as Error);
+      return false;
+    }
+    if (messages.length === 0) return true;
+    if (this.messageHandler === undefined || this.pending !== undefined) {
+      if (this.pending === undefined) this.pending = messages;
+      else for (const msg of messages) this.pending.push(msg);
+      return false;
+    }
+    this.deliver(messages);
+    return true;
+  }
+
+  private adoptEarlyReads(reads: DirectReads): void {
+    if (reads.early.length > 0) this.pending = reads.early.splice(0);
+    const failure = reads.decoder.error;
+    if (failure !== null) queueMicrotask(() => this.failOnBadBytes(failure));
+    else if (reads.pausedEarly && this.pending === undefined) this.socket.resume();
+  }
+
+  private readonly deliverPending = (): void => {
+    const messages = this.pending;
+    this.pending = undefined;
+    if (messages === undefined || this.socketClosed) return;
+    this.deliver(messages);
+    if (!this.socket.destroyed) this.socket.resume();
+  };
+
+  private failOnBadBytes(error: Error): void {
+    log.warn({ err: error, peer: this.peerAddress }, 'bad bytes on connection; closing it');
+    this.fail(error);
+  }
+
+  private deliver(messages: OpDict[]): void {
     const handler = this.messageHandler!;
     for (const msg of messages) {
       if (this.socket.destroyed) return;
@@ -208,7 +334,7 @@ export class TcpComm implements Comm {
         log.error({ err: error, op: msg.op, peer: this.peerAddress }, 'message handler threw');
       }
     }
-  };
+  }
 
   private fail(reason: Error): void {
     this.closeReason ??= reason;
@@ -271,7 +397,8 @@ export const tcpTransport: Transport = {
     if (port === undefined || port === 0) return Promise.reject(new TypeError(`tcp address needs a port to connect: ${address}`));
     const timeout = optionalDuration(options?.timeout);
     return new Promise<Comm>((resolve, reject) => {
-      const socket = net.connect({ host, port, noDelay: true });
+      const reads = new DirectReads(newDecoder({}));
+      const socket = net.connect({ host, port, noDelay: true, onread: reads.onread });
       let timer: NodeJS.Timeout | undefined;
       const onError = (error: Error) => {
         clearTimeout(timer);
@@ -282,7 +409,7 @@ export const tcpTransport: Transport = {
       socket.once('connect', () => {
         clearTimeout(timer);
         socket.off('error', onError);
-        resolve(new TcpComm(socket));
+        resolve(new TcpComm(socket, {}, reads));
       });
       if (timeout !== undefined && timeout !== Infinity) {
         timer = setTimeout(() => onError(new Error(`timed out after ${timeout} ms`)), timeout);
@@ -293,18 +420,24 @@ export const tcpTransport: Transport = {
   listen(address: string, onComm: (comm: Comm) => void, options?: ListenOptions): Promise<Listener> {
     const { host, port } = parseTcpAddress(address);
     const commOptions: TcpCommOptions = options?.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes };
-    const server = net.createServer({ noDelay: true }, (socket) => {
-      if (socket.remoteAddress === undefined) {
+    const server = net.createServer({ noDelay: true, pauseOnConnect: true }, (accepted) => {
+      if (accepted.remoteAddress === undefined) {
         // Already gone before we saw it.
-        socket.destroy();
+        accepted.destroy();
         return;
       }
       let comm: TcpComm;
       try {
-        comm = new TcpComm(socket, commOptions);
+        const reads = new DirectReads(newDecoder(commOptions));
+        const socket = withDirectReads(accepted, reads);
+        if (socket !== undefined) {
+          comm = new TcpComm(socket, commOptions, reads);
+        } else {
+          comm = new TcpComm(accepted, commOptions);
+        }
       } catch (error) {
         log.warn({ err: error }, 'could not set up an accepted connection');
-        socket.destroy();
+        accepted.destroy();
         return;
       }
       try {

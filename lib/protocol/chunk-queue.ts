@@ -35,17 +35,30 @@ export class ChunkQueue {
       return;
     }
     const out = n <= this.scratch.byteLength ? this.scratch : Buffer.allocUnsafe(n);
+    this.copyInto(out, 0, n);
+    this.taken = out;
+    this.takenStart = 0;
+  }
+
+  /** Consume `n` bytes (n <= length) as a buffer of their own: a view when they lie in one chunk, else a copy. */
+  takeBytes(n: number): Buffer {
+    this.take(n);
+    const taken = this.taken as Buffer;
+    if (taken === this.scratch) return Buffer.from(taken.subarray(0, n));
+    return taken.subarray(this.takenStart, this.takenStart + n);
+  }
+
+  /** Consume `n` bytes (n <= length) by copying them into `target` at `offset`. */
+  copyInto(target: Uint8Array, offset: number, n: number): void {
     let written = 0;
     while (written < n) {
       const chunk = this.chunks[this.head]!;
       const chunkAvailable = chunk.byteLength - this.offset;
       const count = Math.min(chunkAvailable, n - written);
-      out.set(chunk.subarray(this.offset, this.offset + count), written);
+      target.set(chunk.subarray(this.offset, this.offset + count), offset + written);
       written += count;
       this.advance(count, chunkAvailable);
     }
-    this.taken = out;
-    this.takenStart = 0;
   }
 
   /** Consume 8 bytes as a little-endian unsigned integer; -1 if it exceeds Number.MAX_SAFE_INTEGER. */

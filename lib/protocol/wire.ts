@@ -39,6 +39,22 @@ const MIN_FIRST_FRAME_BYTES = 3;
 
 const MSGPACK_OPTIONS = { useRecords: false, moreTypes: true } as const;
 
+/** Frames at least this big are received into a buffer of their own instead of the chunk queue. */
+export const DIRECT_FRAME_BYTES = 1024 * 1024;
+/**
+ * A large frame's buffer is allocated once it is at most this far ahead of the
+ * bytes of it already received, or at most ALLOCATE_AHEAD_RATIO times them: a
+ * peer that declares a big frame and stalls makes us reserve little.
+ */
+const ALLOCATE_AHEAD_BYTES = 1024 * 1024;
+const ALLOCATE_AHEAD_RATIO = 32;
+/**
+ * Reads outside large frames land here and are copied out at once, at their
+ * real size: idle connections hold no read buffer. One for all decoders: a
+ * socket's read and its `commitRead` run back to back (node:net `onread`).
+ */
+const readScratch = Buffer.allocUnsafeSlow(64 * 1024);
+
 export interface EncodeOptions {
   /** lz4 for frames over 1 kB that compress by 10 % or more (default true). */
   compression?: boolean;
@@ -49,6 +65,8 @@ export interface EncodeOptions {
 export interface WireDecoderOptions {
   /** Refuse messages declaring more bytes than this (framing + frames, and again after decompression). */
   maxMessageBytes?: number;
+  /** Frames at least this big are received into a buffer of their own (default DIRECT_FRAME_BYTES). */
+  largeFrameBytes?: number;
 }
 
 const packr = new FramingPackr({
@@ -165,7 +183,10 @@ function withPlainPrefix(packed: Buffer, bodyBytes: number): Buffer {
 
 const STAGE_COUNT = 0;
 const STAGE_LENGTHS = 1;
+/** Waiting for all frames of a message without large frames, to decode them from the queue in one piece. */
 const STAGE_FRAMES = 2;
+/** Receiving a message with a large frame one frame at a time (large ones into their own buffer). */
+const STAGE_EACH_FRAME = 3;
 
 function asProtocolError(error: unknown): ProtocolError {
   if (error instanceof ProtocolError) return error;
@@ -190,9 +211,16 @@ function checkedBatch(batch: unknown): OpDict[] {
  * (MessageTooLargeError for messages over the limit, refused as soon as their
  * lengths are read) and leaves the decoder failed: every later `push` throws
  * the same error, and the transport should close the connection.
+ *
+ * Bytes come in one of two ways (do not mix them mid-stream): `push(chunk)`
+ * with chunks the caller allocated, or `readTarget()` + `commitRead(n)` for a
+ * transport that can read into memory it is given (node:net's `onread`): the
+ * decoder then hands out the rest of a large frame's own buffer, so its bytes
+ * are written once, by the kernel, where they will stay.
  */
 export class WireDecoder {
   readonly maxMessageBytes: number;
+  readonly largeFrameBytes: number;
   private readonly queue = new ChunkQueue();
   private stage = STAGE_COUNT;
   private frameCount = 0;
@@ -201,11 +229,20 @@ export class WireDecoder {
   private messageBytes = 0;
   private failure: ProtocolError | null = null;
   private headerLength = 0;
+  /** STAGE_EACH_FRAME: the frames received so far and the index of the next one. */
+  private frames: Uint8Array[] = [];
+  private frameIndex = 0;
+  /** The large frame being received, once allocated, and how much of it has arrived. */
+  private large: Buffer | null = null;
+  private largeFilled = 0;
+  /** Whether the last `readTarget()` was the rest of `large` (else the shared scratch). */
+  private readingIntoLarge = false;
 
   constructor(options?: WireDecoderOptions) {
     const max = options?.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     if (!(max > 0)) throw new RangeError(`maxMessageBytes must be positive, got ${max}`);
     this.maxMessageBytes = max;
+    this.largeFrameBytes = Math.max(1, options?.largeFrameBytes ?? DIRECT_FRAME_BYTES);
   }
 
   /** Feed the next chunk of the stream; returns the op-dicts it completed, in order. */
@@ -217,9 +254,39 @@ export class WireDecoder {
       this.queue.push(chunk);
       this.drain(decoded);
     } catch (error) {
-      this.failure = asProtocolError(error);
-      this.queue.clear();
-      throw this.failure;
+      throw this.fail(error);
+    }
+    return decoded;
+  }
+
+  /**
+   * Where the next read from the stream should put its bytes: the unreceived
+   * rest of a large frame, or else scratch memory shared by all decoders.
+   * Follow each read at once (synchronously) with `commitRead(bytes read)`.
+   */
+  readTarget(): Uint8Array {
+    const large = this.large;
+    if (large !== null && this.failure === null) {
+      this.readingIntoLarge = true;
+      return large.subarray(this.largeFilled);
+    }
+    this.readingIntoLarge = false;
+    return readScratch;
+  }
+
+  /** The last `readTarget()` received `bytes` bytes; returns the op-dicts they completed, in order. */
+  commitRead(bytes: number): OpDict[] {
+    if (this.failure !== null) throw this.failure;
+    const decoded: OpDict[] = [];
+    try {
+      if (this.readingIntoLarge) {
+        this.largeFilled += bytes;
+      } else {
+        this.queue.push(Buffer.from(readScratch.subarray(0, bytes)));
+      }
+      this.drain(decoded);
+    } catch (error) {
+      throw this.fail(error);
     }
     return decoded;
   }
@@ -231,6 +298,14 @@ export class WireDecoder {
 
   /** The error that failed this decoder, if any. */
   get error(): ProtocolError | null {
+    return this.failure;
+  }
+
+  private fail(error: unknown): ProtocolError {
+    this.failure = asProtocolError(error);
+    this.queue.clear();
+    this.frames = [];
+    this.large = null;
     return this.failure;
   }
 
@@ -251,6 +326,7 @@ export class WireDecoder {
         this.stage = STAGE_LENGTHS;
       }
       if (this.stage === STAGE_LENGTHS) {
+        let hasLargeFrame = false;
         while (this.frameLengths.length < this.frameCount) {
           if (queue.length < 8) return;
           const length = queue.takeUint64();
@@ -267,18 +343,62 @@ export class WireDecoder {
           this.frameLengths.push(length);
           this.framesBytes += length;
         }
-        this.stage = STAGE_FRAMES;
+        for (let i = 0; i < this.frameCount; i++) if (this.frameLengths[i]! >= this.largeFrameBytes) hasLargeFrame = true;
+        if (hasLargeFrame) {
+          this.frames = new Array<Uint8Array>(this.frameCount);
+          this.frameIndex = 0;
+          this.stage = STAGE_EACH_FRAME;
+        } else {
+          this.stage = STAGE_FRAMES;
+        }
       }
-      if (queue.length < this.framesBytes) return;
-      queue.take(this.framesBytes);
-      const batch = this.decodeFrames(queue.taken, queue.takenStart);
+      if (this.stage === STAGE_FRAMES) {
+        if (queue.length < this.framesBytes) return;
+        queue.take(this.framesBytes);
+        const batch = this.decodeContiguous(queue.taken, queue.takenStart);
+        this.stage = STAGE_COUNT;
+        for (let i = 0; i < batch.length; i++) decoded.push(batch[i]!);
+        continue;
+      }
+      if (!this.receiveEachFrame()) return;
+      const frames = this.frames;
+      this.frames = [];
+      const batch = this.decodeFrames(frames);
       this.stage = STAGE_COUNT;
       for (let i = 0; i < batch.length; i++) decoded.push(batch[i]!);
     }
   }
 
-  /** Decode one complete message whose frames start at `source[start]`. */
-  private decodeFrames(source: Uint8Array, start: number): OpDict[] {
+  /** STAGE_EACH_FRAME: move what has arrived into `frames`; true once all of them are complete. */
+  private receiveEachFrame(): boolean {
+    const queue = this.queue;
+    while (this.frameIndex < this.frameCount) {
+      const length = this.frameLengths[this.frameIndex]!;
+      if (length < this.largeFrameBytes) {
+        if (queue.length < length) return false;
+        this.frames[this.frameIndex++] = queue.takeBytes(length);
+        continue;
+      }
+      if (this.large === null) {
+        const queued = Math.min(queue.length, length);
+        if (length - queued > Math.max(ALLOCATE_AHEAD_BYTES, queued * ALLOCATE_AHEAD_RATIO)) return false;
+        this.large = Buffer.allocUnsafe(length);
+        this.largeFilled = 0;
+      }
+      const copied = Math.min(queue.length, length - this.largeFilled);
+      if (copied > 0) {
+        queue.copyInto(this.large, this.largeFilled, copied);
+        this.largeFilled += copied;
+      }
+      if (this.largeFilled < length) return false;
+      this.frames[this.frameIndex++] = this.large;
+      this.large = null;
+    }
+    return true;
+  }
+
+  /** Decode one complete message whose frames lie back to back from `source[start]`. */
+  private decodeContiguous(source: Uint8Array, start: number): OpDict[] {
     const firstLength = this.frameLengths[0]!;
     if (
       this.frameCount === 1 &&
@@ -288,19 +408,26 @@ export class WireDecoder {
     ) {
       return checkedBatch(unpackr.unpack(source, { start: start + PLAIN_HEADER.length, end: start + firstLength }));
     }
-    const codecs = this.readHeader(source, start, start + firstLength);
-    const headerLength = this.headerLength;
-    let budget = this.maxMessageBytes;
     const frames = new Array<Uint8Array>(this.frameCount);
-    let position = start + firstLength;
-    for (let i = 1; i < this.frameCount; i++) {
+    let position = start;
+    for (let i = 0; i < this.frameCount; i++) {
       const length = this.frameLengths[i]!;
-      const raw = source.subarray(position, position + length);
+      frames[i] = source.subarray(position, position + length);
       position += length;
-      frames[i] = codecs[i] === CODEC_LZ4 ? decompress(raw, budget) : raw;
+    }
+    return this.decodeFrames(frames);
+  }
+
+  /** Decode one complete message from its frames (frame 0 still holding the header). */
+  private decodeFrames(frames: Uint8Array[]): OpDict[] {
+    const first = frames[0]!;
+    const codecs = this.readHeader(first, 0, first.byteLength);
+    let budget = this.maxMessageBytes;
+    for (let i = 1; i < this.frameCount; i++) {
+      if (codecs[i] === CODEC_LZ4) frames[i] = decompress(frames[i]!, budget);
       budget -= frames[i]!.byteLength;
     }
-    let body = source.subarray(start + headerLength, start + firstLength);
+    let body = first.subarray(this.headerLength);
     if (codecs[0] === CODEC_LZ4) body = decompress(body, budget);
     if (body.byteLength === 0) throw new ProtocolError('message has an empty body');
     frames[0] = body;
