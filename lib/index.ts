@@ -1,1 +1,61 @@
+/** The package root: everything users import from 'distributed-ts'. */
+import { installClientAdapter } from './coordination/client-adapter.js';
+
+// Lets Lock, Event, Semaphore, Queue and Variable use a Client (and find the default one).
+installClientAdapter();
+
+export {
+  Client,
+  type ConnectTarget,
+  type ClientConnectOptions,
+  type ScatterOptions,
+  type PublishOptions,
+  type SchedulerInfo,
+  type TaskArg,
+  type TaskGraph,
+  type KeySpec,
+  type TaskOptions,
+} from './client/client.js';
+export { Future, type WaitOptions, type CancelOptions } from './client/future.js';
+export { delayed, Delayed } from './client/delayed.js';
+export { asCompleted, AsCompleted, type AsCompletedOptions } from './client/as-completed.js';
+export { wait, type ReturnWhen, type DoneAndNotDone } from './client/wait.js';
+export { fireAndForget } from './client/fire-and-forget.js';
+export { progress, type ProgressOptions } from './client/progress.js';
+export type { Gathered } from './client/gather-shapes.js';
+export { remote, type RemoteFunction } from './task-function.js';
+
+export { LocalCluster, type LocalClusterOptions } from './cluster/local-cluster.js';
+export { Scheduler } from '../actors/scheduler.js';
+export { Worker, type WorkerOptions } from '../actors/worker.js';
+export { Nanny, type NannyOptions } from '../actors/nanny.js';
+
+export {
+  Lock,
+  Event,
+  Semaphore,
+  Queue,
+  Variable,
+  type SemaphoreOptions,
+  type QueueOptions,
+  type PrimitiveOptions,
+  CoordinationError,
+  NoClientError,
+} from './coordination/index.js';
+
+export {
+  DistributedError,
+  CancelledError,
+  TimeoutError,
+  KilledWorker,
+  ProtocolError,
+  MessageTooLargeError,
+  CommClosedError,
+  ConnectError,
+  SerializationError,
+  UnknownOpError,
+  InvalidGraphError,
+  LostDataError,
+} from './errors.js';
 export { InvalidTransitionError } from '../machines/transition-table.js';
+export { parseDuration, parseBytes } from './units.js';

@@ -101,6 +101,18 @@ export interface IdentityMsg { op: 'identity' }
 export interface RetryMsg { op: 'retry'; client: string; keys: string[] }
 /** RPC: run a function on workers out of band. Reply: Record<address, { ok, value | error }> */
 export interface BroadcastRunMsg { op: 'broadcast-run'; fn: FunctionRef; args: Blob; workers?: string[] }
+/** RPC: resolves once at least `n` workers are registered; TimeoutError after `timeout` (ms). */
+export interface WaitForWorkersMsg { op: 'wait_for_workers'; n: number; timeout?: number }
+/** RPC: name a value (and hold `keys` for pseudo-client `published-<name>`). Error if it exists and !override. */
+export interface PublishPutMsg { op: 'publish_put'; client: string; name: string; keys: string[]; data: Blob; override?: boolean }
+/** RPC. Reply: { keys, data }; error if there is no such dataset. */
+export interface PublishGetMsg { op: 'publish_get'; name: string }
+/** RPC. Reply: the dataset names. */
+export interface PublishListMsg { op: 'publish_list' }
+/** RPC: unpublish (its keys are released); error if there is no such dataset. */
+export interface PublishDeleteMsg { op: 'publish_delete'; name: string }
+/** RPC: tell every worker to close, then close the scheduler (client.shutdown()). */
+export interface TerminateMsg { op: 'terminate' }
 
 /* ------------------------------------------------------------------ */
 /* scheduler -> client                                                   */
@@ -126,6 +138,8 @@ export interface RegisterWorkerMsg {
   memoryLimit?: number;
   pid?: number;
   nanny?: string;
+  /** Host for `workers=` restrictions (default: the address's host; 127.0.0.1 for inproc://). */
+  host?: string;
   /** Keys already in memory on this worker (re-registration). */
   keys?: string[];
 }
@@ -286,7 +300,8 @@ export interface NannyKillMsg { op: 'kill'; reason?: string }
 export type ClientToScheduler =
   | RegisterClientMsg | UpdateGraphMsg | ClientDesiresKeysMsg | ClientReleasesKeysMsg
   | CancelKeysMsg | CloseClientMsg | GatherMsg | ScatterMsg | WhoHasMsg | HasWhatMsg
-  | NcoresMsg | IdentityMsg | RetryMsg | BroadcastRunMsg;
+  | NcoresMsg | IdentityMsg | RetryMsg | BroadcastRunMsg | WaitForWorkersMsg | PublishPutMsg
+  | PublishGetMsg | PublishListMsg | PublishDeleteMsg | TerminateMsg;
 export type SchedulerToClient =
   | KeyInMemoryMsg | TaskErredToClientMsg | LostDataMsg | CancelledKeysMsg
   | TaskRetriedMsg | RestartToClientMsg;

@@ -1,0 +1,618 @@
+/**
+ * The Scheduler: a mailbox actor around the pure SchedulerState
+ * (lib/scheduler/state.ts). Each handler decodes an op, calls one stimulus on
+ * the state and sends the messages it returns to the matching peers (clients by
+ * id, workers by address). The only work done here is I/O: gathering values
+ * from workers, placing scattered data, running functions on workers, and the
+ * work-stealing timer.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Listener } from '../lib/comm/comm.js';
+import { DistributedError, TimeoutError } from '../lib/errors.js';
+import { deserializeError, serializeError } from '../lib/protocol/errors.js';
+import type {
+  AddKeysMsg,
+  Blob,
+  FunctionRef,
+  GraphTask,
+  LongRunningMsg,
+  MissingDataMsg,
+  OpDict,
+  RegisterWorkerMsg,
+  ReleaseWorkerDataMsg,
+  RescheduleMsg,
+  SerializedError,
+  StealResponseMsg,
+  TaskErredFromWorkerMsg,
+  TaskFinishedMsg,
+  WorkerStatus,
+} from '../lib/protocol/messages.js';
+import { PUBLISHED_PREFIX } from '../lib/scheduler/client-record.js';
+import { SchedulerState, type SchedulerMessages, type SchedulerStateOptions, type SettledKey } from '../lib/scheduler/state.js';
+import { parseDuration } from '../lib/units.js';
+import { createCoordinationExtension, type SchedulerExtension } from '../lib/coordination/extension.js';
+import { isPseudoClient } from '../lib/scheduler/client-record.js';
+import { MailboxActor, type Handler, type Peer } from './mailbox.js';
+
+export interface SchedulerOptions {
+  /** Full listen address, e.g. 'inproc://' (in-process clusters) or 'tcp://0.0.0.0:8786'. Overrides host/port. */
+  address?: string;
+  /** Interface for TCP (default 127.0.0.1). */
+  host?: string;
+  /** TCP port (default 8786; 0 picks a free one). */
+  port?: number;
+  /** Where a dashboard would be served. Accepted for compatibility; there is no dashboard yet. */
+  dashboardAddress?: string;
+  /** Unexpected worker deaths a task survives before it errs with KilledWorker (default 3). */
+  allowedFailures?: number;
+  /** How often to look for work to steal while some worker is idle (default 100 ms; 0 disables stealing). */
+  stealingInterval?: number | string;
+  /** Check every state invariant after each event (slow; for tests). */
+  validate?: boolean;
+}
+
+export type SchedulerRole = { kind: 'client'; id: string } | { kind: 'worker'; address: string };
+
+export interface GatherReply {
+  data: Record<string, Blob>;
+  missing: string[];
+}
+
+export type RunOutcome = { ok: true; value: Blob } | { ok: false; error: SerializedError };
+
+interface Dataset {
+  keys: string[];
+  data: Blob;
+}
+
+interface KeyWaiter {
+  resolve: (entry: SettledKey) => void;
+}
+
+interface WorkerCountWaiter {
+  n: number;
+  resolve: () => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+const DEFAULT_PORT = 8786;
+/** get_data answered `busy`: ask again after this, doubling, a few times. */
+const BUSY_RETRY_MS = 20;
+const BUSY_RETRIES = 6;
+
+function requireString(value: unknown, field: string, op: string): string {
+  if (typeof value !== 'string' || value === '') throw new DistributedError(`${op}: ${field} must be a non-empty string`);
+  return value;
+}
+
+function requireKeys(value: unknown, op: string): string[] {
+  if (!Array.isArray(value) || value.some((k) => typeof k !== 'string')) throw new DistributedError(`${op}: keys must be an array of strings`);
+  return value as string[];
+}
+
+function optionalStrings(value: unknown, field: string, op: string): string[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value) || value.some((k) => typeof k !== 'string')) throw new DistributedError(`${op}: ${field} must be an array of strings`);
+  return value as string[];
+}
+
+function isBlob(value: unknown): value is Blob {
+  return value instanceof Uint8Array;
+}
+
+export class Scheduler extends MailboxActor {
+  readonly id = `Scheduler-${randomUUID()}`;
+  /** The pure state (read it for inspection; change it only through messages). */
+  readonly state: SchedulerState;
+  private listener: Listener | undefined;
+  private readonly clientPeers = new Map<string, Peer>();
+  private readonly workerPeers = new Map<string, Peer>();
+  private readonly keyWaiters = new Map<string, KeyWaiter[]>();
+  private readonly workerCountWaiters = new Set<WorkerCountWaiter>();
+  private readonly datasets = new Map<string, Dataset>();
+  private readonly stealingTimer: NodeJS.Timeout | undefined;
+  private closingPromise: Promise<void> | undefined;
+  /** Lock, Semaphore, Event, Queue and Variable live here; their keys are held through pseudo-clients. */
+  private readonly coordination: SchedulerExtension = createCoordinationExtension({
+    now: Date.now,
+    desireKey: (client, key) => {
+      // a real client that already left must not be resurrected as a holder
+      if (!isPseudoClient(client) && !this.clientPeers.has(client)) return;
+      this.sendOut(this.state.clientDesiresKeys(client, [key], this.state.nextStimulusId('coordination-hold')));
+    },
+    releaseKey: (client, key) => {
+      this.sendOut(this.state.clientReleasesKeys(client, [key], this.state.nextStimulusId('coordination-release')));
+    },
+    setTimer: (ms, fn) => {
+      const timer = setTimeout(fn, ms);
+      timer.unref();
+      return () => clearTimeout(timer);
+    },
+  });
+
+  protected readonly handlers: Readonly<Record<string, Handler>> = {
+    ...this.coordination.handlers,
+    // clients
+    'register-client': (msg, from) => this.registerClient(msg, from),
+    'update-graph': (msg) => this.updateGraph(msg),
+    'client-desires-keys': (msg) => {
+      this.sendOut(this.state.clientDesiresKeys(requireString(msg.client, 'client', 'client-desires-keys'), requireKeys(msg.keys, 'client-desires-keys'), this.stimulus(msg)));
+    },
+    'client-releases-keys': (msg) => {
+      this.sendOut(this.state.clientReleasesKeys(requireString(msg.client, 'client', 'client-releases-keys'), requireKeys(msg.keys, 'client-releases-keys'), this.stimulus(msg)));
+    },
+    'cancel-keys': (msg) => {
+      this.sendOut(this.state.cancelKeys(requireString(msg.client, 'client', 'cancel-keys'), requireKeys(msg.keys, 'cancel-keys'), msg.force === true, this.stimulus(msg)));
+      return 'OK';
+    },
+    retry: (msg) => {
+      this.sendOut(this.state.retry(requireString(msg.client, 'client', 'retry'), requireKeys(msg.keys, 'retry'), this.stimulus(msg)));
+      return 'OK';
+    },
+    'close-client': (msg, from) => this.closeClient(requireString(msg.client, 'client', 'close-client'), from),
+    gather: (msg) => this.gather(requireKeys(msg.keys, 'gather')),
+    scatter: (msg) => this.scatter(msg),
+    who_has: (msg) => this.state.whoHas(optionalStrings(msg.keys, 'keys', 'who_has')),
+    has_what: (msg) => this.state.hasWhat(optionalStrings(msg.workers, 'workers', 'has_what')),
+    ncores: (msg) => this.state.ncores(optionalStrings(msg.workers, 'workers', 'ncores')),
+    identity: () => this.identity(),
+    wait_for_workers: (msg) => this.waitForWorkers(msg),
+    'broadcast-run': (msg) => this.broadcastRun(msg),
+    publish_put: (msg) => this.publishPut(msg),
+    publish_get: (msg) => this.publishGet(requireString(msg.name, 'name', 'publish_get')),
+    publish_list: () => [...this.datasets.keys()],
+    publish_delete: (msg) => this.publishDelete(requireString(msg.name, 'name', 'publish_delete'), msg),
+    terminate: () => this.terminate(),
+    // workers
+    'register-worker': (msg, from) => this.registerWorker(msg as unknown as RegisterWorkerMsg, from),
+    'task-finished': (msg, from) => {
+      const w = this.workerOf(from, 'task-finished');
+      if (w !== undefined) this.sendOut(this.state.taskFinished(w, msg as unknown as TaskFinishedMsg, this.stimulus(msg)));
+    },
+    'task-erred': (msg, from) => {
+      const w = this.workerOf(from, 'task-erred');
+      if (w !== undefined) this.sendOut(this.state.taskErred(w, msg as unknown as TaskErredFromWorkerMsg, this.stimulus(msg)));
+    },
+    'missing-data': (msg, from) => {
+      const w = this.workerOf(from, 'missing-data');
+      if (w !== undefined) this.sendOut(this.state.missingData(w, msg as unknown as MissingDataMsg, this.stimulus(msg)));
+    },
+    'long-running': (msg, from) => {
+      const w = this.workerOf(from, 'long-running');
+      if (w !== undefined) this.sendOut(this.state.longRunning(w, msg as unknown as LongRunningMsg, this.stimulus(msg)));
+    },
+    'steal-response': (msg, from) => {
+      const w = this.workerOf(from, 'steal-response');
+      if (w !== undefined) this.sendOut(this.state.stealResponse(w, msg as unknown as StealResponseMsg, this.stimulus(msg)));
+    },
+    reschedule: (msg, from) => {
+      const w = this.workerOf(from, 'reschedule');
+      if (w !== undefined) this.sendOut(this.state.reschedule(w, msg as unknown as RescheduleMsg, this.stimulus(msg)));
+    },
+    'release-worker-data': (msg, from) => {
+      const w = this.workerOf(from, 'release-worker-data');
+      if (w !== undefined) this.sendOut(this.state.releaseWorkerData(w, msg as unknown as ReleaseWorkerDataMsg, this.stimulus(msg)));
+    },
+    'add-keys': (msg, from) => {
+      const w = this.workerOf(from, 'add-keys');
+      if (w !== undefined) this.sendOut(this.state.addKeys(w, { keys: requireKeys((msg as unknown as AddKeysMsg).keys, 'add-keys') }, this.stimulus(msg)));
+    },
+    'worker-status-change': (msg, from) => {
+      const w = this.workerOf(from, 'worker-status-change');
+      if (w !== undefined) this.sendOut(this.state.workerStatusChange(w, msg.status as WorkerStatus, this.stimulus(msg)));
+    },
+    unregister: (msg, from) => {
+      const w = this.workerOf(from, 'unregister');
+      if (w !== undefined) this.sendOut(this.state.removeWorker(w, { expected: true }, this.stimulus(msg)));
+    },
+    heartbeat_worker: () => ({ status: 'OK' }),
+    // our own timer
+    balance: (msg, from) => {
+      if (from === undefined) this.sendOut(this.state.balance(this.stimulus(msg)));
+    },
+  };
+
+  private constructor(options: SchedulerOptions) {
+    super('scheduler');
+    const stateOptions: SchedulerStateOptions = {};
+    if (options.allowedFailures !== undefined) stateOptions.allowedFailures = options.allowedFailures;
+    if (options.validate !== undefined) stateOptions.validate = options.validate;
+    this.state = new SchedulerState(stateOptions);
+    const interval = parseDuration(options.stealingInterval ?? 100);
+    if (interval > 0 && Number.isFinite(interval)) {
+      this.stealingTimer = setInterval(() => {
+        if (this.state.stealingUseful || this.state.queued.size > 0) this.post({ op: 'balance' });
+      }, interval);
+      this.stealingTimer.unref();
+    }
+  }
+
+  /** Starts listening. Default address tcp://127.0.0.1:8786; `address: 'inproc://'` for an in-process cluster. */
+  static async start(options: SchedulerOptions = {}): Promise<Scheduler> {
+    const address = options.address ?? `tcp://${options.host ?? '127.0.0.1'}:${options.port ?? DEFAULT_PORT}`;
+    const scheduler = new Scheduler(options);
+    try {
+      scheduler.listener = await scheduler.listen(address);
+    } catch (error) {
+      await scheduler.close();
+      throw error;
+    }
+    if (options.dashboardAddress !== undefined) {
+      scheduler.log.debug({ dashboardAddress: options.dashboardAddress }, 'no dashboard yet: dashboardAddress ignored');
+    }
+    scheduler.log.debug({ address: scheduler.address }, 'scheduler started');
+    return scheduler;
+  }
+
+  /** Where clients and workers connect (with the real port when port 0 was asked for). */
+  get address(): string {
+    return this.listener?.address ?? '';
+  }
+
+  /** Closes the listener and every connection; workers and clients notice their comm closing. Idempotent. */
+  override close(): Promise<void> {
+    this.closingPromise ??= (async () => {
+      if (this.stealingTimer !== undefined) clearInterval(this.stealingTimer);
+      this.coordination.close?.();
+      const closed = new DistributedError('the scheduler is closing');
+      for (const waiter of this.workerCountWaiters) {
+        if (waiter.timer !== undefined) clearTimeout(waiter.timer);
+        waiter.reject(closed);
+      }
+      this.workerCountWaiters.clear();
+      for (const [key, waiters] of this.keyWaiters) for (const w of waiters) w.resolve({ key, state: 'forgotten' });
+      this.keyWaiters.clear();
+      await super.close();
+    })();
+    return this.closingPromise;
+  }
+
+  /* ---------------------------------------------------------------- */
+  /* plumbing                                                           */
+  /* ---------------------------------------------------------------- */
+
+  private stimulus(msg: OpDict): string {
+    return typeof msg.stimulusId === 'string' ? msg.stimulusId : this.state.nextStimulusId(String(msg.op));
+  }
+
+  /** Sends what a stimulus produced and wakes gathers waiting on settled keys. */
+  private sendOut(out: SchedulerMessages): void {
+    for (const [client, msgs] of out.toClients) {
+      const peer = this.clientPeers.get(client);
+      if (peer === undefined) continue;
+      for (const m of msgs) peer.send(m);
+    }
+    for (const [address, msgs] of out.toWorkers) {
+      const peer = this.workerPeers.get(address);
+      if (peer === undefined) continue;
+      for (const m of msgs) peer.send(m);
+    }
+    for (const entry of out.settled) {
+      const waiters = this.keyWaiters.get(entry.key);
+      if (waiters === undefined) continue;
+      this.keyWaiters.delete(entry.key);
+      for (const w of waiters) w.resolve(entry);
+    }
+  }
+
+  /** The address of the registered worker behind `from`, or undefined (logged) for any other peer. */
+  private workerOf(from: Peer | undefined, op: string): string | undefined {
+    const role = from?.role as SchedulerRole | undefined;
+    if (role?.kind === 'worker') return role.address;
+    this.log.warn({ op, peer: from?.address }, 'worker message from a peer that is not a registered worker; ignored');
+    return undefined;
+  }
+
+  protected override onPeerClosed(peer: Peer): void {
+    const role = peer.role as SchedulerRole | undefined;
+    if (role === undefined) return;
+    if (role.kind === 'worker') {
+      if (this.workerPeers.get(role.address) !== peer) return;
+      this.workerPeers.delete(role.address);
+      this.log.debug({ worker: role.address }, 'worker connection closed');
+      this.sendOut(this.state.removeWorker(role.address, { expected: false }, this.state.nextStimulusId('worker-gone')));
+    } else {
+      if (this.clientPeers.get(role.id) !== peer) return;
+      this.clientPeers.delete(role.id);
+      this.coordination.peerClosed?.(role.id);
+      this.sendOut(this.state.removeClient(role.id, this.state.nextStimulusId('client-gone')));
+    }
+  }
+
+  /* ---------------------------------------------------------------- */
+  /* clients                                                            */
+  /* ---------------------------------------------------------------- */
+
+  private registerClient(msg: OpDict, from: Peer | undefined): { address: string; id: string } {
+    const client = requireString(msg.client, 'client', 'register-client');
+    if (from === undefined) throw new DistributedError('register-client must come from a connection');
+    this.state.registerClient(client, typeof msg.name === 'string' ? msg.name : undefined);
+    from.role = { kind: 'client', id: client } satisfies SchedulerRole;
+    this.clientPeers.set(client, from);
+    return { address: this.address, id: this.id };
+  }
+
+  private updateGraph(msg: OpDict): void {
+    const client = requireString(msg.client, 'client', 'update-graph');
+    // Malformed tasks or keys are refused by the state with InvalidGraphError (sent to the client).
+    this.sendOut(this.state.updateGraph(client, msg.tasks as GraphTask[], msg.keys as string[], this.stimulus(msg)));
+  }
+
+  private closeClient(client: string, from: Peer | undefined): void {
+    if (from !== undefined && this.clientPeers.get(client) === from) {
+      this.clientPeers.delete(client);
+      from.role = undefined;
+    }
+    this.sendOut(this.state.removeClient(client, this.state.nextStimulusId('close-client')));
+  }
+
+  private identity(): Record<string, unknown> {
+    return { type: 'Scheduler', id: this.id, address: this.address, workers: this.state.workerSummaries() };
+  }
+
+  /* ---------------------------------------------------------------- */
+  /* gather                                                             */
+  /* ---------------------------------------------------------------- */
+
+  /**
+   * Values of `keys` from the workers holding them. A key still being computed
+   * is awaited; an erred key rejects with the task's (blamed) exception; a key
+   * the scheduler does not know, or whose value could not be fetched, is listed
+   * in `missing`.
+   */
+  private async gather(keys: string[]): Promise<GatherReply> {
+    const unique = [...new Set(keys)];
+    const missing: string[] = [];
+    const ready: string[] = [];
+    const pending: Promise<SettledKey>[] = [];
+    for (const key of unique) {
+      const ts = this.state.tasks.get(key);
+      if (ts === undefined) missing.push(key);
+      else if (ts.state === 'memory') ready.push(key);
+      else if (ts.state === 'erred') throw deserializeError(ts.exceptionBlame?.exception ?? { name: 'Error', message: `${key} erred` });
+      else pending.push(this.whenSettled(key));
+    }
+    for (const entry of await Promise.all(pending)) {
+      if (entry.state === 'memory') ready.push(entry.key);
+      else if (entry.state === 'erred') throw deserializeError(entry.exception ?? { name: 'Error', message: `${entry.key} erred` });
+      else missing.push(entry.key);
+    }
+    const data = await this.fetchValues(ready, missing);
+    return { data, missing };
+  }
+
+  private whenSettled(key: string): Promise<SettledKey> {
+    if (!this.state.watch(key)) return Promise.resolve({ key, state: 'forgotten' });
+    return new Promise((resolve) => {
+      let waiters = this.keyWaiters.get(key);
+      if (waiters === undefined) this.keyWaiters.set(key, (waiters = []));
+      waiters.push({ resolve });
+    });
+  }
+
+  /** get_data from holders, one call per worker, trying other holders when one fails. */
+  private async fetchValues(keys: string[], missing: string[]): Promise<Record<string, Blob>> {
+    const data: Record<string, Blob> = {};
+    const tried = new Map<string, Set<string>>();
+    let left = keys;
+    for (let busyRounds = 0; left.length > 0; ) {
+      const byWorker = new Map<string, string[]>();
+      for (const key of left) {
+        const holders = this.state.tasks.get(key)?.holders() ?? [];
+        const seen = tried.get(key);
+        const holder = holders.find((ws) => seen === undefined || !seen.has(ws.address));
+        if (holder === undefined) {
+          missing.push(key);
+          continue;
+        }
+        const list = byWorker.get(holder.address);
+        if (list === undefined) byWorker.set(holder.address, [key]);
+        else list.push(key);
+      }
+      const retry: string[] = [];
+      let busy = false;
+      await Promise.all(
+        [...byWorker].map(async ([address, wanted]) => {
+          const peer = this.workerPeers.get(address);
+          let reply: { status?: string; data?: Record<string, unknown> } | undefined;
+          try {
+            if (peer === undefined) throw new DistributedError(`${address} is not connected`);
+            reply = await peer.call({ op: 'get_data', keys: wanted, who: this.address });
+          } catch (error) {
+            this.log.debug({ err: error, worker: address }, 'get_data failed; trying other holders');
+          }
+          if (reply?.status === 'busy') {
+            busy = true;
+            retry.push(...wanted);
+            return;
+          }
+          for (const key of wanted) {
+            const value = reply?.data?.[key];
+            if (isBlob(value)) data[key] = value;
+            else {
+              let seen = tried.get(key);
+              if (seen === undefined) tried.set(key, (seen = new Set()));
+              seen.add(address);
+              retry.push(key);
+            }
+          }
+        }),
+      );
+      left = retry;
+      if (busy) {
+        if (++busyRounds > BUSY_RETRIES) {
+          missing.push(...left);
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, BUSY_RETRY_MS * 2 ** (busyRounds - 1)));
+      }
+    }
+    return data;
+  }
+
+  /* ---------------------------------------------------------------- */
+  /* scatter, broadcast-run                                             */
+  /* ---------------------------------------------------------------- */
+
+  private async scatter(msg: OpDict): Promise<{ keys: string[] }> {
+    const client = requireString(msg.client, 'client', 'scatter');
+    const data = msg.data as Record<string, unknown> | undefined;
+    if (typeof data !== 'object' || data === null) throw new DistributedError('scatter: data must be an object of key -> Blob');
+    const keys = Object.keys(data);
+    for (const key of keys) if (!isBlob(data[key])) throw new DistributedError(`scatter: the value of ${key} is not a Blob`);
+    const workers = optionalStrings(msg.workers, 'workers', 'scatter');
+    const broadcast = msg.broadcast === true;
+    if (keys.length === 0) return { keys };
+    if (workers === undefined && this.state.running.length === 0) await this.workersAtLeast(1, undefined);
+    const plan = this.state.planScatter(keys, { ...(workers !== undefined ? { workers } : {}), broadcast });
+    const placed = new Map<string, string[]>();
+    await Promise.all(
+      [...plan].map(async ([address, assigned]) => {
+        const peer = this.workerPeers.get(address);
+        if (peer === undefined) return;
+        const subset: Record<string, Blob> = {};
+        for (const key of assigned) subset[key] = data[key] as Blob;
+        try {
+          await peer.call({ op: 'update_data', data: subset });
+        } catch (error) {
+          this.log.warn({ err: error, worker: address }, 'update_data failed during scatter');
+          return;
+        }
+        for (const key of assigned) {
+          const list = placed.get(key);
+          if (list === undefined) placed.set(key, [address]);
+          else list.push(address);
+        }
+      }),
+    );
+    const failed = keys.filter((key) => !placed.has(key));
+    if (failed.length > 0) throw new DistributedError(`scatter: could not place ${failed.slice(0, 5).join(', ')} on any worker`);
+    this.sendOut(
+      this.state.addData(
+        client,
+        keys.map((key) => ({ key, nbytes: (data[key] as Blob).byteLength, workers: placed.get(key)! })),
+        this.state.nextStimulusId('scatter'),
+      ),
+    );
+    return { keys };
+  }
+
+  private async broadcastRun(msg: OpDict): Promise<Record<string, RunOutcome>> {
+    const fn = msg.fn as FunctionRef | undefined;
+    if (typeof fn !== 'object' || fn === null) throw new DistributedError('broadcast-run: fn is required');
+    if (!isBlob(msg.args)) throw new DistributedError('broadcast-run: args must be a Blob');
+    const targets = this.state.selectWorkers(optionalStrings(msg.workers, 'workers', 'broadcast-run'));
+    const results: Record<string, RunOutcome> = {};
+    await Promise.all(
+      targets.map(async (ws) => {
+        const peer = this.workerPeers.get(ws.address);
+        try {
+          if (peer === undefined) throw new DistributedError(`${ws.address} is not connected`);
+          results[ws.address] = await peer.call<RunOutcome>({ op: 'run', fn, args: msg.args });
+        } catch (error) {
+          results[ws.address] = { ok: false, error: serializeError(error) };
+        }
+      }),
+    );
+    return results;
+  }
+
+  /* ---------------------------------------------------------------- */
+  /* workers                                                            */
+  /* ---------------------------------------------------------------- */
+
+  private registerWorker(msg: RegisterWorkerMsg, from: Peer | undefined): { status: 'OK' } {
+    if (from === undefined) throw new DistributedError('register-worker must come from a connection');
+    const address = requireString(msg.address, 'address', 'register-worker');
+    const out = this.state.addWorker(
+      {
+        address,
+        nthreads: msg.nthreads,
+        ...(typeof msg.name === 'string' ? { name: msg.name } : {}),
+        ...(msg.resources !== undefined ? { resources: msg.resources } : {}),
+        ...(typeof msg.memoryLimit === 'number' ? { memoryLimit: msg.memoryLimit } : {}),
+        ...(typeof msg.pid === 'number' ? { pid: msg.pid } : {}),
+        ...(typeof msg.nanny === 'string' ? { nanny: msg.nanny } : {}),
+        ...(typeof msg.host === 'string' ? { host: msg.host } : {}),
+        ...(Array.isArray(msg.keys) ? { keys: msg.keys } : {}),
+      },
+      this.stimulus(msg as unknown as OpDict),
+    );
+    from.role = { kind: 'worker', address } satisfies SchedulerRole;
+    this.workerPeers.set(address, from);
+    this.sendOut(out);
+    for (const waiter of [...this.workerCountWaiters]) {
+      if (this.state.running.length >= waiter.n) {
+        this.workerCountWaiters.delete(waiter);
+        if (waiter.timer !== undefined) clearTimeout(waiter.timer);
+        waiter.resolve();
+      }
+    }
+    this.log.debug({ worker: address, nthreads: msg.nthreads }, 'worker registered');
+    return { status: 'OK' };
+  }
+
+  private waitForWorkers(msg: OpDict): Promise<void> {
+    const n = msg.n;
+    if (!(typeof n === 'number' && Number.isInteger(n) && n >= 0)) throw new DistributedError('wait_for_workers: n must be a non-negative integer');
+    const timeout = msg.timeout === undefined || msg.timeout === null ? undefined : parseDuration(msg.timeout as number | string);
+    return this.workersAtLeast(n, timeout);
+  }
+
+  private workersAtLeast(n: number, timeout: number | undefined): Promise<void> {
+    if (this.state.running.length >= n) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiter: WorkerCountWaiter = { n, resolve, reject, timer: undefined };
+      if (timeout !== undefined && Number.isFinite(timeout)) {
+        waiter.timer = setTimeout(() => {
+          this.workerCountWaiters.delete(waiter);
+          reject(new TimeoutError(`only ${this.state.running.length} of ${n} workers arrived within ${timeout} ms`));
+        }, timeout);
+      }
+      this.workerCountWaiters.add(waiter);
+    });
+  }
+
+  /** Closes every worker and then the scheduler (client.shutdown()). */
+  private terminate(): 'OK' {
+    for (const peer of this.workerPeers.values()) peer.send({ op: 'close', reason: 'scheduler terminating' });
+    setImmediate(() => void this.close());
+    return 'OK';
+  }
+
+  /* ---------------------------------------------------------------- */
+  /* datasets                                                           */
+  /* ---------------------------------------------------------------- */
+
+  private publishPut(msg: OpDict): 'OK' {
+    const name = requireString(msg.name, 'name', 'publish_put');
+    const keys = requireKeys(msg.keys ?? [], 'publish_put');
+    if (!isBlob(msg.data)) throw new DistributedError('publish_put: data must be a Blob');
+    const existing = this.datasets.get(name);
+    if (existing !== undefined && msg.override !== true) throw new DistributedError(`a dataset named ${JSON.stringify(name)} already exists`);
+    const holder = `${PUBLISHED_PREFIX}${name}`;
+    // Want the new keys before letting go of the old ones: keys in both must not be released in between.
+    this.sendOut(this.state.clientDesiresKeys(holder, keys, this.state.nextStimulusId('publish')));
+    if (existing !== undefined) {
+      const stale = existing.keys.filter((k) => !keys.includes(k));
+      this.sendOut(this.state.clientReleasesKeys(holder, stale, this.state.nextStimulusId('publish-override')));
+    }
+    this.datasets.set(name, { keys: [...keys], data: msg.data });
+    return 'OK';
+  }
+
+  private publishGet(name: string): Dataset {
+    const dataset = this.datasets.get(name);
+    if (dataset === undefined) throw new DistributedError(`no dataset named ${JSON.stringify(name)}`);
+    return dataset;
+  }
+
+  private publishDelete(name: string, msg: OpDict): 'OK' {
+    const dataset = this.datasets.get(name);
+    if (dataset === undefined) throw new DistributedError(`no dataset named ${JSON.stringify(name)}`);
+    this.datasets.delete(name);
+    this.sendOut(this.state.clientReleasesKeys(`${PUBLISHED_PREFIX}${name}`, dataset.keys, this.stimulus(msg)));
+    return 'OK';
+  }
+}

@@ -1,0 +1,379 @@
+/**
+ * The Worker: a mailbox actor that holds data and runs tasks on a thread pool
+ * (dask's `distributed.worker.Worker`). It moves messages and nothing else:
+ * every decision is made by the pure WorkerState (lib/worker/worker-state.ts);
+ * this shell turns scheduler messages and finished I/O into WorkerState
+ * events, and carries out the instructions that come back — send to the
+ * scheduler, run a batch on the pool, fetch keys from a peer, retry later.
+ *
+ * Its own lifecycle (starting/running/paused/closing/closed) is one xstate
+ * actor, machines/worker-process.ts.
+ */
+import { availableParallelism, totalmem } from 'node:os';
+import type { Actor } from 'xstate';
+import { addressScheme } from '../lib/comm/registry.js';
+import { serializeError } from '../lib/protocol/errors.js';
+import type {
+  Blob,
+  FunctionRef,
+  GetDataMsg,
+  OpDict,
+  RegisterWorkerMsg,
+  RunMsg,
+  SerializedError,
+  UpdateDataMsg,
+} from '../lib/protocol/messages.js';
+import { decodeValue, encodeValue } from '../lib/protocol/values.js';
+import { DistributedError, SerializationError } from '../lib/errors.js';
+import { loadFunction } from '../lib/task-function.js';
+import { parseBytes } from '../lib/units.js';
+import type { TaskOutcome, TaskToRun } from '../lib/worker/execute.js';
+import { ThreadPool } from '../lib/worker/pool.js';
+import type { Instruction, WorkerEvent } from '../lib/worker/state-events.js';
+import { WorkerState } from '../lib/worker/worker-state.js';
+import { lifecycleState, sendStrict, startLifecycle } from '../machines/lifecycle.js';
+import { workerProcessMachine } from '../machines/worker-process.js';
+import { MailboxActor, type Handler, type Peer } from './mailbox.js';
+
+export interface WorkerOptions {
+  /** Threads running tasks (default: the machine's available parallelism). */
+  nthreads?: number;
+  /** Default: the worker's address. */
+  name?: string;
+  /** Abstract resources tasks can require, e.g. { GPU: 1 }. */
+  resources?: Record<string, number>;
+  /** Bytes, a size string ('4GB'), or 'auto' (this worker's share of system memory). Reported to the scheduler. */
+  memoryLimit?: number | string;
+  /** Where to listen (default: inproc:// for an inproc scheduler, else tcp://<host>:0). */
+  listenAddress?: string;
+  /** Interface for the default TCP listener (default 127.0.0.1). */
+  host?: string;
+  /** Address of the nanny supervising this worker, if any (reported to the scheduler). */
+  nanny?: string;
+  /** get_data requests served at once before answering busy (default 10; 1 while paused). */
+  transferOutgoingLimit?: number;
+  /** Scheduler connect and register timeout (default 10 s). */
+  connectTimeout?: number | string;
+}
+
+export type RunReply = { ok: true; value: Blob } | { ok: false; error: SerializedError };
+
+/** Longest back-off before asking a busy peer again. */
+const MAX_BUSY_BACKOFF_MS = 1000;
+const FIRST_BUSY_BACKOFF_MS = 20;
+
+function resolveMemoryLimit(limit: number | string | undefined, nthreads: number): number | undefined {
+  if (limit === undefined) return undefined;
+  if (limit === 'auto') return Math.floor(totalmem() * Math.min(1, nthreads / availableParallelism()));
+  const bytes = parseBytes(limit);
+  return bytes === 0 ? undefined : bytes;
+}
+
+export class Worker extends MailboxActor {
+  readonly nthreads: number;
+  readonly memoryLimit: number | undefined;
+  private readonly options: WorkerOptions;
+  private readonly lifecycle: Actor<typeof workerProcessMachine>;
+  private listenAddressValue = '';
+  private nameValue = '';
+  private workerState: WorkerState | undefined;
+  private pool: ThreadPool | undefined;
+  private scheduler: Peer | undefined;
+  private readonly peerConnections = new Map<string, Promise<Peer>>();
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private outgoingTransfers = 0;
+  private outgoingReset: NodeJS.Immediate | undefined;
+  private readonly transferOutgoingLimit: number;
+  private closingPromise: Promise<void> | undefined;
+
+  protected readonly handlers: Readonly<Record<string, Handler>> = {
+    'compute-task': (msg) => this.feed(msg as unknown as WorkerEvent),
+    'free-keys': (msg) => this.feed(msg as unknown as WorkerEvent),
+    'cancel-compute': (msg) => this.feed(msg as unknown as WorkerEvent),
+    'acquire-replicas': (msg) => this.feed(msg as unknown as WorkerEvent),
+    'remove-replicas': (msg) => this.feed(msg as unknown as WorkerEvent),
+    'steal-request': (msg) => this.feed(msg as unknown as WorkerEvent),
+    close: () => {
+      void this.close();
+    },
+    get_data: (msg) => this.getData(msg as unknown as GetDataMsg),
+    update_data: (msg) => this.updateData(msg as unknown as UpdateDataMsg),
+    run: (msg) => this.runFunction(msg as unknown as RunMsg),
+    ping: () => 'pong',
+  };
+
+  private constructor(nthreads: number, options: WorkerOptions) {
+    super('worker');
+    this.options = options;
+    this.nthreads = nthreads;
+    this.memoryLimit = resolveMemoryLimit(options.memoryLimit, nthreads);
+    this.transferOutgoingLimit = options.transferOutgoingLimit ?? 10;
+    this.lifecycle = startLifecycle(workerProcessMachine, {
+      onError: (error) => this.log.error({ err: error }, 'worker lifecycle failed'),
+    });
+  }
+
+  /** Listen, connect to the scheduler and register. Resolves once registered. */
+  static async start(schedulerAddress: string, options: WorkerOptions = {}): Promise<Worker> {
+    const nthreads = options.nthreads ?? availableParallelism();
+    if (!Number.isInteger(nthreads) || nthreads < 1) throw new RangeError(`nthreads must be a positive integer, got ${nthreads}`);
+    const worker = new Worker(nthreads, options);
+    try {
+      await worker.startUp(schedulerAddress);
+    } catch (error) {
+      sendStrict(worker.lifecycle, { type: 'start-failed', error });
+      await worker.close();
+      throw error;
+    }
+    return worker;
+  }
+
+  /** Where peers, the scheduler and clients reach this worker. */
+  get address(): string {
+    return this.listenAddressValue;
+  }
+
+  get name(): string {
+    return this.nameValue;
+  }
+
+  /** starting | running | paused | closing-gracefully | closing | closed */
+  get status(): string {
+    return lifecycleState(this.lifecycle);
+  }
+
+  /** The task state machine (read-only use: tests, diagnostics). */
+  get state(): WorkerState {
+    if (this.workerState === undefined) throw new Error('worker not started');
+    return this.workerState;
+  }
+
+  /** Stop starting tasks and transfers (memory pressure); tells the scheduler. */
+  pause(): void {
+    if (this.status !== 'running') return;
+    sendStrict(this.lifecycle, { type: 'pause' });
+    this.feed({ op: 'pause' });
+  }
+
+  unpause(): void {
+    if (this.status !== 'paused') return;
+    sendStrict(this.lifecycle, { type: 'unpause' });
+    this.feed({ op: 'unpause' });
+  }
+
+  private async startUp(schedulerAddress: string): Promise<void> {
+    const listenAddress =
+      this.options.listenAddress ??
+      (addressScheme(schedulerAddress) === 'inproc' ? 'inproc://' : `tcp://${this.options.host ?? '127.0.0.1'}:0`);
+    const listener = await this.listen(listenAddress);
+    this.listenAddressValue = listener.address;
+    this.nameValue = this.options.name ?? listener.address;
+    this.workerState = new WorkerState({
+      address: listener.address,
+      nthreads: this.nthreads,
+      ...(this.options.resources === undefined ? {} : { resources: this.options.resources }),
+    });
+    this.pool = new ThreadPool(this.nthreads);
+    const connectTimeout = this.options.connectTimeout ?? '10s';
+    const scheduler = await this.connect(schedulerAddress, { timeout: connectTimeout });
+    this.scheduler = scheduler;
+    scheduler.role = 'scheduler';
+    const registration: RegisterWorkerMsg = {
+      op: 'register-worker',
+      address: listener.address,
+      name: this.nameValue,
+      nthreads: this.nthreads,
+      pid: process.pid,
+      ...(this.options.resources === undefined ? {} : { resources: this.options.resources }),
+      ...(this.memoryLimit === undefined ? {} : { memoryLimit: this.memoryLimit }),
+      ...(this.options.nanny === undefined ? {} : { nanny: this.options.nanny }),
+    };
+    const reply = await scheduler.call<{ status?: unknown; message?: unknown } | undefined>(registration as unknown as OpDict, {
+      timeout: connectTimeout,
+    });
+    if (reply !== undefined && reply !== null && reply.status !== undefined && reply.status !== 'OK') {
+      throw new DistributedError(`scheduler ${schedulerAddress} refused registration: ${String(reply.message ?? reply.status)}`);
+    }
+    sendStrict(this.lifecycle, { type: 'started' });
+  }
+
+  /* ---------------------------------------------------------------- */
+  /* events in, instructions out                                       */
+  /* ---------------------------------------------------------------- */
+
+  private feed(...events: WorkerEvent[]): void {
+    if (this.workerState === undefined || this.closingPromise !== undefined) return;
+    const instructions = this.workerState.handle(...events);
+    for (const instruction of instructions) this.carryOut(instruction);
+  }
+
+  private carryOut(instruction: Instruction): void {
+    switch (instruction.kind) {
+      case 'send-to-scheduler':
+        this.scheduler?.send(instruction.msg as unknown as OpDict);
+        return;
+      case 'execute':
+        this.execute(instruction.batchId, instruction.batch);
+        return;
+      case 'gather-dep':
+        void this.gatherDep(instruction.worker, instruction.keys);
+        return;
+      case 'retry-busy-worker-later': {
+        const delay = Math.min(MAX_BUSY_BACKOFF_MS, FIRST_BUSY_BACKOFF_MS * 2 ** (instruction.attempt - 1));
+        const timer = setTimeout(() => {
+          this.retryTimers.delete(timer);
+          this.feed({ op: 'retry-busy-worker', worker: instruction.worker });
+        }, delay);
+        this.retryTimers.add(timer);
+        return;
+      }
+      case 'event-failed':
+        this.log.error({ err: instruction.error, op: instruction.op }, 'worker state refused an event');
+        return;
+    }
+  }
+
+  private execute(batchId: number, batch: TaskToRun[]): void {
+    this.pool!.run(batch).then(
+      (outcomes) => this.feed(...outcomes.map((outcome) => outcomeEvent(batchId, outcome))),
+      (error: unknown) => {
+        // The thread died or the pool was destroyed: every task of the batch failed with that.
+        const serialized = serializeError(error);
+        this.feed(...batch.map((task): WorkerEvent => ({ op: 'execute-failure', key: task.key, batchId, error: serialized, duration: 0 })));
+      },
+    );
+  }
+
+  private async gatherDep(worker: string, keys: string[]): Promise<void> {
+    let event: WorkerEvent;
+    try {
+      const peer = await this.peer(worker);
+      const reply = await peer.call<{ status: string; data?: Record<string, Blob> }>({ op: 'get_data', keys, who: this.address });
+      event =
+        reply.status === 'busy'
+          ? { op: 'gather-dep-busy', worker, keys }
+          : { op: 'gather-dep-success', worker, keys, data: reply.data ?? {} };
+    } catch (error) {
+      this.log.debug({ err: error, worker, keys: keys.length }, 'get_data from peer failed');
+      event = { op: 'gather-dep-failure', worker, keys, error: serializeError(error) };
+    }
+    this.feed(event);
+  }
+
+  /** One cached connection per peer; a closed or failed one is dialled again next time. */
+  private peer(address: string): Promise<Peer> {
+    const cached = this.peerConnections.get(address);
+    if (cached !== undefined) return cached;
+    const connecting = this.connect(address, { timeout: this.options.connectTimeout ?? '10s' }).then(
+      (peer) => {
+        peer.role = 'peer';
+        return peer;
+      },
+      (error: unknown) => {
+        this.peerConnections.delete(address);
+        throw error;
+      },
+    );
+    this.peerConnections.set(address, connecting);
+    return connecting;
+  }
+
+  protected override onPeerClosed(peer: Peer): void {
+    if (peer === this.scheduler) {
+      this.log.warn({ scheduler: peer.address }, 'lost the scheduler; closing');
+      void this.close();
+      return;
+    }
+    if (peer.role === 'peer') {
+      const cached = this.peerConnections.get(peer.address);
+      if (cached !== undefined) {
+        cached.then((p) => { if (p === peer) this.peerConnections.delete(peer.address); }, () => undefined);
+      }
+    }
+  }
+
+  /* ---------------------------------------------------------------- */
+  /* RPCs                                                              */
+  /* ---------------------------------------------------------------- */
+
+  /**
+   * Serves held values. Requests answered within one turn of the event loop
+   * count as concurrent; beyond the limit (1 while paused) the answer is busy
+   * and the requester retries later.
+   */
+  private getData(msg: GetDataMsg): { status: 'OK'; data: Record<string, Blob> } | { status: 'busy' } {
+    if (!Array.isArray(msg.keys)) throw new TypeError('get_data: keys must be an array of strings');
+    const limit = this.status === 'paused' ? 1 : this.transferOutgoingLimit;
+    if (this.outgoingTransfers >= limit) return { status: 'busy' };
+    this.outgoingTransfers++;
+    this.outgoingReset ??= setImmediate(() => {
+      this.outgoingReset = undefined;
+      this.outgoingTransfers = 0;
+    });
+    const held = this.state.data;
+    const data: Record<string, Blob> = {};
+    for (const key of msg.keys) {
+      const blob = held.get(key);
+      if (blob !== undefined) data[key] = blob;
+    }
+    return { status: 'OK', data };
+  }
+
+  private updateData(msg: UpdateDataMsg): { nbytes: Record<string, number> } {
+    const data = msg.data;
+    if (data === null || typeof data !== 'object') throw new TypeError('update_data: data must be an object of key -> bytes');
+    const nbytes: Record<string, number> = {};
+    for (const key of Object.keys(data)) {
+      const blob = data[key];
+      if (!(blob instanceof Uint8Array)) throw new TypeError(`update_data: value of ${key} is not bytes`);
+      nbytes[key] = blob.byteLength;
+    }
+    this.feed({ op: 'update-data', data });
+    return { nbytes };
+  }
+
+  /** Runs a function on this worker's main thread (client.run / broadcast-run). */
+  private async runFunction(msg: RunMsg): Promise<RunReply> {
+    try {
+      const fn = await loadFunction(msg.fn as FunctionRef);
+      const args = decodeValue(msg.args);
+      if (!Array.isArray(args)) throw new SerializationError('run: arguments must encode an array');
+      const value: unknown = await fn(...args);
+      return { ok: true, value: encodeValue(value) };
+    } catch (error) {
+      return { ok: false, error: serializeError(error) };
+    }
+  }
+
+  /* ---------------------------------------------------------------- */
+  /* shutdown                                                          */
+  /* ---------------------------------------------------------------- */
+
+  /** Closes listeners, comms and the thread pool. Idempotent. */
+  override close(): Promise<void> {
+    if (this.closingPromise === undefined) {
+      if (this.status !== 'closing' && this.status !== 'closed') sendStrict(this.lifecycle, { type: 'close' });
+      this.closingPromise = this.shutDown();
+    }
+    return this.closingPromise;
+  }
+
+  private async shutDown(): Promise<void> {
+    for (const timer of this.retryTimers) clearTimeout(timer);
+    this.retryTimers.clear();
+    if (this.outgoingReset !== undefined) clearImmediate(this.outgoingReset);
+    try {
+      await super.close();
+    } finally {
+      await this.pool?.destroy();
+      if (this.status === 'closing') sendStrict(this.lifecycle, { type: 'closed' });
+      this.lifecycle.stop();
+    }
+  }
+}
+
+function outcomeEvent(batchId: number, outcome: TaskOutcome): WorkerEvent {
+  return outcome.ok
+    ? { op: 'execute-success', key: outcome.key, batchId, value: outcome.value, type: outcome.type, nbytes: outcome.nbytes, duration: outcome.duration }
+    : { op: 'execute-failure', key: outcome.key, batchId, error: outcome.error, duration: outcome.duration };
+}

@@ -1,0 +1,172 @@
+/**
+ * The futures API end to end on an in-process LocalCluster (1 worker × 2
+ * threads): submit/result latency, submit and map throughput, a dependency
+ * chain, a tree reduction and a large scatter + gather, each beside a bare
+ * piscina pool (or a bare copy of the bytes) measured in the same run.
+ */
+import { performance } from 'node:perf_hooks';
+import { Client } from '../lib/client/client.js';
+import type { Future } from '../lib/client/future.js';
+import { LocalCluster } from '../lib/cluster/local-cluster.js';
+import { piscinaRoundTripMicros, piscinaThroughput } from './baselines.js';
+import type { BenchRow } from './report.js';
+
+const group = 'futures';
+
+function inc(x: number): number {
+  return x + 1;
+}
+
+function add(x: number, y: number): number {
+  return x + y;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+async function roundTripMicros(client: Client, n: number): Promise<number> {
+  const samples: number[] = [];
+  const impure = client.with({ pure: false });
+  for (let i = 0; i < n + 20; i++) {
+    const t0 = performance.now();
+    const future = impure.submit(inc, i);
+    await future.result();
+    const elapsed = performance.now() - t0;
+    future.release();
+    if (i >= 20) samples.push(elapsed * 1000);
+  }
+  return median(samples);
+}
+
+async function submitRate(client: Client, n: number, offset: number): Promise<number> {
+  const t0 = performance.now();
+  const futures: Future<number>[] = [];
+  for (let i = 0; i < n; i++) futures.push(client.submit(inc, offset + i));
+  await client.gather(futures);
+  const seconds = (performance.now() - t0) / 1000;
+  for (const future of futures) future.release();
+  return n / seconds;
+}
+
+async function mapRate(client: Client, n: number, offset: number): Promise<number> {
+  const items = Array.from({ length: n }, (_, i) => offset + i);
+  const t0 = performance.now();
+  const futures = client.map(inc, items);
+  await client.gather(futures);
+  const seconds = (performance.now() - t0) / 1000;
+  for (const future of futures) future.release();
+  return n / seconds;
+}
+
+async function chainMsPerTask(client: Client, n: number, start: number): Promise<number> {
+  const t0 = performance.now();
+  let current: Future<number> = client.submit(inc, start);
+  const all = [current];
+  for (let i = 1; i < n; i++) {
+    current = client.submit(inc, current);
+    all.push(current);
+  }
+  const value = await current.result();
+  const ms = performance.now() - t0;
+  if (value !== start + n) throw new Error(`chain computed ${value}, expected ${start + n}`);
+  for (const future of all) future.release();
+  return ms / n;
+}
+
+async function treeSeconds(client: Client, leaves: number, offset: number): Promise<number> {
+  const t0 = performance.now();
+  let level: Future<number>[] = client.map(inc, Array.from({ length: leaves }, (_, i) => offset + i));
+  const all = [...level];
+  while (level.length > 1) {
+    const next: Future<number>[] = [];
+    for (let i = 0; i < level.length; i += 2) next.push(client.submit(add, level[i]!, level[i + 1]!));
+    all.push(...next);
+    level = next;
+  }
+  const total = await level[0]!.result();
+  const seconds = (performance.now() - t0) / 1000;
+  const expected = leaves * offset + (leaves * (leaves + 1)) / 2;
+  if (total !== expected) throw new Error(`tree computed ${total}, expected ${expected}`);
+  for (const future of all) future.release();
+  return seconds;
+}
+
+async function scatterGatherMBps(client: Client, megabytes: number): Promise<number> {
+  const data = new Uint8Array(megabytes * 1_000_000);
+  for (let i = 0; i < data.length; i += 4096) data[i] = i & 255;
+  const t0 = performance.now();
+  const future = await client.scatter(data, { hash: false });
+  const back = await future.result();
+  const seconds = (performance.now() - t0) / 1000;
+  if (!(back instanceof Uint8Array) || back.byteLength !== data.byteLength) throw new Error('scatter+gather returned something else');
+  future.release();
+  return megabytes / seconds;
+}
+
+/** The same bytes copied twice (there and back) by structuredClone, as MessagePorts do. */
+function structuredCloneMBps(megabytes: number): number {
+  const data = new Uint8Array(megabytes * 1_000_000);
+  structuredClone(data.subarray(0, 1_000_000));
+  const t0 = performance.now();
+  const there = structuredClone(data);
+  const back = structuredClone(there);
+  const seconds = (performance.now() - t0) / 1000;
+  if (back.byteLength !== data.byteLength) throw new Error('structuredClone lost bytes');
+  return megabytes / seconds;
+}
+
+export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
+  const scale = opts.quick ? 0.1 : 1;
+  const roundTrips = opts.quick ? 50 : 200;
+  const submits = Math.round(5000 * scale);
+  const mapped = Math.round(20_000 * scale);
+  const chain = Math.round(2000 * scale);
+  const leaves = opts.quick ? 512 : 4096;
+  const megabytes = opts.quick ? 10 : 100;
+
+  const rows: BenchRow[] = [];
+  const cluster = await LocalCluster.start({ nWorkers: 1, threadsPerWorker: 2, processes: false });
+  try {
+    const client = await Client.connect(cluster);
+    try {
+      // Warm up every path (function loading, pool threads, JIT) before measuring.
+      for (let round = 0; round < 3; round++) {
+        await mapRate(client, 5000, -10_000_000 * (round + 1));
+        await submitRate(client, 2000, -10_000_000 * (round + 1) + 5000);
+      }
+      await chainMsPerTask(client, 300, -5_000_000);
+      await treeSeconds(client, 256, -6_000_000);
+      await roundTripMicros(client, 50);
+
+      const rt = await roundTripMicros(client, roundTrips);
+      const submit = await submitRate(client, submits, 1_000_000);
+      const map = await mapRate(client, mapped, 2_000_000);
+      const chainMs = await chainMsPerTask(client, chain, 3_000_000);
+      const tree = await treeSeconds(client, leaves, 4_000_000);
+      const mbps = await scatterGatherMBps(client, megabytes);
+
+      const rawRt = await piscinaRoundTripMicros({ tasks: roundTrips * 5, threads: 2 });
+      const rawSubmit = await piscinaThroughput({ tasks: submits, inFlight: submits, threads: 2 });
+      const rawMap = await piscinaThroughput({ tasks: mapped, inFlight: mapped, threads: 2 });
+      const rawTreeRate = await piscinaThroughput({ tasks: leaves * 2 - 1, inFlight: leaves, threads: 2 });
+      const rawCopy = structuredCloneMBps(megabytes);
+
+      rows.push(
+        { group, workload: 'submit -> result round trip (median)', ours: rt, baseline: rawRt, baselineName: 'piscina run', unit: 'µs', higherIsBetter: false, target: '<= 250 µs' },
+        { group, workload: `${submits} submits then gather`, ours: submit, baseline: rawSubmit, baselineName: 'piscina', unit: 'tasks/s', higherIsBetter: true, target: '>= 10,000 tasks/s' },
+        { group, workload: `map of ${mapped} then gather`, ours: map, baseline: rawMap, baselineName: 'piscina', unit: 'tasks/s', higherIsBetter: true, target: '>= 15,000 tasks/s and >= 50% of piscina' },
+        { group, workload: `${chain}-task dependency chain`, ours: chainMs, baseline: rawRt / 1000, baselineName: 'piscina run', unit: 'ms/task', higherIsBetter: false, target: '<= 0.15 ms/task' },
+        { group, workload: `tree reduction, ${leaves} leaves (${leaves * 2 - 1} tasks)`, ours: tree, baseline: (leaves * 2 - 1) / rawTreeRate, baselineName: 'piscina', unit: 's', higherIsBetter: false, target: leaves === 4096 ? '< 0.6 s' : '' },
+        { group, workload: `${megabytes} MB scatter + gather`, ours: mbps, baseline: rawCopy, baselineName: 'structuredClone ×2', unit: 'MB/s', higherIsBetter: true },
+      );
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await cluster.close();
+  }
+  return rows;
+}

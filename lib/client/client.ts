@@ -1,0 +1,634 @@
+/**
+ * The user's entry point: connect to a scheduler (or start a LocalCluster in
+ * this process), submit work, move data, and manage what the cluster keeps.
+ *
+ * `submit`, `map`, `compute`, `persist` and `with` return at once; every other
+ * method returns a Promise. Submissions made in the same tick travel as one
+ * update-graph message.
+ */
+import { randomUUID } from 'node:crypto';
+import { CommClosedError, SerializationError } from '../errors.js';
+import type { Blob, GraphTask, SerializedError } from '../protocol/messages.js';
+import { deserializeError } from '../protocol/errors.js';
+import { decodeValue, encodeValue, typeName } from '../protocol/values.js';
+import type { RemoteFunction } from '../task-function.js';
+import { optionalDuration } from '../units.js';
+import type { LocalCluster } from '../cluster/local-cluster.js';
+import { isPlainObject, replaceReferences } from './arguments.js';
+import { registerDefaultClient, unregisterDefaultClient } from './default-client.js';
+import { collectDelayedGraph, Delayed } from './delayed.js';
+import { Future, ownerOf, stateOf } from './future.js';
+import { gatherShape, gatherStream, fetchAll, type GatherOptions } from './gather.js';
+import { futuresIn, isAsyncIterable, skipEntry, type Gathered } from './gather-shapes.js';
+import { compileGraph, flattenKeys, mapKeys, type KeySpec, type TaskGraph } from './graph.js';
+import { makeKey, randomToken, tokenize } from './keys.js';
+import { connectTimeout, ClientSession } from './session.js';
+import { mergeTaskOptions, taskSettings, type TaskOptions } from './task-options.js';
+import { buildTask, encodeArguments, shipFunction, type TaskFunction } from './task-spec.js';
+
+/** Where to connect: an address, or an object that has one (a LocalCluster or a Scheduler). */
+export type ConnectTarget = string | { readonly schedulerAddress: string } | { readonly address: string };
+
+export interface ClientConnectOptions {
+  /** For connecting and registering (milliseconds or a string with a unit); default 10 s. */
+  timeout?: number | string;
+  /** Shown by the scheduler; default the client id. */
+  name?: string;
+}
+
+/** An argument of a task whose parameter has type T: the value, or a Future of it (also inside arrays). */
+export type TaskArg<T> = T | Future<T> | (T extends readonly (infer E)[] ? ReadonlyArray<E | Future<E>> : never);
+export type TaskArgs<A extends readonly unknown[]> = { [K in keyof A]: TaskArg<A[K]> };
+/** One iterable per parameter for map. */
+export type MapIterables<A extends readonly unknown[]> = { [K in keyof A]: Iterable<TaskArg<A[K]>> };
+export type MapAsyncIterables<A extends readonly unknown[]> = {
+  [K in keyof A]: Iterable<TaskArg<A[K]>> | AsyncIterable<TaskArg<A[K]>>;
+};
+
+export interface ScatterOptions {
+  /** Place the data only on these workers (addresses, hostnames or names). */
+  workers?: string | readonly string[];
+  /** Put every item on every worker. */
+  broadcast?: boolean;
+  /** Default true: the key is a hash of the data, so the same data gets the same key. */
+  hash?: boolean;
+  /** milliseconds or a string with a unit */
+  timeout?: number | string;
+}
+
+export interface PublishOptions {
+  /** Replace a dataset already published under the name (default: error). */
+  override?: boolean;
+}
+
+export interface WaitForWorkersOptions {
+  timeout?: number | string;
+}
+
+/** What `schedulerInfo()` answers (the scheduler's `identity`). */
+export interface SchedulerInfo {
+  type: string;
+  id: string;
+  address: string;
+  workers: Record<string, {
+    name: string;
+    nthreads: number;
+    resources?: Record<string, number>;
+    memoryLimit?: number;
+    pid?: number;
+    host?: string;
+    [field: string]: unknown;
+  }>;
+  [field: string]: unknown;
+}
+
+type RunOutcome = { ok: true; value: Blob } | { ok: false; error: SerializedError };
+
+interface ClientCore {
+  session: ClientSession;
+  /** The cluster this client started (and closes). */
+  cluster: LocalCluster | undefined;
+  closing: Promise<void> | undefined;
+}
+
+let coreOf: (client: Client) => ClientCore;
+
+export class Client implements AsyncDisposable {
+  readonly #core: ClientCore;
+  readonly #options: TaskOptions;
+
+  static {
+    coreOf = (client) => client.#core;
+  }
+
+  private constructor(core: ClientCore, options: TaskOptions) {
+    this.#core = core;
+    this.#options = options;
+  }
+
+  /**
+   * No target: start a LocalCluster in this process (threads, no extra
+   * processes) and own it. A string: the scheduler's address. An object: its
+   * `schedulerAddress` (LocalCluster) or `address` (Scheduler).
+   */
+  static async connect(target?: ConnectTarget, options: ClientConnectOptions = {}): Promise<Client> {
+    const timeout = connectTimeout(options.timeout);
+    let cluster: LocalCluster | undefined;
+    let address: string;
+    if (target === undefined) {
+      const { LocalCluster } = await import('../cluster/local-cluster.js');
+      cluster = await LocalCluster.start({ processes: false });
+      address = cluster.schedulerAddress;
+    } else {
+      address = addressOf(target);
+    }
+    const id = `Client-${randomUUID()}`;
+    let session: ClientSession;
+    try {
+      session = await ClientSession.open(address, { id, name: options.name ?? id, timeout });
+    } catch (error) {
+      await cluster?.close();
+      throw error;
+    }
+    const client = new Client({ session, cluster, closing: undefined }, {});
+    session.client = client;
+    registerDefaultClient(client);
+    return client;
+  }
+
+  get id(): string {
+    return this.#core.session.id;
+  }
+
+  get schedulerAddress(): string {
+    return this.#core.session.address;
+  }
+
+  get status(): 'running' | 'closed' {
+    return this.#core.session.closed ? 'closed' : 'running';
+  }
+
+  /** The LocalCluster this client started, if it started one. */
+  get cluster(): LocalCluster | undefined {
+    return this.#core.cluster;
+  }
+
+  /** The options this view applies (empty for the client itself). */
+  get options(): Readonly<TaskOptions> {
+    return this.#options;
+  }
+
+  toString(): string {
+    return `<Client: scheduler=${this.schedulerAddress} status=${this.status}>`;
+  }
+
+  /**
+   * A view of this client whose submit, map, scatter, compute, persist and run
+   * apply `options` (merged over this view's). Closing a view closes the client.
+   */
+  with(options: TaskOptions): Client {
+    return new Client(this.#core, mergeTaskOptions(this.#options, options));
+  }
+
+  /* ---------------------------------------------------------------- */
+  /* submitting work                                                    */
+  /* ---------------------------------------------------------------- */
+
+  /** Runs `fn(...args)` on a worker; arguments may be Futures (also inside arrays and objects). */
+  submit<A extends unknown[], R>(fn: (...args: A) => R, ...args: NoInfer<TaskArgs<A>>): Future<Awaited<R>>;
+  submit<A extends unknown[], R>(cls: new (...args: A) => R, ...args: NoInfer<TaskArgs<A>>): Future<R>;
+  submit<R = unknown>(fn: RemoteFunction, ...args: unknown[]): Future<R>;
+  submit(fn: TaskFunction, ...args: unknown[]): Future<unknown> {
+    const session = this.#core.session;
+    const key = this.#options.key;
+    if (key !== undefined && typeof key !== 'string') throw new TypeError('submit takes a single key (a string); a list of keys is for map');
+    const built = buildTask(fn, args, taskSettings(this.#options, key));
+    session.checkReferences(built.references);
+    return session.submit<unknown>([built.task], [built.task.key])[0]!;
+  }
+
+  /**
+   * `fn` over the iterables zipped (stopping at the shortest), one task per
+   * item. Given an async iterable, returns an async iterable of Futures that
+   * submits as items arrive.
+   */
+  map<A extends unknown[], R>(fn: (...args: A) => R, ...iterables: NoInfer<MapIterables<A>>): Future<Awaited<R>>[];
+  map<A extends unknown[], R>(fn: (...args: A) => R, ...iterables: NoInfer<MapAsyncIterables<A>>): AsyncIterable<Future<Awaited<R>>>;
+  map<R = unknown>(fn: RemoteFunction, ...iterables: Iterable<unknown>[]): Future<R>[];
+  map<R = unknown>(fn: RemoteFunction, ...iterables: Array<Iterable<unknown> | AsyncIterable<unknown>>): AsyncIterable<Future<R>>;
+  map(fn: TaskFunction, ...iterables: Array<Iterable<unknown> | AsyncIterable<unknown>>): Future<unknown>[] | AsyncIterable<Future<unknown>> {
+    if (iterables.length === 0) throw new TypeError('map needs at least one iterable of arguments');
+    for (const iterable of iterables) {
+      if (typeof iterable !== 'object' || iterable === null || !(Symbol.iterator in iterable || Symbol.asyncIterator in iterable)) {
+        throw new TypeError(`map expects iterables of arguments, got ${iterable === null ? 'null' : typeof iterable}`);
+      }
+    }
+    if (iterables.some((iterable) => isAsyncIterable(iterable) && !(Symbol.iterator in iterable))) {
+      return this.#mapStream(fn, iterables);
+    }
+    return this.#mapRows(fn, zip(iterables as Iterable<unknown>[]));
+  }
+
+  #mapRows(fn: TaskFunction, rows: Iterable<unknown[]>): Future<unknown>[] {
+    const session = this.#core.session;
+    const key = this.#options.key;
+    const keys = Array.isArray(key) ? (key as readonly string[]) : undefined;
+    const prefix = typeof key === 'string' ? key : undefined;
+    const shared = taskSettings({ ...this.#options, key: undefined }, undefined, prefix);
+    const tasks: GraphTask[] = [];
+    let index = 0;
+    for (const row of rows) {
+      let settings = shared;
+      if (keys !== undefined) {
+        if (index >= keys.length) throw new TypeError(`map was given ${keys.length} keys but has more items than that`);
+        settings = { ...shared, key: keys[index]! };
+      }
+      const built = buildTask(fn, row, settings);
+      session.checkReferences(built.references);
+      tasks.push(built.task);
+      index++;
+    }
+    if (keys !== undefined && keys.length !== index) {
+      throw new TypeError(`map was given ${keys.length} keys for ${index} items`);
+    }
+    return session.submit<unknown>(tasks, tasks.map((task) => task.key));
+  }
+
+  async *#mapStream(fn: TaskFunction, iterables: Array<Iterable<unknown> | AsyncIterable<unknown>>): AsyncGenerator<Future<unknown>> {
+    const iterators = iterables.map((iterable) =>
+      isAsyncIterable(iterable) ? iterable[Symbol.asyncIterator]() : (iterable as Iterable<unknown>)[Symbol.iterator](),
+    );
+    try {
+      for (;;) {
+        const row: unknown[] = [];
+        for (const iterator of iterators) {
+          const step = await iterator.next();
+          if (step.done === true) return;
+          row.push(step.value);
+        }
+        yield this.#mapRows(fn, [row])[0]!;
+      }
+    } finally {
+      await Promise.all(iterators.map((iterator) => iterator.return?.()));
+    }
+  }
+
+  /**
+   * Lazy nodes (`delayed(fn)(...)`) to Futures: the whole graph goes in one
+   * update-graph; only the requested nodes are kept. Futures pass through.
+   */
+  compute<T>(collection: Delayed<T> | Future<T>): Future<T>;
+  compute<T extends readonly (Delayed<unknown> | Future<unknown>)[]>(collections: T): { -readonly [K in keyof T]: Future<ValueOf<T[K]>> };
+  compute(collections: Delayed<unknown> | Future<unknown> | readonly (Delayed<unknown> | Future<unknown>)[]): Future<unknown> | Future<unknown>[] {
+    const many = Array.isArray(collections);
+    const list = (many ? collections : [collections]) as readonly (Delayed<unknown> | Future<unknown>)[];
+    const nodes: Delayed[] = [];
+    for (const item of list) {
+      if (item instanceof Delayed) nodes.push(item);
+      else if (!(item instanceof Future)) throw new TypeError(`compute expects delayed nodes or Futures, got ${describe(item)}`);
+    }
+    const session = this.#core.session;
+    const { tasks, futures } = collectDelayedGraph(nodes);
+    session.checkReferences(futures);
+    const restricted = this.#restrict(tasks);
+    const submitted = session.submit<unknown>(restricted, nodes.map((node) => node.key));
+    let next = 0;
+    const result = list.map((item) => (item instanceof Future ? item : submitted[next++]!));
+    return many ? result : result[0]!;
+  }
+
+  /** Like compute: starts the work and returns Futures that keep the results on the cluster. */
+  persist<T>(collection: Delayed<T> | Future<T>): Future<T>;
+  persist<T extends readonly (Delayed<unknown> | Future<unknown>)[]>(collections: T): { -readonly [K in keyof T]: Future<ValueOf<T[K]>> };
+  persist(collections: Delayed<unknown> | Future<unknown> | readonly (Delayed<unknown> | Future<unknown>)[]): Future<unknown> | Future<unknown>[] {
+    return this.compute(collections as Delayed<unknown>);
+  }
+
+  /**
+   * Runs a dask-style graph `{ key: value | [fn, ...args] }` and resolves to
+   * the values of `keys` (a key, or nested arrays of keys: same shape back).
+   * A cycle or an unknown output key is an InvalidGraphError before anything is sent.
+   */
+  async get<T = unknown>(graph: TaskGraph, keys: KeySpec): Promise<T> {
+    const outputs = flattenKeys(keys);
+    const compiled = compileGraph(graph, outputs);
+    const sentKeys = [...new Set(outputs.map((key) => compiled.keys.get(key)!))];
+    const futures = this.#core.session.submit<unknown>(this.#restrict(compiled.tasks), sentKeys);
+    try {
+      await fetchAll(futures);
+      const byKey = new Map(futures.map((future) => [future.key, stateOf(future).value]));
+      return mapKeys(keys, (key) => byKey.get(compiled.keys.get(key)!)) as T;
+    } finally {
+      for (const future of futures) future.release();
+    }
+  }
+
+  #restrict(tasks: GraphTask[]): GraphTask[] {
+    const settings = taskSettings({ ...this.#options, key: undefined, pure: undefined }, undefined);
+    if (settings.restrictions === undefined && settings.retries === undefined && settings.priority === undefined) return tasks;
+    return tasks.map((task) => ({
+      ...task,
+      ...(settings.restrictions !== undefined ? { restrictions: settings.restrictions } : {}),
+      ...(settings.retries !== undefined ? { retries: settings.retries } : {}),
+      ...(settings.priority !== undefined ? { priority: settings.priority } : {}),
+    }));
+  }
+
+  /* ---------------------------------------------------------------- */
+  /* data                                                               */
+  /* ---------------------------------------------------------------- */
+
+  /**
+   * The values of Futures, in the shape given (a Future, arrays and plain
+   * objects nesting them). `errors: 'skip'` leaves failed ones out. Given an
+   * async iterable, returns an async iterable of values.
+   */
+  gather<T>(futures: AsyncIterable<T>, options?: GatherOptions): AsyncIterable<Gathered<T>>;
+  gather<T>(futures: T, options?: GatherOptions): Promise<Gathered<T>>;
+  gather(futures: unknown, options: GatherOptions = {}): Promise<unknown> | AsyncIterable<unknown> {
+    const errors = options.errors ?? 'raise';
+    if (errors !== 'raise' && errors !== 'skip') {
+      return Promise.reject(new TypeError(`errors must be 'raise' or 'skip', got ${String(errors)}`));
+    }
+    if (isAsyncIterable(futures)) return gatherStream(futures, errors);
+    return gatherShape(futures, errors).then((value) => (value === skipEntry ? undefined : value));
+  }
+
+  /**
+   * Places local data on workers. An array gives an array of Futures, a plain
+   * object a record of Futures keyed by its property names (which become the
+   * keys), an async iterable an async iterable of Futures, anything else one Future.
+   */
+  scatter<T>(data: AsyncIterable<T>, options?: ScatterOptions): AsyncIterable<Future<T>>;
+  scatter<T>(data: readonly T[], options?: ScatterOptions): Promise<Future<T>[]>;
+  scatter<T extends Record<string, unknown>>(data: T, options?: ScatterOptions): Promise<{ [K in keyof T]: Future<T[K]> }>;
+  scatter<T>(data: T, options?: ScatterOptions): Promise<Future<T>>;
+  scatter(data: unknown, options: ScatterOptions = {}): Promise<unknown> | AsyncIterable<Future<unknown>> {
+    if (isAsyncIterable(data)) return this.#scatterStream(data, options);
+    if (Array.isArray(data)) return this.#scatter(data.map((value) => [undefined, value] as const), options);
+    if (typeof data === 'object' && data !== null && isPlainObject(data)) {
+      const names = Object.keys(data);
+      return this.#scatter(names.map((name) => [name, data[name]] as const), options).then((futures) =>
+        Object.fromEntries(names.map((name, i) => [name, futures[i]])),
+      );
+    }
+    return this.#scatter([[undefined, data]], options).then((futures) => futures[0]);
+  }
+
+  async *#scatterStream(data: AsyncIterable<unknown>, options: ScatterOptions): AsyncGenerator<Future<unknown>> {
+    for await (const value of data) yield (await this.#scatter([[undefined, value]], options))[0]!;
+  }
+
+  async #scatter(items: ReadonlyArray<readonly [string | undefined, unknown]>, options: ScatterOptions): Promise<Future<unknown>[]> {
+    const session = this.#core.session;
+    const hash = options.hash ?? true;
+    const workers = options.workers ?? this.#options.workers;
+    const keys: string[] = [];
+    const types = new Map<string, string>();
+    const sizes = new Map<string, number>();
+    const data: Record<string, Blob> = {};
+    let toSend = 0;
+    for (const [name, value] of items) {
+      if (value instanceof Future) throw new TypeError(`cannot scatter a Future (${value.key}): it is on the cluster already`);
+      let blob: Blob;
+      try {
+        blob = encodeValue(value);
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        throw new SerializationError(`cannot scatter ${name === undefined ? 'this value' : JSON.stringify(name)}: ${reason}`, { cause: error });
+      }
+      const type = typeName(value);
+      const key = name ?? makeKey(type, hash ? tokenize(blob) : randomToken());
+      keys.push(key);
+      types.set(key, type);
+      sizes.set(key, blob.byteLength);
+      // Hashed data this client already holds is on the cluster already.
+      const known = name === undefined && hash && session.states.get(key)?.status === 'finished';
+      if (!known && !(key in data)) {
+        data[key] = blob;
+        toSend++;
+      }
+    }
+    if (toSend > 0) {
+      await session.call(
+        {
+          op: 'scatter',
+          client: session.id,
+          data,
+          ...(workers !== undefined ? { workers: typeof workers === 'string' ? [workers] : [...workers] } : {}),
+          ...(options.broadcast === true ? { broadcast: true } : {}),
+        },
+        options.timeout !== undefined ? { timeout: options.timeout } : undefined,
+      );
+    }
+    return session.adoptInMemory<unknown>(keys, types, sizes, new Set(Object.keys(data)));
+  }
+
+  /* ---------------------------------------------------------------- */
+  /* managing futures                                                   */
+  /* ---------------------------------------------------------------- */
+
+  /**
+   * Stops the tasks and drops their results; their Futures (and dependents')
+   * become cancelled. Only when no other client wants them, unless `force`.
+   */
+  async cancel(futures: Future<unknown> | Iterable<Future<unknown>>, options: { force?: boolean; reason?: string } = {}): Promise<void> {
+    await Promise.all(groupStates(futuresIn(futures)).map(([owner, states]) => owner.cancel(states, options)));
+  }
+
+  /** Runs erred tasks (and their erred dependencies) again. */
+  async retry(futures: Future<unknown> | Iterable<Future<unknown>>): Promise<void> {
+    await Promise.all(groupStates(futuresIn(futures)).map(([owner, states]) => owner.retry(states)));
+  }
+
+  /* ---------------------------------------------------------------- */
+  /* the cluster                                                        */
+  /* ---------------------------------------------------------------- */
+
+  /**
+   * Runs `fn(...args)` on every worker (or the view's `workers`) outside the
+   * task system; resolves to `{ workerAddress: result }`. The first worker
+   * error rejects the call.
+   */
+  async run<A extends unknown[], R>(fn: (...args: A) => R, ...args: A): Promise<Record<string, Awaited<R>>>;
+  async run<R = unknown>(fn: RemoteFunction, ...args: unknown[]): Promise<Record<string, R>>;
+  async run(fn: TaskFunction, ...args: unknown[]): Promise<Record<string, unknown>> {
+    const shipped = shipFunction(fn);
+    const blob = encodeArguments(shipped, args);
+    const workers = this.#options.workers;
+    const reply = await this.#core.session.call<Record<string, RunOutcome>>({
+      op: 'broadcast-run',
+      fn: shipped.ref,
+      args: blob,
+      ...(workers !== undefined ? { workers: typeof workers === 'string' ? [workers] : [...workers] } : {}),
+    });
+    const results: Record<string, unknown> = {};
+    for (const [address, outcome] of Object.entries(reply)) {
+      if (!outcome.ok) throw deserializeError(outcome.error);
+      results[address] = decodeValue(outcome.value);
+    }
+    return results;
+  }
+
+  /** `{ key: [workerAddress] }` for the given futures (default: every key the scheduler has). */
+  whoHas(futures?: Future<unknown> | Iterable<Future<unknown>>): Promise<Record<string, string[]>> {
+    const keys = futures === undefined ? undefined : futuresIn(futures).map((future) => future.key);
+    return this.#core.session.call({ op: 'who_has', ...(keys !== undefined ? { keys } : {}) });
+  }
+
+  /** `{ workerAddress: [key] }` for the given workers (default: all). */
+  hasWhat(workers?: string | readonly string[]): Promise<Record<string, string[]>> {
+    return this.#core.session.call({ op: 'has_what', ...workersField(workers) });
+  }
+
+  /** `{ workerAddress: threads }` for the given workers (default: all). */
+  nthreads(workers?: string | readonly string[]): Promise<Record<string, number>> {
+    return this.#core.session.call({ op: 'ncores', ...workersField(workers) });
+  }
+
+  /** The scheduler's identity: its address and every worker's name, threads, resources... */
+  schedulerInfo(): Promise<SchedulerInfo> {
+    return this.#core.session.call({ op: 'identity' });
+  }
+
+  /** Resolves once at least `n` workers are connected; TimeoutError after `timeout`. */
+  async waitForWorkers(n: number, options: WaitForWorkersOptions = {}): Promise<void> {
+    if (!(Number.isInteger(n) && n >= 0)) throw new TypeError(`waitForWorkers expects a non-negative integer, got ${String(n)}`);
+    const timeout = optionalDuration(options.timeout);
+    await this.#core.session.call({ op: 'wait_for_workers', n, ...(timeout !== undefined ? { timeout } : {}) });
+  }
+
+  /* ---------------------------------------------------------------- */
+  /* datasets                                                           */
+  /* ---------------------------------------------------------------- */
+
+  /**
+   * Names `value` on the scheduler for other clients (`getDataset`). Futures
+   * inside it stay alive while the dataset is published.
+   */
+  async publishDataset(name: string, value: unknown, options: PublishOptions = {}): Promise<void> {
+    checkDatasetName(name);
+    const { value: replaced, references } = replaceReferences(value, undefined, 'dataset');
+    for (const reference of references.values()) {
+      if (!(reference instanceof Future)) throw new TypeError('publishDataset takes values and Futures; compute delayed nodes first');
+    }
+    this.#core.session.checkReferences(references);
+    let data: Blob;
+    try {
+      data = encodeValue(replaced);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new SerializationError(`cannot publish ${JSON.stringify(name)}: ${reason}`, { cause: error });
+    }
+    await this.#core.session.call({
+      op: 'publish_put',
+      client: this.id,
+      name,
+      keys: [...references.keys()],
+      data,
+      override: options.override === true,
+    });
+  }
+
+  /** The value published under `name`, its Futures bound to this client. Rejects if there is none. */
+  async getDataset<T = unknown>(name: string): Promise<T> {
+    checkDatasetName(name);
+    const session = this.#core.session;
+    const reply = await session.call<{ keys: string[]; data: Blob }>({ op: 'publish_get', name });
+    const fresh = reply.keys.filter((key) => !session.states.has(key));
+    const futures = new Map(reply.keys.map((key) => [key, session.future<unknown>(key)] as const));
+    session.desireKeys(fresh);
+    return decodeValue(reply.data, futures) as T;
+  }
+
+  listDatasets(): Promise<string[]> {
+    return this.#core.session.call({ op: 'publish_list' });
+  }
+
+  async unpublishDataset(name: string): Promise<void> {
+    checkDatasetName(name);
+    await this.#core.session.call({ op: 'publish_delete', name });
+  }
+
+  /* ---------------------------------------------------------------- */
+  /* closing                                                            */
+  /* ---------------------------------------------------------------- */
+
+  /** Releases everything this client holds and disconnects; closes the cluster it started. Idempotent. */
+  close(): Promise<void> {
+    const core = this.#core;
+    core.closing ??= (async () => {
+      unregisterDefaultClient(core.session.client);
+      await core.session.close();
+      await core.cluster?.close();
+    })();
+    return core.closing;
+  }
+
+  /** Closes the scheduler and its workers (affects every client of that cluster), then this client. */
+  async shutdown(): Promise<void> {
+    const core = this.#core;
+    if (core.cluster === undefined && !core.session.closed) {
+      core.session.shuttingDown = true;
+      try {
+        await core.session.call({ op: 'terminate' }, { timeout: '10s' });
+      } catch (error) {
+        // The scheduler closing under the call is the expected way for it to end.
+        if (!(error instanceof CommClosedError)) throw error;
+      }
+    }
+    await this.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+type ValueOf<X> = X extends Delayed<infer U> ? U : X extends Future<infer U> ? U : never;
+
+/** Internal: the live session behind a client (for coordination primitives and getClient). */
+export function sessionOf(client: Client): ClientSession {
+  return coreOf(client).session;
+}
+
+function addressOf(target: ConnectTarget): string {
+  if (typeof target === 'string') return target;
+  if (typeof target === 'object' && target !== null) {
+    if ('schedulerAddress' in target && typeof target.schedulerAddress === 'string') return target.schedulerAddress;
+    if ('address' in target && typeof target.address === 'string') return target.address;
+  }
+  throw new TypeError('Client.connect expects an address string, a LocalCluster or a Scheduler');
+}
+
+function workersField(workers: string | readonly string[] | undefined): { workers?: string[] } {
+  if (workers === undefined) return {};
+  return { workers: typeof workers === 'string' ? [workers] : [...workers] };
+}
+
+function checkDatasetName(name: string): void {
+  if (typeof name !== 'string' || name === '') throw new TypeError('a dataset name must be a non-empty string');
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return (value as object).constructor?.name ?? 'object';
+  return typeof value;
+}
+
+function groupStates(futures: readonly Future<unknown>[]): Array<[ReturnType<typeof ownerOf>, ReturnType<typeof stateOf>[]]> {
+  const groups = new Map<ReturnType<typeof ownerOf>, Set<ReturnType<typeof stateOf>>>();
+  for (const future of futures) {
+    const owner = ownerOf(future);
+    let states = groups.get(owner);
+    if (states === undefined) groups.set(owner, (states = new Set()));
+    states.add(stateOf(future));
+  }
+  return [...groups].map(([owner, states]) => [owner, [...states]]);
+}
+
+/** Rows of the iterables zipped, stopping at the shortest (arrays without iterator objects). */
+function* zip(iterables: readonly Iterable<unknown>[]): Generator<unknown[]> {
+  if (iterables.every((iterable) => Array.isArray(iterable))) {
+    const arrays = iterables as readonly unknown[][];
+    const length = Math.min(...arrays.map((array) => array.length));
+    for (let i = 0; i < length; i++) yield arrays.map((array) => array[i]);
+    return;
+  }
+  const iterators = iterables.map((iterable) => iterable[Symbol.iterator]());
+  try {
+    for (;;) {
+      const row: unknown[] = [];
+      for (const iterator of iterators) {
+        const step = iterator.next();
+        if (step.done === true) return;
+        row.push(step.value);
+      }
+      yield row;
+    }
+  } finally {
+    for (const iterator of iterators) iterator.return?.();
+  }
+}
+
+export type { GatherOptions, KeySpec, TaskGraph, TaskOptions };

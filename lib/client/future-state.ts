@@ -1,0 +1,127 @@
+/**
+ * What one client knows about one key. Every Future for that key in this
+ * client shares the record (dask's FutureState); `refs` counts the live
+ * Future objects, and the client releases the key when it drops to zero.
+ *
+ * Status moves only along machines/future.ts. Waiters register a one-shot
+ * listener that runs when the record settles: done (finished, error,
+ * cancelled) or closed (the client lost its scheduler).
+ */
+import { CancelledError } from '../errors.js';
+import { futureTable, type FutureStatus } from '../../machines/future.js';
+import type { SerializedError } from '../protocol/messages.js';
+import { deserializeError } from '../protocol/errors.js';
+
+export type SettledListener = (state: FutureState) => void;
+
+export class FutureState {
+  status: FutureStatus = 'pending';
+  /** Type name of the value, once in memory. */
+  type: string | undefined;
+  nbytes: number | undefined;
+  /** The task's error as it travelled, while status is 'error'. */
+  exception: SerializedError | undefined;
+  cancelReason: string | undefined;
+  /** Set once the client can no longer learn anything about this key (closed client, data lost for good). */
+  closedError: Error | undefined;
+  /** Live Future objects for this record. */
+  refs = 0;
+  /** False for scattered data: lost with its worker, it cannot be computed again. */
+  hasRecipe = true;
+  /** The decoded value, cached after the first gather. */
+  hasValue = false;
+  value: unknown;
+
+  private rebuiltError: Error | undefined;
+  private listeners: Set<SettledListener> | undefined;
+
+  constructor(readonly key: string) {}
+
+  get done(): boolean {
+    return this.status === 'finished' || this.status === 'error' || this.status === 'cancelled';
+  }
+
+  /** Done, or closed: nothing more to wait for. */
+  get settled(): boolean {
+    return this.done || this.closedError !== undefined;
+  }
+
+  /** The task's error rebuilt (same name, message and remote stack); one instance per failure. */
+  error(): Error {
+    if (this.status === 'cancelled') return new CancelledError(this.key, this.cancelReason);
+    if (this.exception === undefined) throw new Error(`${this.key} has no error (status ${this.status})`);
+    this.rebuiltError ??= deserializeError(this.exception);
+    return this.rebuiltError;
+  }
+
+  /** Runs `listener` once when this record next settles. Returns a function that unsubscribes. */
+  onSettled(listener: SettledListener): () => void {
+    this.listeners ??= new Set();
+    this.listeners.add(listener);
+    return () => this.listeners?.delete(listener);
+  }
+
+  /**
+   * Moves to `to`; returns false (and changes nothing) when the record is
+   * already there or the edge is not legal, e.g. a late message for a
+   * cancelled record.
+   */
+  moveTo(to: FutureStatus): boolean {
+    if (this.status === to || !futureTable.can(this.status, to)) return false;
+    this.status = futureTable.move(this.status, to, this.key);
+    if (to === 'pending' || to === 'lost') {
+      this.hasValue = false;
+      this.value = undefined;
+    }
+    if (to !== 'error') {
+      this.exception = undefined;
+      this.rebuiltError = undefined;
+    }
+    if (this.done) this.notify();
+    return true;
+  }
+
+  finish(type: string | undefined, nbytes: number | undefined): boolean {
+    if (!this.moveTo('finished')) return false;
+    this.type = type;
+    this.nbytes = nbytes;
+    return true;
+  }
+
+  fail(exception: SerializedError): boolean {
+    if (this.status === 'error' || !futureTable.can(this.status, 'error')) return false;
+    this.exception = exception;
+    this.rebuiltError = undefined;
+    return this.moveTo('error');
+  }
+
+  cancel(reason: string): boolean {
+    if (this.status === 'cancelled' || !futureTable.can(this.status, 'cancelled')) return false;
+    this.cancelReason = reason;
+    return this.moveTo('cancelled');
+  }
+
+  /** Nothing more will be learned about this key (the client closed, the data is gone): wake every waiter with `error`. */
+  close(error: Error): void {
+    if (this.closedError !== undefined) return;
+    this.closedError = error;
+    if (!this.done) this.notify();
+  }
+
+  /** The key is back (scattered again after it was lost): waiting works again. */
+  reopen(): void {
+    this.closedError = undefined;
+  }
+
+  setValue(value: unknown): void {
+    this.value = value;
+    this.hasValue = true;
+  }
+
+  private notify(): void {
+    const listeners = this.listeners;
+    if (listeners === undefined || listeners.size === 0) return;
+    this.listeners = undefined;
+    for (const listener of listeners) listener(this);
+  }
+}

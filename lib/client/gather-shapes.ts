@@ -1,0 +1,66 @@
+/**
+ * `gather` takes a Future, or arrays / plain objects nesting Futures, and
+ * answers with the same shape holding values. These helpers find the Futures
+ * in such a shape and rebuild it; with `errors: 'skip'` entries whose future
+ * failed are left out (array items dropped, object properties omitted).
+ */
+import { isPlainObject } from './arguments.js';
+import { Future } from './future.js';
+
+/** The value type `gather(x)` resolves to. */
+export type Gathered<T> =
+  T extends Future<infer U> ? U
+  : T extends readonly unknown[] ? { -readonly [K in keyof T]: Gathered<T[K]> }
+  : T extends Record<string, unknown> ? { [K in keyof T]: Gathered<T[K]> }
+  : T;
+
+/** Marks an entry to leave out of a rebuilt shape. */
+export const skipEntry: unique symbol = Symbol('skip');
+
+/** Every Future in `shape`, in order of appearance (duplicates included). */
+export function collectFutures(shape: unknown, into: Future<unknown>[] = []): Future<unknown>[] {
+  if (shape instanceof Future) into.push(shape);
+  else if (Array.isArray(shape)) for (const item of shape) collectFutures(item, into);
+  else if (typeof shape === 'object' && shape !== null && isPlainObject(shape)) {
+    for (const name of Object.keys(shape)) collectFutures(shape[name], into);
+  }
+  return into;
+}
+
+/** `shape` rebuilt with `valueOf(future)` in place of each Future (entries valued `skipEntry` left out). */
+export function rebuildShape(shape: unknown, valueOf: (future: Future<unknown>) => unknown): unknown {
+  if (shape instanceof Future) return valueOf(shape);
+  if (Array.isArray(shape)) {
+    const out: unknown[] = [];
+    for (const item of shape) {
+      const value = rebuildShape(item, valueOf);
+      if (value !== skipEntry) out.push(value);
+    }
+    return out;
+  }
+  if (typeof shape === 'object' && shape !== null && isPlainObject(shape)) {
+    const out: Record<string, unknown> = {};
+    for (const name of Object.keys(shape)) {
+      const value = rebuildShape(shape[name], valueOf);
+      if (value !== skipEntry) out[name] = value;
+    }
+    return out;
+  }
+  return shape;
+}
+
+/** Futures given as one Future, an iterable, or a nested shape. */
+export function futuresIn(futures: unknown): Future<unknown>[] {
+  if (futures instanceof Future) return [futures];
+  if (Array.isArray(futures) || (typeof futures === 'object' && futures !== null && isPlainObject(futures))) {
+    return collectFutures(futures);
+  }
+  if (typeof futures === 'object' && futures !== null && Symbol.iterator in futures) {
+    return collectFutures([...(futures as Iterable<unknown>)]);
+  }
+  throw new TypeError(`expected a Future, or an array or iterable of Futures, got ${typeof futures}`);
+}
+
+export function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
+}

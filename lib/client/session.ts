@@ -1,0 +1,463 @@
+/**
+ * One client's live state: its connection to the scheduler, the FutureState
+ * of every key it holds Futures for, reference counting, the coalescing
+ * outbox and result fetching. The public Client is built on top of this; a
+ * Future talks to it as its FutureOwner.
+ */
+import type { Logger } from 'pino';
+import type { Peer } from '../../actors/mailbox.js';
+import { CancelledError, CommClosedError, ConnectError, InvalidGraphError, LostDataError, TimeoutError } from '../errors.js';
+import { childLogger } from '../logging.js';
+import type {
+  Blob, CancelledKeysMsg, GraphTask, KeyInMemoryMsg, LostDataMsg, OpDict, TaskErredToClientMsg, TaskRetriedMsg,
+} from '../protocol/messages.js';
+import { decodeValue } from '../protocol/values.js';
+import { parseDuration } from '../units.js';
+import { ClientMailbox, type SchedulerReports } from './client-mailbox.js';
+import { formatMs } from './deadline.js';
+import { Future, ownerOf, stateOf, type CancelOptions, type FutureOwner } from './future.js';
+import { FutureState } from './future-state.js';
+import { Outbox } from './outbox.js';
+import type { TaskReference } from './arguments.js';
+import type { Client } from './client.js';
+
+export interface GatherReply {
+  data: Record<string, Blob>;
+  missing?: string[];
+}
+
+export interface OpenOptions {
+  id: string;
+  name: string;
+  /** Milliseconds for connecting and registering together. */
+  timeout: number;
+}
+
+interface FetchBatch {
+  states: FutureState[];
+  done: Promise<void>;
+}
+
+/** Rejects a running fetch as soon as one of its keys errs, is cancelled, or the client closes. */
+class FetchWatch {
+  readonly interrupted: Promise<never>;
+  interrupt!: (error: Error) => void;
+
+  constructor(readonly keys: ReadonlySet<string>) {
+    this.interrupted = new Promise<never>((_, reject) => {
+      this.interrupt = reject;
+    });
+    this.interrupted.catch(() => undefined);
+  }
+}
+
+export class ClientSession implements FutureOwner, SchedulerReports {
+  /** The FutureState of every key this client holds Futures for. */
+  readonly states = new Map<string, FutureState>();
+  /** The public Client (set by it right after opening). */
+  client!: Client;
+  readonly log: Logger;
+
+  private readonly mailbox: ClientMailbox;
+  private scheduler: Peer | undefined;
+  private readonly outbox: Outbox;
+  private readonly registry: FinalizationRegistry<FutureState>;
+  private readonly watches = new Set<FetchWatch>();
+  /** Keys this client is cancelling: the scheduler's `cancelled-keys` echo for them is not news. */
+  private readonly cancelling = new Map<string, number>();
+  private closedError: Error | undefined;
+  private closing: Promise<void> | undefined;
+  /** The fetch the current tick's result() calls join. */
+  private batch: FetchBatch | undefined;
+  private schedulerAddress = '';
+  /** Set by shutdown(): the scheduler closing the connection is expected. */
+  shuttingDown = false;
+
+  private constructor(readonly id: string) {
+    this.log = childLogger('client', { client: id });
+    this.mailbox = new ClientMailbox(this, id);
+    this.outbox = new Outbox((msg) => this.scheduler?.send(msg));
+    this.registry = new FinalizationRegistry((state) => this.dropReference(state));
+  }
+
+  /** Connects to the scheduler and registers; rejects with ConnectError or TimeoutError within `timeout`. */
+  static async open(address: string, options: OpenOptions): Promise<ClientSession> {
+    const session = new ClientSession(options.id);
+    const started = performance.now();
+    try {
+      const peer = await session.mailbox.connect(address, { timeout: options.timeout });
+      session.scheduler = peer;
+      session.schedulerAddress = address;
+      const left = Math.max(1, options.timeout - (performance.now() - started));
+      try {
+        await peer.call({ op: 'register-client', client: options.id, name: options.name }, { timeout: left });
+      } catch (error) {
+        if (error instanceof TimeoutError) {
+          throw new TimeoutError(
+            `the scheduler at ${address} did not answer register-client within ${formatMs(options.timeout)}`,
+            { cause: error },
+          );
+        }
+        throw error;
+      }
+    } catch (error) {
+      session.closedError = error instanceof Error ? error : new ConnectError(String(error));
+      await session.mailbox.close().catch(() => undefined);
+      throw error;
+    }
+    return session;
+  }
+
+  get closed(): boolean {
+    return this.closedError !== undefined;
+  }
+
+  get address(): string {
+    return this.schedulerAddress;
+  }
+
+  /* ---------------------------------------------------------------- */
+  /* talking to the scheduler                                           */
+  /* ---------------------------------------------------------------- */
+
+  /** An RPC to the scheduler; everything queued in the outbox goes first. */
+  call<T>(msg: OpDict, options?: { timeout?: number | string }): Promise<T> {
+    if (this.closedError !== undefined) return Promise.reject(this.closedError);
+    this.outbox.flush();
+    return this.scheduler!.call<T>(msg, options);
+  }
+
+  /** A stream message, in order with queued submissions and releases. */
+  send(msg: OpDict): void {
+    if (this.closedError !== undefined) throw this.closedError;
+    this.outbox.message(msg);
+  }
+
+  /** Tells the scheduler that `client` (default: this one) wants `keys`. */
+  desireKeys(keys: readonly string[], client = this.id): void {
+    if (this.closedError !== undefined) throw this.closedError;
+    this.outbox.keys('client-desires-keys', client, keys);
+  }
+
+  /* ---------------------------------------------------------------- */
+  /* futures                                                            */
+  /* ---------------------------------------------------------------- */
+
+  /** A new Future for `key`, sharing this client's record for it (created pending if new). */
+  future<T>(key: string): Future<T> {
+    let state = this.states.get(key);
+    if (state === undefined) {
+      state = new FutureState(key);
+      this.states.set(key, state);
+    }
+    return new Future<T>(state, this);
+  }
+
+  /**
+   * Refuses references that cannot be used as dependencies: a cancelled
+   * Future (CancelledError, as dask) or one this client released
+   * (InvalidGraphError: the scheduler may have forgotten its key).
+   */
+  checkReferences(references: ReadonlyMap<string, TaskReference>): void {
+    for (const [key, reference] of references) {
+      if (!(reference instanceof Future)) continue;
+      const state = stateOf(reference);
+      if (state.status === 'cancelled') throw new CancelledError(key, state.cancelReason);
+      if (ownerOf(reference) === this && !this.states.has(key)) {
+        throw new InvalidGraphError(`future ${key} was released: its key may be gone from the cluster, so it cannot be used as an argument`);
+      }
+    }
+  }
+
+  /**
+   * Queues `tasks` (skipping keys this client already holds: the scheduler
+   * knows them) and returns one new Future per key of `outputs`, which the
+   * client then wants. Nothing is queued if a check throws.
+   */
+  submit<T>(tasks: readonly GraphTask[], outputs: readonly string[]): Future<T>[] {
+    if (this.closedError !== undefined) throw this.closedError;
+    if (tasks.length === 1 && outputs.length === 1 && tasks[0]!.key === outputs[0]) {
+      // One submit: the common case, without the bookkeeping below.
+      const key = outputs[0]!;
+      let state = this.states.get(key);
+      if (state === undefined) {
+        this.states.set(key, (state = new FutureState(key)));
+        this.outbox.updateGraph(this.id, tasks, outputs);
+      }
+      return [new Future<T>(state, this)];
+    }
+    const fresh: GraphTask[] = [];
+    const queued = new Set<string>();
+    for (const task of tasks) {
+      if (this.states.has(task.key) || queued.has(task.key)) continue;
+      queued.add(task.key);
+      fresh.push(task);
+    }
+    const wanted: string[] = [];
+    for (const key of outputs) {
+      if (!this.states.has(key)) {
+        this.states.set(key, new FutureState(key));
+        wanted.push(key);
+      }
+    }
+    if (fresh.length > 0 || wanted.length > 0) this.outbox.updateGraph(this.id, fresh, wanted);
+    return outputs.map((key) => new Future<T>(this.states.get(key)!, this));
+  }
+
+  /** Futures for keys the scheduler has just put in memory for this client (scatter). */
+  adoptInMemory<T>(
+    keys: readonly string[],
+    types: ReadonlyMap<string, string>,
+    sizes: ReadonlyMap<string, number>,
+    /** Keys whose data was just sent: a value cached for them before is stale. */
+    sent: ReadonlySet<string>,
+  ): Future<T>[] {
+    return keys.map((key) => {
+      const future = this.future<T>(key);
+      const state = stateOf(future);
+      if (sent.has(key)) {
+        state.hasValue = false;
+        state.value = undefined;
+      }
+      if (state.status === 'pending' || state.status === 'lost') {
+        state.hasRecipe = false;
+        if (state.closedError instanceof LostDataError) state.reopen();
+        state.finish(types.get(key), sizes.get(key));
+      }
+      return future;
+    });
+  }
+
+  adopt(future: Future<unknown>, state: FutureState): void {
+    state.refs++;
+    this.registry.register(future, state, future);
+  }
+
+  disown(future: Future<unknown>, state: FutureState): void {
+    this.registry.unregister(future);
+    this.dropReference(state);
+  }
+
+  private dropReference(state: FutureState): void {
+    if (--state.refs > 0) return;
+    state.hasValue = false;
+    state.value = undefined;
+    if (this.states.get(state.key) !== state) return;
+    this.states.delete(state.key);
+    if (this.closedError === undefined) this.outbox.keys('client-releases-keys', this.id, [state.key]);
+  }
+
+  settled(state: FutureState): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const check = (): boolean => {
+        if (state.done) resolve();
+        else if (state.closedError !== undefined) reject(state.closedError);
+        else return false;
+        return true;
+      };
+      if (!check()) state.onSettled(check);
+    });
+  }
+
+  async results(states: readonly FutureState[]): Promise<unknown[]> {
+    let missing: FutureState[] | undefined;
+    for (const state of states) {
+      throwIfUnusable(state);
+      if (!state.hasValue) (missing ??= []).push(state);
+    }
+    if (missing !== undefined) await this.fetchBatched(missing);
+    return states.map((state) => state.value);
+  }
+
+  /**
+   * Fetches made in the same tick share one `gather` RPC (`Promise.all` over
+   * many `result()` calls is one round trip). If the batch fails because of
+   * somebody else's key, the others fetch again in a new batch.
+   */
+  private fetchBatched(states: readonly FutureState[]): Promise<void> {
+    let batch = this.batch;
+    if (batch === undefined) {
+      const fresh: FetchBatch = { states: [], done: undefined as unknown as Promise<void> };
+      fresh.done = Promise.resolve().then(() => {
+        if (this.batch === fresh) this.batch = undefined;
+        return this.fetch(fresh.states);
+      });
+      this.batch = batch = fresh;
+    }
+    for (const state of states) batch.states.push(state);
+    const joined = batch;
+    return joined.done.catch((error: unknown) => {
+      for (const state of states) throwIfUnusable(state);
+      const left = states.filter((state) => !state.hasValue);
+      if (left.length === 0) return;
+      const mine = new Set(states);
+      const someoneElse = joined.states.some((state) => !mine.has(state) && isUnusable(state));
+      if (!someoneElse) throw error;
+      return this.fetchBatched(left);
+    });
+  }
+
+  /**
+   * One `gather` RPC for all `states` without a cached value. The scheduler
+   * holds the reply until every key is in memory, so a pending future needs no
+   * `key-in-memory` round trip first; a key that errs, is cancelled, or a
+   * closing client interrupts the wait at once.
+   */
+  private async fetch(states: readonly FutureState[]): Promise<void> {
+    const keys = [...new Set(states.map((state) => state.key))];
+    const watch = new FetchWatch(new Set(keys));
+    this.watches.add(watch);
+    let reply: GatherReply;
+    try {
+      reply = await Promise.race([this.call<GatherReply>({ op: 'gather', keys }), watch.interrupted]);
+    } catch (error) {
+      for (const state of states) throwIfUnusable(state);
+      throw error;
+    } finally {
+      this.watches.delete(watch);
+    }
+    for (const state of states) {
+      if (state.hasValue) continue;
+      const blob = reply.data[state.key];
+      if (blob !== undefined) {
+        state.setValue(decodeValue(blob));
+        continue;
+      }
+      // The scheduler waits for keys it knows: a missing key is one it has forgotten.
+      throwIfUnusable(state);
+      throw new LostDataError(
+        state.status === 'lost'
+          ? `${state.key} was lost with the only worker that held it and cannot be recomputed`
+          : `${state.key} is not on the cluster any more (its data was lost or released)`,
+      );
+    }
+  }
+
+  private interruptFetches(key: string, error: () => Error): void {
+    for (const watch of this.watches) if (watch.keys.has(key)) watch.interrupt(error());
+  }
+
+  async cancel(states: readonly FutureState[], options: CancelOptions = {}): Promise<void> {
+    const reason = options.reason ?? 'cancelled by the client';
+    const keys: string[] = [];
+    for (const state of states) {
+      if (this.states.get(state.key) === state) {
+        this.states.delete(state.key);
+        keys.push(state.key);
+      }
+      if (state.cancel(reason)) this.interruptFetches(state.key, () => new CancelledError(state.key, reason));
+    }
+    if (keys.length === 0 || this.closedError !== undefined) return;
+    for (const key of keys) this.cancelling.set(key, (this.cancelling.get(key) ?? 0) + 1);
+    try {
+      await this.call({ op: 'cancel-keys', client: this.id, keys, force: options.force === true });
+    } finally {
+      for (const key of keys) {
+        const left = this.cancelling.get(key)! - 1;
+        if (left === 0) this.cancelling.delete(key);
+        else this.cancelling.set(key, left);
+      }
+    }
+  }
+
+  async retry(states: readonly FutureState[]): Promise<void> {
+    const keys = [...new Set(states.filter((state) => state.status === 'error').map((state) => state.key))];
+    if (keys.length === 0) return;
+    await this.call({ op: 'retry', client: this.id, keys });
+  }
+
+  /* ---------------------------------------------------------------- */
+  /* reports from the scheduler                                         */
+  /* ---------------------------------------------------------------- */
+
+  keyInMemory(msg: KeyInMemoryMsg): void {
+    this.states.get(msg.key)?.finish(msg.type, msg.nbytes);
+  }
+
+  taskErred(msg: TaskErredToClientMsg): void {
+    const state = this.states.get(msg.key);
+    if (state?.fail(msg.exception) === true) this.interruptFetches(msg.key, () => state.error());
+  }
+
+  lostData(msg: LostDataMsg): void {
+    const state = this.states.get(msg.key);
+    if (state === undefined) return;
+    state.moveTo('lost');
+    if (state.status === 'lost' && !state.hasRecipe) {
+      // Scattered data has no recipe: the scheduler has forgotten it, so waiting would never end.
+      state.close(new LostDataError(`${msg.key} was lost with the only worker that held it (scattered data cannot be recomputed)`));
+      this.interruptFetches(msg.key, () => state.closedError!);
+    }
+  }
+
+  cancelledKeys(msg: CancelledKeysMsg): void {
+    const reason = msg.reason ?? 'cancelled';
+    for (const key of msg.keys) {
+      if (this.cancelling.has(key)) continue;
+      const state = this.states.get(key);
+      if (state === undefined) continue;
+      this.states.delete(key);
+      if (state.cancel(reason)) this.interruptFetches(key, () => new CancelledError(key, reason));
+    }
+  }
+
+  taskRetried(msg: TaskRetriedMsg): void {
+    this.states.get(msg.key)?.moveTo('pending');
+  }
+
+  restart(): void {
+    const states = [...this.states.values()];
+    this.states.clear();
+    for (const state of states) {
+      if (state.cancel('scheduler-restart')) {
+        this.interruptFetches(state.key, () => new CancelledError(state.key, 'scheduler-restart'));
+      }
+    }
+  }
+
+  schedulerClosed(reason?: Error): void {
+    if (this.closedError !== undefined) return;
+    if (this.shuttingDown) this.log.debug('the scheduler closed (shutdown)');
+    else this.log.warn({ err: reason }, 'lost the connection to the scheduler');
+    this.markClosed(new CommClosedError(`lost the connection to the scheduler at ${this.schedulerAddress}`, { cause: reason }));
+  }
+
+  /* ---------------------------------------------------------------- */
+  /* closing                                                            */
+  /* ---------------------------------------------------------------- */
+
+  /** Sends what is queued, says goodbye and closes the connection. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.closedError === undefined && this.scheduler !== undefined && !this.scheduler.closed) {
+        this.outbox.flush();
+        this.scheduler.send({ op: 'close-client', client: this.id });
+      }
+      this.markClosed(new CommClosedError('the client is closed'));
+      await this.mailbox.close();
+    })();
+    return this.closing;
+  }
+
+  private markClosed(error: Error): void {
+    this.closedError ??= error;
+    this.outbox.discard();
+    for (const state of this.states.values()) state.close(error);
+    for (const watch of this.watches) watch.interrupt(error);
+  }
+}
+
+function isUnusable(state: FutureState): boolean {
+  return state.status === 'error' || state.status === 'cancelled' || (state.closedError !== undefined && !state.hasValue);
+}
+
+/** Throws what waiting on `state` can only end with: its task error, CancelledError, or the client's closing. */
+function throwIfUnusable(state: FutureState): void {
+  if (state.status === 'error' || state.status === 'cancelled') throw state.error();
+  if (state.closedError !== undefined && !state.hasValue) throw state.closedError;
+}
+
+/** Milliseconds from a user timeout (default 10 s) for connecting. */
+export function connectTimeout(timeout: number | string | undefined): number {
+  return parseDuration(timeout ?? '10s');
+}

@@ -1,0 +1,105 @@
+/**
+ * Running tasks: decode dependencies and arguments, load the function, call
+ * it, encode the result. Runs inside piscina threads (lib/worker/thread.ts)
+ * but imports nothing thread-specific, so it is unit-tested on the main thread.
+ *
+ * Errors never escape: each task yields an outcome, and a failure carries a
+ * SerializedError made here (structured clone would drop custom error classes
+ * and their properties).
+ */
+import { performance } from 'node:perf_hooks';
+import type { Blob, RunSpec, SerializedError } from '../protocol/messages.js';
+import { decodeValue, encodeValue, typeName } from '../protocol/values.js';
+import { serializeError } from '../protocol/errors.js';
+import { SerializationError } from '../errors.js';
+import { loadFunction, loadedFunction } from '../task-function.js';
+
+export interface TaskToRun {
+  key: string;
+  runSpec: RunSpec;
+  /** Encoded values of the task's dependencies. */
+  deps: Record<string, Blob>;
+}
+
+export interface TaskSuccess {
+  key: string;
+  ok: true;
+  value: Blob;
+  type: string;
+  nbytes: number;
+  /** milliseconds */
+  duration: number;
+}
+
+export interface TaskFailure {
+  key: string;
+  ok: false;
+  error: SerializedError;
+  /** milliseconds */
+  duration: number;
+}
+
+export type TaskOutcome = TaskSuccess | TaskFailure;
+
+/** Runs the batch one task after another (batches hold short tasks; a long one travels alone). */
+export async function executeTasks(batch: readonly TaskToRun[]): Promise<TaskOutcome[]> {
+  const outcomes: TaskOutcome[] = new Array(batch.length);
+  for (let i = 0; i < batch.length; i++) outcomes[i] = await executeTask(batch[i]!);
+  return outcomes;
+}
+
+export async function executeTask(task: TaskToRun): Promise<TaskOutcome> {
+  const start = performance.now();
+  let result: unknown;
+  try {
+    const fn = loadedFunction(task.runSpec.fn) ?? (await loadFunction(task.runSpec.fn));
+    const args = decodeArguments(task);
+    result = fn(...args);
+    if (isPromiseLike(result)) result = await result;
+  } catch (error) {
+    return failure(task.key, error, start);
+  }
+  const duration = performance.now() - start;
+  let value: Blob;
+  try {
+    value = encodeValue(result);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    const wrapped = new SerializationError(
+      `task ${task.key} returned a value of type ${typeName(result)} that cannot be encoded: ${reason}`,
+    );
+    return failure(task.key, wrapped, start);
+  }
+  return { key: task.key, ok: true, value, type: typeName(result), nbytes: value.byteLength, duration };
+}
+
+/** Always a map, so a DependencyRef with no value is an error rather than left in place. */
+const noDependencies: ReadonlyMap<string, unknown> = new Map();
+
+function decodeArguments(task: TaskToRun): unknown[] {
+  const depKeys = Object.keys(task.deps);
+  let deps = noDependencies;
+  if (depKeys.length > 0) {
+    const decoded = new Map<string, unknown>();
+    for (const key of depKeys) decoded.set(key, decodeValue(task.deps[key]!));
+    deps = decoded;
+  }
+  const args = decodeValue(task.runSpec.args, deps);
+  if (!Array.isArray(args)) {
+    throw new SerializationError(`task ${task.key}: arguments must encode an array, got ${typeName(args)}`);
+  }
+  return args;
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+function failure(key: string, error: unknown, start: number): TaskFailure {
+  return { key, ok: false, error: serializeError(error), duration: performance.now() - start };
+}
+

@@ -1,0 +1,74 @@
+/**
+ * The worker's threads: a piscina pool of exactly `nthreads` threads that
+ * live as long as the worker. Piscina does not decide how many tasks run —
+ * WorkerState does — so each thread accepts many concurrent calls (a task
+ * awaiting I/O must not hold a thread slot), and idle threads keep their event
+ * loops running (`atomics: 'disabled'`) so MessagePorts held in a thread
+ * are answered between tasks.
+ */
+import { Piscina } from 'piscina';
+import type { TaskOutcome, TaskToRun } from './execute.js';
+
+const threadEntry = new URL('./thread.js', import.meta.url).href;
+
+/**
+ * Threads inherit the process's Node flags and NODE_OPTIONS (so a loader such
+ * as tsx still serves `remote()` modules written in TypeScript), except the
+ * test runner's own instrumentation: tap's loaders cost about a second per
+ * thread and measure nothing there (tap does not count coverage in threads).
+ */
+export function threadExecArgv(execArgv: readonly string[] = process.execArgv): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i]!;
+    const takesValue = arg === '--import' || arg === '--loader' || arg === '--experimental-loader' || arg === '--require' || arg === '-r';
+    const value = takesValue ? (execArgv[i + 1] ?? '') : arg;
+    if (value.includes('@tapjs/')) {
+      if (takesValue) i++;
+      continue;
+    }
+    kept.push(arg);
+  }
+  return kept;
+}
+
+/** process.env, or a copy whose NODE_OPTIONS lost tap's loaders. */
+export function threadEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const options = env.NODE_OPTIONS;
+  if (options === undefined || !options.includes('@tapjs/') || /["']/.test(options)) return env;
+  return { ...env, NODE_OPTIONS: threadExecArgv(options.split(/\s+/).filter((a) => a !== '')).join(' ') };
+}
+
+export class ThreadPool {
+  private readonly piscina: Piscina<TaskToRun[], TaskOutcome[]>;
+
+  constructor(readonly nthreads: number) {
+    if (!Number.isInteger(nthreads) || nthreads < 1) throw new RangeError(`nthreads must be a positive integer, got ${nthreads}`);
+    this.piscina = new Piscina({
+      filename: threadEntry,
+      minThreads: nthreads,
+      maxThreads: nthreads,
+      idleTimeout: Infinity,
+      atomics: 'disabled',
+      concurrentTasksPerWorker: 256,
+      recordTiming: false,
+      execArgv: threadExecArgv(),
+      env: threadEnv(),
+    });
+  }
+
+  /** Threads currently alive. */
+  get threadCount(): number {
+    return this.piscina.threads.length;
+  }
+
+  /** Runs one batch in one thread call. Rejects only if the thread dies or the pool is destroyed. */
+  run(batch: TaskToRun[]): Promise<TaskOutcome[]> {
+    return this.piscina.run(batch);
+  }
+
+  /** Stops every thread; calls still running reject. */
+  destroy(): Promise<void> {
+    return this.piscina.destroy();
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * What goes into the pure WorkerState (events) and what comes out of it
+ * (instructions). Scheduler messages are events as they arrive; the other
+ * events report the end of something an instruction started (an execution,
+ * a transfer, a back-off). The worker actor only translates between these
+ * and I/O, as dask's BaseWorker does for its WorkerState.
+ */
+import type {
+  AcquireReplicasMsg,
+  Blob,
+  CancelComputeMsg,
+  ComputeTaskMsg,
+  FreeKeysMsg,
+  RemoveReplicasMsg,
+  SerializedError,
+  StealRequestMsg,
+  WorkerToScheduler,
+} from '../protocol/messages.js';
+import type { TaskToRun } from './execute.js';
+
+export interface ExecuteSuccessEvent {
+  op: 'execute-success';
+  key: string;
+  /** The `batchId` of the execute instruction that ran it. */
+  batchId: number;
+  value: Blob;
+  type: string;
+  nbytes: number;
+  /** milliseconds */
+  duration: number;
+}
+
+export interface ExecuteFailureEvent {
+  op: 'execute-failure';
+  key: string;
+  batchId: number;
+  error: SerializedError;
+  /** milliseconds */
+  duration: number;
+}
+
+/** A get_data answer. Requested keys absent from `data` are ones the peer does not hold. */
+export interface GatherDepSuccessEvent {
+  op: 'gather-dep-success';
+  worker: string;
+  keys: string[];
+  data: Record<string, Blob>;
+}
+
+/** The peer answered {status: 'busy'}: try again later. */
+export interface GatherDepBusyEvent {
+  op: 'gather-dep-busy';
+  worker: string;
+  keys: string[];
+}
+
+/** The peer could not be reached or the call failed: it is dropped as a holder of everything. */
+export interface GatherDepFailureEvent {
+  op: 'gather-dep-failure';
+  worker: string;
+  keys: string[];
+  error: SerializedError;
+}
+
+/** The back-off after a busy peer is over. */
+export interface RetryBusyWorkerEvent {
+  op: 'retry-busy-worker';
+  worker: string;
+}
+
+/** Data pushed to this worker (scatter, replicate): it is now held here. */
+export interface UpdateDataEvent {
+  op: 'update-data';
+  data: Record<string, Blob>;
+  stimulusId?: string;
+}
+
+export interface PauseEvent { op: 'pause'; stimulusId?: string }
+export interface UnpauseEvent { op: 'unpause'; stimulusId?: string }
+
+export type WorkerEvent =
+  | ComputeTaskMsg
+  | FreeKeysMsg
+  | CancelComputeMsg
+  | AcquireReplicasMsg
+  | RemoveReplicasMsg
+  | StealRequestMsg
+  | ExecuteSuccessEvent
+  | ExecuteFailureEvent
+  | GatherDepSuccessEvent
+  | GatherDepBusyEvent
+  | GatherDepFailureEvent
+  | RetryBusyWorkerEvent
+  | UpdateDataEvent
+  | PauseEvent
+  | UnpauseEvent;
+
+export interface SendToScheduler {
+  kind: 'send-to-scheduler';
+  msg: WorkerToScheduler;
+}
+
+/** Run these tasks, in this order, in one thread call; report each with the batchId. */
+export interface Execute {
+  kind: 'execute';
+  batchId: number;
+  batch: TaskToRun[];
+}
+
+/** One get_data call to `worker` for all of `keys`. */
+export interface GatherDep {
+  kind: 'gather-dep';
+  worker: string;
+  keys: string[];
+  totalBytes: number;
+}
+
+/** Wait, then deliver a retry-busy-worker event for `worker`. */
+export interface RetryBusyWorkerLater {
+  kind: 'retry-busy-worker-later';
+  worker: string;
+  /** How many busy answers in a row this peer has given (for back-off). */
+  attempt: number;
+}
+
+/** An event was malformed or illegal in the current state; nothing changed for it. Log it. */
+export interface EventFailed {
+  kind: 'event-failed';
+  op: string;
+  error: unknown;
+}
+
+export type Instruction = SendToScheduler | Execute | GatherDep | RetryBusyWorkerLater | EventFailed;
