@@ -1,0 +1,503 @@
+/**
+ * The Nanny: a mailbox actor that supervises one worker process (dask's
+ * `distributed.nanny.Nanny`). It forks lib/nanny/worker-child.js, which starts
+ * a Worker that registers with the scheduler and reports its address back over
+ * the IPC channel. The nanny
+ * - restarts the worker when it dies unexpectedly (with a backoff),
+ * - kills and restarts it on the `restart` RPC (resolving once the new worker
+ *   has registered), and kills it on `kill`,
+ * - watches its resident memory: pause at 80% of the limit, kill and restart at
+ *   95%, logging it and telling the scheduler (`worker-restart-memory`),
+ * - closes itself when the scheduler stays unreachable for `deathTimeout`.
+ * Its lifecycle is machines/nanny-process.ts, one xstate actor per nanny.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Actor } from 'xstate';
+import { DistributedError, TimeoutError } from '../lib/errors.js';
+import { childLogger } from '../lib/logging.js';
+import { deserializeError } from '../lib/protocol/errors.js';
+import type { OpDict, WorkerRestartMemoryMsg } from '../lib/protocol/messages.js';
+import { parseBytes, parseDuration } from '../lib/units.js';
+import { isChildToNanny, type ChildToNanny, type NannyToChild, type WorkerChildConfig } from '../lib/nanny/child-messages.js';
+import {
+  DEFAULT_PAUSE_FRACTION,
+  DEFAULT_TERMINATE_FRACTION,
+  MemoryMonitor,
+  procRss,
+} from '../lib/nanny/memory-monitor.js';
+import { RestartBackoff } from '../lib/nanny/restart-backoff.js';
+import { hasExited, stopChild } from '../lib/nanny/stop-child.js';
+import { lifecycleState, sendStrict, startLifecycle } from '../machines/lifecycle.js';
+import { nannyProcessMachine, type NannyProcessState } from '../machines/nanny-process.js';
+import { MailboxActor, type Handler, type Peer } from './mailbox.js';
+
+const WORKER_CHILD_ENTRY = fileURLToPath(new URL('../lib/nanny/worker-child.js', import.meta.url));
+const DEFAULT_DEATH_TIMEOUT = '10s';
+/** Time a worker gets to close cleanly (unregister) before SIGTERM. */
+const STOP_GRACE_MS = 3000;
+const RESTART_GRACE_MS = 1000;
+const RECONNECT_INTERVAL_MS = 500;
+/** Time a new worker process may take to boot (Node, modules, thread pool) on top of deathTimeout. */
+const WORKER_BOOT_ALLOWANCE_MS = 10_000;
+
+export class NannyClosedError extends DistributedError {
+  override name = 'NannyClosedError';
+}
+
+export interface WorkerStartEvent {
+  /** The worker's own address (what the scheduler knows it by). */
+  address: string;
+  pid: number;
+  /** Restarts before this start (0 for the first worker). */
+  restarts: number;
+}
+
+export interface NannyOptions {
+  nthreads?: number;
+  name?: string;
+  resources?: Record<string, number>;
+  /** Per worker process: bytes or a size string; undefined/0 = no memory watchdog. */
+  memoryLimit?: number | string;
+  /** Modules imported in the worker process (setup(worker)/teardown(worker) hooks). */
+  preload?: string | readonly string[];
+  /** Interface for the nanny's and the worker's listeners (default 127.0.0.1). */
+  host?: string;
+  /** The worker's port (default 0: any free port). */
+  workerPort?: number;
+  /** How long the scheduler may be unreachable (first connect, worker start, later loss). Default 10 s. */
+  deathTimeout?: number | string;
+  /** Restart a worker that dies unexpectedly (default true). */
+  autoRestart?: boolean;
+  memoryPauseFraction?: number;
+  memoryTerminateFraction?: number;
+  /** Memory sampling period (default 150 ms). */
+  memoryMonitorInterval?: number | string;
+  /** Called each time a worker process has started and registered (also after restarts). */
+  onWorkerStart?: (event: WorkerStartEvent) => void;
+  /** Environment of the worker process (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+}
+
+interface RunningChild {
+  process: ChildProcess;
+  startedAt: number;
+  address: string | undefined;
+  /** An exit we caused (stop, kill, restart): not a reason to restart. */
+  expectedExit: boolean;
+  lastReportedRss: number | undefined;
+}
+
+function reasonOf(msg: OpDict, fallback: string): string {
+  return typeof msg.reason === 'string' ? msg.reason : fallback;
+}
+
+/** Drop module loaders/preloads from our own flags (test runners, TS loaders); keep the rest (e.g. heap size). */
+function childExecArgv(): string[] {
+  const loaderFlags = /^--(import|loader|experimental-loader|require|experimental-specifier-resolution)\b/;
+  const out: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    if (loaderFlags.test(flag) || flag === '-r') {
+      if (!flag.includes('=')) i++;
+      continue;
+    }
+    out.push(flag);
+  }
+  return out;
+}
+
+export class Nanny extends MailboxActor {
+  protected readonly handlers: Readonly<Record<string, Handler>> = {
+    restart: (msg) => this.restart(reasonOf(msg, 'requested')).then((address) => ({ status: 'OK', address })),
+    kill: (msg) => this.kill(reasonOf(msg, 'killed')).then(() => ({ status: 'OK' })),
+    identity: () => this.identity(),
+  };
+
+  /** The nanny's own address (RPCs restart, kill, identity). */
+  address = '';
+  readonly schedulerAddress: string;
+  readonly memoryLimit: number | undefined;
+  /** Resolves with the reason once the nanny has closed (asked to, or by itself). */
+  readonly finished: Promise<string>;
+
+  private readonly options: NannyOptions;
+  private readonly deathTimeout: number;
+  private readonly lifecycle: Actor<typeof nannyProcessMachine>;
+  private readonly backoff = new RestartBackoff();
+  private readonly memoryMonitor: MemoryMonitor | undefined;
+  private readonly reportMemoryMs: number;
+  private scheduler: Peer | undefined;
+  private child: RunningChild | undefined;
+  private pendingRestart: Promise<string> | undefined;
+  private closingPromise: Promise<void> | undefined;
+  private closeReason = 'closed';
+  private resolveFinished!: (reason: string) => void;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private reconnecting = false;
+
+  private constructor(schedulerAddress: string, options: NannyOptions) {
+    super('nanny', { logger: childLogger('nanny', { scheduler: schedulerAddress, ...(options.name === undefined ? {} : { name: options.name }) }) });
+    this.schedulerAddress = schedulerAddress;
+    this.options = options;
+    this.deathTimeout = parseDuration(options.deathTimeout ?? DEFAULT_DEATH_TIMEOUT);
+    const limit = options.memoryLimit === undefined ? 0 : parseBytes(options.memoryLimit);
+    this.memoryLimit = limit > 0 ? limit : undefined;
+    this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
+    this.lifecycle = startLifecycle(nannyProcessMachine, {
+      input: { autoRestart: options.autoRestart ?? true },
+      onTransition: (snapshot, previous) => this.log.debug({ from: previous, to: snapshot.value }, 'nanny state'),
+      onError: (error) => this.log.error({ err: error }, 'nanny lifecycle failed'),
+    });
+    if (this.memoryLimit !== undefined) {
+      const limitBytes = this.memoryLimit;
+      this.memoryMonitor = new MemoryMonitor({
+        limit: limitBytes,
+        sample: () => this.sampleWorkerRss(),
+        onPause: (rss) => this.tellChild({ type: 'pause', rss, limit: limitBytes }),
+        onUnpause: () => this.tellChild({ type: 'unpause' }),
+        onTerminate: (rss) => this.memoryExceeded(rss),
+        pauseFraction: options.memoryPauseFraction ?? DEFAULT_PAUSE_FRACTION,
+        terminateFraction: options.memoryTerminateFraction ?? DEFAULT_TERMINATE_FRACTION,
+        intervalMs: parseDuration(options.memoryMonitorInterval ?? 150),
+      });
+    }
+    // Where /proc is missing the child reports its own RSS.
+    this.reportMemoryMs = this.memoryLimit !== undefined && procRss(process.pid) === undefined ? 200 : 0;
+  }
+
+  /**
+   * Start a nanny and its worker; resolves once the worker has registered with
+   * the scheduler. Rejects (and leaves nothing running) if the scheduler cannot
+   * be reached or the worker does not start within `deathTimeout`.
+   */
+  static async start(schedulerAddress: string, options: NannyOptions = {}): Promise<Nanny> {
+    const nanny = new Nanny(schedulerAddress, options);
+    try {
+      await nanny.begin();
+    } catch (error) {
+      if (lifecycleState(nanny.lifecycle) === 'starting') sendStrict(nanny.lifecycle, { type: 'start-failed', error });
+      await nanny.close('start failed');
+      throw error;
+    }
+    return nanny;
+  }
+
+  get status(): NannyProcessState {
+    return lifecycleState(this.lifecycle) as NannyProcessState;
+  }
+
+  /** The current worker's address (undefined while it is (re)starting or killed). */
+  get workerAddress(): string | undefined {
+    return this.child?.address;
+  }
+
+  get workerPid(): number | undefined {
+    return this.child?.process.pid;
+  }
+
+  /** Restarts begun since the nanny started (requested, memory, or unexpected exits). */
+  get restarts(): number {
+    return this.lifecycle.getSnapshot().context.restarts;
+  }
+
+  identity(): Record<string, unknown> {
+    return {
+      type: 'Nanny',
+      address: this.address,
+      scheduler: this.schedulerAddress,
+      status: this.status,
+      worker: this.workerAddress ?? null,
+      pid: this.workerPid ?? null,
+      restarts: this.restarts,
+      memoryLimit: this.memoryLimit ?? null,
+    };
+  }
+
+  private async begin(): Promise<void> {
+    const host = this.options.host ?? '127.0.0.1';
+    const listener = await this.listen(`tcp://${host.includes(':') ? `[${host}]` : host}:0`);
+    this.address = listener.address;
+    this.scheduler = await this.connectScheduler();
+    const address = await this.spawnWorker();
+    sendStrict(this.lifecycle, { type: 'started' });
+    this.memoryMonitor?.start();
+    this.announce(address);
+  }
+
+  /** Dial the scheduler, retrying refused connections (it may be starting too) until `deathTimeout`. */
+  private async connectScheduler(): Promise<Peer> {
+    const deadline = Date.now() + this.deathTimeout;
+    for (;;) {
+      try {
+        return await this.connect(this.schedulerAddress, { timeout: Math.max(100, deadline - Date.now()) });
+      } catch (error) {
+        if (Date.now() + RECONNECT_INTERVAL_MS >= deadline || this.closingPromise !== undefined) {
+          throw new TimeoutError(
+            `could not reach the scheduler at ${this.schedulerAddress} within ${this.deathTimeout} ms: ${(error as Error).message}`,
+            { cause: error },
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, RECONNECT_INTERVAL_MS));
+      }
+    }
+  }
+
+  /**
+   * Kill the worker process and start a new one; resolves with the new
+   * worker's address once it has registered. A restart already under way is
+   * joined rather than repeated.
+   */
+  async restart(reason = 'requested'): Promise<string> {
+    if (this.pendingRestart !== undefined) return this.pendingRestart;
+    const state = this.status;
+    if (state !== 'running') throw new NannyClosedError(`cannot restart: nanny is ${state}`);
+    this.log.info({ reason, worker: this.workerAddress }, 'restarting worker');
+    sendStrict(this.lifecycle, { type: 'restart', reason });
+    return this.replaceWorker(reason, (child) => stopChild(child, { reason, graceMs: RESTART_GRACE_MS }), 0);
+  }
+
+  /** Stop the worker process without starting another (until `restart`). */
+  async kill(reason = 'killed'): Promise<void> {
+    if (this.pendingRestart !== undefined) await this.pendingRestart.catch(() => undefined);
+    const child = this.child;
+    if (child === undefined) return;
+    child.expectedExit = true;
+    this.log.info({ reason, worker: child.address }, 'killing worker');
+    await stopChild(child.process, { reason, graceMs: RESTART_GRACE_MS });
+  }
+
+  /** Close the worker (it unregisters), then the nanny. */
+  override close(reason = 'closed'): Promise<void> {
+    this.closingPromise ??= this.shutdown(reason);
+    return this.closingPromise;
+  }
+
+  private async shutdown(reason: string): Promise<void> {
+    this.closeReason = reason;
+    const state = this.status;
+    if (state === 'starting' || state === 'running' || state === 'restarting') sendStrict(this.lifecycle, { type: 'close', reason });
+    this.memoryMonitor?.stop();
+    clearTimeout(this.restartTimer);
+    const child = this.child;
+    if (child !== undefined) {
+      child.expectedExit = true;
+      await stopChild(child.process, { reason, graceMs: STOP_GRACE_MS });
+    }
+    await super.close();
+    if (this.status === 'closing') sendStrict(this.lifecycle, { type: 'closed' });
+    this.lifecycle.stop();
+    this.log.info({ reason }, 'nanny closed');
+    this.resolveFinished(this.closeReason);
+  }
+
+  protected override onPeerClosed(peer: Peer): void {
+    if (peer !== this.scheduler || this.closingPromise !== undefined) return;
+    this.scheduler = undefined;
+    this.log.warn('lost the scheduler; reconnecting');
+    void this.reconnectScheduler();
+  }
+
+  private async reconnectScheduler(): Promise<void> {
+    if (this.reconnecting) return;
+    this.reconnecting = true;
+    try {
+      const peer = await this.connectScheduler();
+      if (this.closingPromise !== undefined) return;
+      this.scheduler = peer;
+      this.log.info('reconnected to the scheduler');
+    } catch {
+      if (this.closingPromise !== undefined) return;
+      this.log.error({ deathTimeout: this.deathTimeout }, 'scheduler unreachable for longer than the death timeout; closing');
+      void this.close(`scheduler ${this.schedulerAddress} unreachable for ${this.deathTimeout} ms`);
+    } finally {
+      this.reconnecting = false;
+    }
+  }
+
+  /** Called in state `restarting`: stop the current child (if any), wait, start a new one. */
+  private replaceWorker(reason: string, stop: (child: ChildProcess) => Promise<void>, delayMs: number): Promise<string> {
+    const run = async (): Promise<string> => {
+      const old = this.child;
+      if (old !== undefined) {
+        old.expectedExit = true;
+        await stop(old.process);
+      }
+      if (delayMs > 0) {
+        this.log.info({ delayMs }, 'waiting before restarting the worker');
+        await new Promise<void>((resolve) => (this.restartTimer = setTimeout(resolve, delayMs)));
+      }
+      if (this.status !== 'restarting') throw new NannyClosedError(`restart abandoned: nanny is ${this.status}`);
+      let address: string;
+      try {
+        address = await this.spawnWorker();
+      } catch (error) {
+        if (this.status === 'restarting') {
+          this.log.error({ err: error, reason }, 'worker failed to restart; closing the nanny');
+          sendStrict(this.lifecycle, { type: 'start-failed', error });
+          void this.close(`worker failed to restart: ${(error as Error).message}`);
+        }
+        throw error;
+      }
+      if (this.status !== 'restarting') throw new NannyClosedError(`restart abandoned: nanny is ${this.status}`);
+      this.memoryMonitor?.reset();
+      sendStrict(this.lifecycle, { type: 'started' });
+      this.announce(address);
+      return address;
+    };
+    const restart = run().finally(() => {
+      if (this.pendingRestart === restart) this.pendingRestart = undefined;
+    });
+    this.pendingRestart = restart;
+    return restart;
+  }
+
+  private announce(address: string): void {
+    const pid = this.workerPid ?? -1;
+    this.log.info({ worker: address, workerPid: pid }, 'worker started');
+    try {
+      this.options.onWorkerStart?.({ address, pid, restarts: this.restarts });
+    } catch (error) {
+      this.log.error({ err: error }, 'onWorkerStart threw');
+    }
+  }
+
+  /** Fork a worker process; resolves with its address once it has registered. */
+  private spawnWorker(): Promise<string> {
+    const preload = this.options.preload;
+    const config: WorkerChildConfig = {
+      schedulerAddress: this.schedulerAddress,
+      nannyAddress: this.address,
+      ...(this.options.nthreads === undefined ? {} : { nthreads: this.options.nthreads }),
+      ...(this.options.name === undefined ? {} : { name: this.options.name }),
+      ...(this.options.resources === undefined ? {} : { resources: this.options.resources }),
+      ...(this.memoryLimit === undefined ? {} : { memoryLimit: this.memoryLimit }),
+      host: this.options.host ?? '127.0.0.1',
+      ...(this.options.workerPort ? { listenAddress: `tcp://${this.options.host ?? '127.0.0.1'}:${this.options.workerPort}` } : {}),
+      preload: preload === undefined ? [] : typeof preload === 'string' ? [preload] : [...preload],
+      reportMemoryMs: this.reportMemoryMs,
+      connectTimeout: this.deathTimeout,
+    };
+    const proc = fork(WORKER_CHILD_ENTRY, [], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: this.options.env ?? process.env,
+      execArgv: childExecArgv(),
+      serialization: 'json',
+    });
+    const child: RunningChild = { process: proc, startedAt: Date.now(), address: undefined, expectedExit: false, lastReportedRss: undefined };
+    this.child = child;
+    proc.on('exit', (code, signal) => this.childExited(child, code, signal));
+    proc.on('error', (error) => this.log.error({ err: error, workerPid: proc.pid }, 'worker process error'));
+
+    return new Promise<string>((resolve, reject) => {
+      let settled = false;
+      const settle = (error: Error | undefined, address?: string): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        proc.off('exit', onEarlyExit);
+        if (error === undefined) {
+          resolve(address!);
+          return;
+        }
+        child.expectedExit = true;
+        void stopChild(proc, { reason: 'start failed', graceMs: 0, termGraceMs: 500 });
+        reject(error);
+      };
+      // The worker itself gives up on the scheduler after deathTimeout; this is the backstop for a stuck process.
+      const startTimeout = this.deathTimeout + WORKER_BOOT_ALLOWANCE_MS;
+      const timer = setTimeout(
+        () => settle(new TimeoutError(`worker did not start within ${startTimeout} ms (is the scheduler at ${this.schedulerAddress} reachable?)`)),
+        startTimeout,
+      );
+      const onEarlyExit = (code: number | null, signal: NodeJS.Signals | null): void =>
+        settle(new DistributedError(`worker process exited before it started (code ${String(code)}, signal ${String(signal)})`));
+      proc.once('exit', onEarlyExit);
+      proc.on('message', (message: unknown) => {
+        if (!isChildToNanny(message)) return;
+        this.childMessage(child, message, settle);
+      });
+      const start: NannyToChild = { type: 'start', config };
+      proc.send(start);
+    });
+  }
+
+  private childMessage(child: RunningChild, message: ChildToNanny, settleStart: (error: Error | undefined, address?: string) => void): void {
+    switch (message.type) {
+      case 'started':
+        child.address = message.address;
+        settleStart(undefined, message.address);
+        break;
+      case 'start-failed':
+        settleStart(deserializeError(message.error));
+        break;
+      case 'memory':
+        child.lastReportedRss = message.rss;
+        break;
+      case 'worker-closed':
+        this.log.info({ reason: message.reason, worker: child.address }, 'worker closed by itself');
+        break;
+    }
+  }
+
+  private childExited(child: RunningChild, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.child === child) this.child = undefined;
+    if (child.expectedExit || this.closingPromise !== undefined) return;
+    if (this.status !== 'running' || child.address === undefined) return; // a failed start: its starter handles it
+    const uptime = Date.now() - child.startedAt;
+    this.log.warn({ worker: child.address, workerPid: child.process.pid, code, signal, uptimeMs: uptime }, 'worker process died unexpectedly');
+    sendStrict(this.lifecycle, { type: 'worker-exited', code, signal });
+    if (lifecycleState(this.lifecycle) !== 'restarting') {
+      void this.close(`worker exited (code ${String(code)}, signal ${String(signal)})`);
+      return;
+    }
+    this.replaceWorker('worker died', () => Promise.resolve(), this.backoff.nextDelay(uptime)).catch((error: unknown) => {
+      if (this.closingPromise === undefined) this.log.error({ err: error }, 'automatic worker restart failed');
+    });
+  }
+
+  private sampleWorkerRss(): number | undefined {
+    const child = this.child;
+    if (child === undefined || child.address === undefined || this.status !== 'running') return undefined;
+    const pid = child.process.pid;
+    return (pid === undefined ? undefined : procRss(pid)) ?? child.lastReportedRss;
+  }
+
+  private tellChild(message: NannyToChild): void {
+    const proc = this.child?.process;
+    if (proc === undefined || !proc.connected || hasExited(proc)) return;
+    try {
+      proc.send(message);
+    } catch (error) {
+      this.log.debug({ err: error }, 'could not message the worker process');
+    }
+  }
+
+  private memoryExceeded(rss: number): void {
+    const child = this.child;
+    const limit = this.memoryLimit!;
+    if (child === undefined || this.status !== 'running') return;
+    const worker = child.address ?? '(starting)';
+    this.log.warn(
+      { worker, workerPid: child.process.pid, rss, limit },
+      `Worker ${worker} (pid ${String(child.process.pid)}) exceeded ${Math.round((this.options.memoryTerminateFraction ?? DEFAULT_TERMINATE_FRACTION) * 100)}% memory budget: ` +
+        `${rss} of ${limit} bytes. Restarting`,
+    );
+    const notice: WorkerRestartMemoryMsg = {
+      op: 'worker-restart-memory',
+      worker,
+      nanny: this.address,
+      rss,
+      limit,
+      stimulusId: `worker-restart-memory-${Date.now()}`,
+    };
+    this.scheduler?.send(notice as unknown as OpDict);
+    sendStrict(this.lifecycle, { type: 'memory-exceeded', rss, limit });
+    this.replaceWorker('memory limit', (proc) => stopChild(proc, { reason: 'memory limit', graceMs: 0, termGraceMs: 500 }), 0).catch(
+      (error: unknown) => {
+        if (this.closingPromise === undefined) this.log.error({ err: error }, 'restart after memory overrun failed');
+      },
+    );
+  }
+}

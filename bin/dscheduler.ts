@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+/** dscheduler: start a scheduler on TCP and keep it until SIGINT/SIGTERM. */
+import { tcpAddress } from '../lib/cli/address.js';
+import { runCommand } from '../lib/cli/run-command.js';
+import { parseSchedulerArgs, SCHEDULER_USAGE } from '../lib/cli/scheduler-args.js';
+import { closeOnSignals } from '../lib/cli/signals.js';
+
+await runCommand('dscheduler', SCHEDULER_USAGE, async () => {
+  const command = parseSchedulerArgs(process.argv.slice(2));
+  if (command.kind === 'help') {
+    process.stdout.write(command.text);
+    return;
+  }
+  // Loaded after parsing, so --help and bad flags answer at once.
+  const { Scheduler } = await import('../actors/scheduler.js');
+  const { host, port, dashboardAddress } = command.options;
+  const scheduler = await Scheduler.start({ address: tcpAddress(host, port), ...(dashboardAddress === undefined ? {} : { dashboardAddress }) });
+  closeOnSignals({ program: 'dscheduler', close: () => scheduler.close() });
+  process.stdout.write(`Start scheduler at ${scheduler.address}\n`);
+});

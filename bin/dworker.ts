@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+/**
+ * dworker: start N nanny-supervised worker processes (or, with --no-nanny, one
+ * worker in this process) for a scheduler, and keep them until SIGINT/SIGTERM.
+ */
+import { withDeadline } from '../lib/cli/deadline.js';
+import { runCommand } from '../lib/cli/run-command.js';
+import { closeOnSignals } from '../lib/cli/signals.js';
+import { parseWorkerArgs, WORKER_USAGE, workerNames, type WorkerCliOptions } from '../lib/cli/worker-args.js';
+
+function printStarted(workerAddress: string, schedulerAddress: string): void {
+  process.stdout.write(`Start worker at ${workerAddress}\nRegistered with scheduler at ${schedulerAddress}\n`);
+}
+
+/** Slack on top of --death-timeout for process start-up before we give up ourselves. */
+const START_SLACK_MS = 5000;
+
+async function runWithNannies(options: WorkerCliOptions): Promise<void> {
+  const { Nanny } = await import('../actors/nanny.js');
+  type NannyInstance = Awaited<ReturnType<typeof Nanny.start>>;
+  const nannies: NannyInstance[] = [];
+  let shuttingDown = false;
+  closeOnSignals({
+    program: 'dworker',
+    close: async () => {
+      shuttingDown = true;
+      await Promise.all(nannies.map((nanny) => nanny.close('dworker shutting down')));
+    },
+    force: () => {
+      for (const nanny of nannies) if (nanny.workerPid !== undefined) process.kill(nanny.workerPid, 'SIGKILL');
+    },
+  });
+
+  const starts = workerNames(options.name, options.nprocs).map((name) =>
+    Nanny.start(options.schedulerAddress, {
+      nthreads: options.nthreads,
+      ...(name === undefined ? {} : { name }),
+      resources: options.resources,
+      ...(options.memoryLimit === undefined ? {} : { memoryLimit: options.memoryLimit }),
+      preload: options.preload,
+      host: options.host,
+      workerPort: options.port,
+      deathTimeout: options.deathTimeout,
+      onWorkerStart: ({ address }) => printStarted(address, options.schedulerAddress),
+    }).then((nanny) => {
+      if (shuttingDown) void nanny.close('dworker shutting down');
+      else nannies.push(nanny);
+      return nanny;
+    }),
+  );
+  const results = await withDeadline(
+    Promise.allSettled(starts),
+    options.deathTimeout + START_SLACK_MS,
+    `workers did not start within ${options.deathTimeout + START_SLACK_MS} ms`,
+  );
+  const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failure !== undefined) {
+    await Promise.all(nannies.map((nanny) => nanny.close('another worker failed to start')));
+    throw failure.reason;
+  }
+  // Every nanny closing by itself (e.g. the scheduler is gone for good) ends the command.
+  void Promise.all(nannies.map((nanny) => nanny.finished)).then((reasons) => {
+    if (shuttingDown) return;
+    process.stderr.write(`dworker: all workers closed (${[...new Set(reasons)].join('; ')})\n`);
+    process.exit(1);
+  });
+}
+
+async function runInProcess(options: WorkerCliOptions): Promise<void> {
+  const { Worker } = await import('../actors/worker.js');
+  const { importPreloads, runSetups, runTeardowns } = await import('../lib/nanny/preload.js');
+  const preloads = await importPreloads(options.preload, process.cwd());
+  const name = workerNames(options.name, 1)[0];
+  const worker = await withDeadline(
+    Worker.start(options.schedulerAddress, {
+      nthreads: options.nthreads,
+      ...(name === undefined ? {} : { name }),
+      resources: options.resources,
+      ...(options.memoryLimit === undefined ? {} : { memoryLimit: options.memoryLimit }),
+      host: options.host,
+      ...(options.port === 0 ? {} : { listenAddress: `tcp://${options.host}:${options.port}` }),
+    }),
+    options.deathTimeout,
+    `could not reach the scheduler at ${options.schedulerAddress} within ${options.deathTimeout} ms`,
+    (late) => void late.close(),
+  );
+  closeOnSignals({
+    program: 'dworker',
+    close: async () => {
+      await runTeardowns(preloads, worker);
+      await worker.close();
+    },
+  });
+  await runSetups(preloads, worker);
+  printStarted(worker.address, options.schedulerAddress);
+}
+
+await runCommand('dworker', WORKER_USAGE, async () => {
+  const command = parseWorkerArgs(process.argv.slice(2));
+  if (command.kind === 'help') {
+    process.stdout.write(command.text);
+    return;
+  }
+  if (command.options.nanny) await runWithNannies(command.options);
+  else await runInProcess(command.options);
+});

@@ -1,0 +1,57 @@
+/** `dscheduler` command line -> Scheduler.start options. */
+import { DEFAULT_SCHEDULER_PORT, parseHost, parsePort } from './address.js';
+import { parseFlags, stringFlag, booleanFlag, type FlagSpecs } from './parse-flags.js';
+import { UsageError } from './usage-error.js';
+
+export interface SchedulerCliOptions {
+  host: string;
+  port: number;
+  /** Passed through only when given. */
+  dashboardAddress?: string;
+}
+
+export type SchedulerCommand = { kind: 'help'; text: string } | { kind: 'run'; options: SchedulerCliOptions };
+
+export const SCHEDULER_USAGE = 'usage: dscheduler [--host HOST] [--port PORT] [--dashboard-address ADDRESS]';
+
+export const SCHEDULER_HELP = `${SCHEDULER_USAGE}
+
+Start a distributed-ts scheduler and print "Start scheduler at tcp://HOST:PORT".
+
+Options:
+  --host HOST                  address to bind (default 127.0.0.1; 0.0.0.0 for every interface)
+  --port PORT                  TCP port (default ${DEFAULT_SCHEDULER_PORT}; 0 picks a free port)
+  --dashboard-address ADDRESS  where to serve the dashboard, e.g. :8787
+  -h, --help                   show this help and exit
+
+SIGINT or SIGTERM closes the scheduler cleanly.
+`;
+
+const specs: FlagSpecs = {
+  host: { type: 'string' },
+  port: { type: 'string', short: 'p' },
+  'dashboard-address': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+export function parseSchedulerArgs(argv: readonly string[]): SchedulerCommand {
+  const flags = parseFlags(argv, specs);
+  if (booleanFlag(flags, 'help')) return { kind: 'help', text: SCHEDULER_HELP };
+  if (flags.positionals.length > 0) {
+    throw new UsageError(`dscheduler takes no positional arguments (got ${flags.positionals.map((p) => JSON.stringify(p)).join(' ')})`);
+  }
+  const host = stringFlag(flags, 'host');
+  const port = stringFlag(flags, 'port');
+  const dashboardAddress = stringFlag(flags, 'dashboard-address');
+  if (dashboardAddress !== undefined && !/^[^\s]*:\d+$/.test(dashboardAddress)) {
+    throw new UsageError(`invalid --dashboard-address ${JSON.stringify(dashboardAddress)}: expected [HOST]:PORT, e.g. :8787`);
+  }
+  return {
+    kind: 'run',
+    options: {
+      host: host === undefined ? '127.0.0.1' : parseHost(host),
+      port: port === undefined ? DEFAULT_SCHEDULER_PORT : parsePort(port, '--port'),
+      ...(dashboardAddress === undefined ? {} : { dashboardAddress }),
+    },
+  };
+}

@@ -1,0 +1,162 @@
+/** `dworker` command line -> what to start: N nannies (or one in-process worker) and their options. */
+import { availableParallelism, totalmem } from 'node:os';
+import { parseDuration } from '../units.js';
+import { parseHost, parsePort, parseSchedulerAddress } from './address.js';
+import { parseMemoryLimit } from './memory-limit.js';
+import { booleanFlag, listFlag, parseFlags, stringFlag, type FlagSpecs } from './parse-flags.js';
+import { parseResources } from './resources.js';
+import { UsageError } from './usage-error.js';
+
+export const DEFAULT_DEATH_TIMEOUT_MS = 10_000;
+
+export interface WorkerCliOptions {
+  schedulerAddress: string;
+  nprocs: number;
+  nthreads: number;
+  /** Base name; with nprocs > 1 each worker gets `-0`, `-1`… (see workerNames). */
+  name?: string;
+  nanny: boolean;
+  /** Bytes per worker process; undefined = no limit. */
+  memoryLimit?: number;
+  resources: Record<string, number>;
+  preload: string[];
+  host: string;
+  /** Worker port (0 = any); only with a single worker. */
+  port: number;
+  /** Milliseconds to reach the scheduler before giving up. */
+  deathTimeout: number;
+}
+
+export type WorkerCommand = { kind: 'help'; text: string } | { kind: 'run'; options: WorkerCliOptions };
+
+export const WORKER_USAGE =
+  'usage: dworker SCHEDULER_ADDRESS [--nprocs N] [--nthreads T] [--name NAME] [--no-nanny] [--memory-limit SIZE] ' +
+  '[--resources "NAME=AMOUNT ..."] [--preload MODULE] [--host HOST] [--port PORT] [--death-timeout DURATION]';
+
+export const WORKER_HELP = `${WORKER_USAGE}
+
+Start worker processes for the scheduler at SCHEDULER_ADDRESS (tcp://HOST:PORT, HOST:PORT or HOST)
+and print, for each, "Start worker at tcp://..." and "Registered with scheduler at tcp://...".
+
+Options:
+  --nprocs N                 worker processes, each supervised by a nanny (default 1)
+  --nthreads T               threads per worker (default: CPUs / nprocs, at least 1)
+  --name NAME                worker name; with --nprocs > 1 the workers are NAME-0, NAME-1, ...
+  --no-nanny                 run the worker in this process, without a supervising nanny (--nprocs 1 only)
+  --memory-limit SIZE        per process: auto (default), 0 (none), a fraction like 0.5, or 2GB / 512MiB;
+                             the nanny pauses the worker at 80% and restarts it at 95%
+  --resources "GPU=1 MEM=2e9"  abstract resources this worker offers to tasks
+  --preload MODULE           module (path or package) imported in every worker; its setup(worker) runs at
+                             start and teardown(worker) at close (repeatable)
+  --host HOST                address to bind (default 127.0.0.1)
+  --port PORT                worker port (default 0 = any free port; --nprocs 1 only)
+  --death-timeout DURATION   give up when the scheduler cannot be reached for this long (default 10s)
+  -h, --help                 show this help and exit
+
+SIGINT or SIGTERM closes the workers (they unregister) and their processes.
+`;
+
+const specs: FlagSpecs = {
+  nprocs: { type: 'string' },
+  nworkers: { type: 'string' },
+  nthreads: { type: 'string' },
+  name: { type: 'string' },
+  nanny: { type: 'boolean' },
+  'no-nanny': { type: 'boolean' },
+  'memory-limit': { type: 'string' },
+  resources: { type: 'string' },
+  preload: { type: 'string', multiple: true },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  'death-timeout': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+function positiveInteger(text: string, flag: string): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) < 1) {
+    throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(text)}`);
+  }
+  return Number(text);
+}
+
+export interface MachineFacts {
+  cpus: number;
+  totalMemory: number;
+}
+
+const thisMachine = (): MachineFacts => ({ cpus: availableParallelism(), totalMemory: totalmem() });
+
+export function parseWorkerArgs(argv: readonly string[], machine: MachineFacts = thisMachine()): WorkerCommand {
+  const flags = parseFlags(argv, specs);
+  if (booleanFlag(flags, 'help')) return { kind: 'help', text: WORKER_HELP };
+
+  if (flags.positionals.length === 0) throw new UsageError('missing SCHEDULER_ADDRESS (e.g. dworker tcp://127.0.0.1:8786)');
+  if (flags.positionals.length > 1) {
+    throw new UsageError(`dworker takes one SCHEDULER_ADDRESS, got ${flags.positionals.map((p) => JSON.stringify(p)).join(' ')}`);
+  }
+  const schedulerAddress = parseSchedulerAddress(flags.positionals[0]!);
+
+  const nprocsText = stringFlag(flags, 'nprocs');
+  const nworkersText = stringFlag(flags, 'nworkers');
+  if (nprocsText !== undefined && nworkersText !== undefined) throw new UsageError('give --nprocs or --nworkers, not both');
+  const nprocs = positiveInteger(nprocsText ?? nworkersText ?? '1', nprocsText !== undefined || nworkersText === undefined ? '--nprocs' : '--nworkers');
+
+  if (booleanFlag(flags, 'nanny') && booleanFlag(flags, 'no-nanny')) throw new UsageError('give --nanny or --no-nanny, not both');
+  const nanny = !booleanFlag(flags, 'no-nanny');
+  if (!nanny && nprocs > 1) throw new UsageError('--nprocs greater than 1 needs the nanny: drop --no-nanny');
+
+  const nthreadsText = stringFlag(flags, 'nthreads');
+  const nthreads =
+    nthreadsText === undefined || nthreadsText.trim() === '0'
+      ? Math.max(1, Math.floor(machine.cpus / nprocs))
+      : positiveInteger(nthreadsText, '--nthreads');
+
+  const name = stringFlag(flags, 'name');
+  if (name !== undefined && name.trim() === '') throw new UsageError('--name must not be empty');
+
+  const portText = stringFlag(flags, 'port');
+  const port = portText === undefined ? 0 : parsePort(portText, '--port');
+  if (port !== 0 && nprocs > 1) throw new UsageError('--port needs --nprocs 1 (several workers cannot share one port)');
+
+  const hostText = stringFlag(flags, 'host');
+
+  const deathTimeoutText = stringFlag(flags, 'death-timeout');
+  let deathTimeout = DEFAULT_DEATH_TIMEOUT_MS;
+  if (deathTimeoutText !== undefined) {
+    try {
+      // A bare number is seconds, as in dask's --death-timeout.
+      deathTimeout = /^\s*\d+(\.\d+)?\s*$/.test(deathTimeoutText) ? Number(deathTimeoutText) * 1000 : parseDuration(deathTimeoutText);
+    } catch {
+      throw new UsageError(`invalid --death-timeout ${JSON.stringify(deathTimeoutText)}: expected a duration like 10s or 500ms`);
+    }
+    if (!(deathTimeout > 0)) throw new UsageError('--death-timeout must be greater than 0');
+  }
+
+  const memoryText = stringFlag(flags, 'memory-limit');
+  const memoryLimit = parseMemoryLimit(memoryText ?? 'auto', nprocs, machine.totalMemory);
+  const resourcesText = stringFlag(flags, 'resources');
+
+  return {
+    kind: 'run',
+    options: {
+      schedulerAddress,
+      nprocs,
+      nthreads,
+      ...(name === undefined ? {} : { name: name.trim() }),
+      nanny,
+      ...(memoryLimit === undefined ? {} : { memoryLimit }),
+      resources: resourcesText === undefined ? {} : parseResources(resourcesText),
+      preload: listFlag(flags, 'preload'),
+      host: hostText === undefined ? '127.0.0.1' : parseHost(hostText),
+      port,
+      deathTimeout,
+    },
+  };
+}
+
+/** The name of each of `nprocs` workers: NAME alone, or NAME-0, NAME-1… when there are several. */
+export function workerNames(name: string | undefined, nprocs: number): (string | undefined)[] {
+  if (name === undefined) return Array.from({ length: nprocs }, () => undefined);
+  if (nprocs === 1) return [name];
+  return Array.from({ length: nprocs }, (_, i) => `${name}-${i}`);
+}

@@ -1,0 +1,39 @@
+/** What a nanny and its worker child process say over the IPC channel. */
+import type { SerializedError } from '../protocol/messages.js';
+
+export interface WorkerChildConfig {
+  schedulerAddress: string;
+  nannyAddress?: string;
+  nthreads?: number;
+  name?: string;
+  resources?: Record<string, number>;
+  memoryLimit?: number;
+  host?: string;
+  listenAddress?: string;
+  preload: string[];
+  /** Milliseconds the worker may take to reach and register with the scheduler. */
+  connectTimeout?: number;
+  /** Report process.memoryUsage().rss this often (ms) where the nanny cannot read /proc; 0 = never. */
+  reportMemoryMs: number;
+}
+
+export type NannyToChild =
+  | { type: 'start'; config: WorkerChildConfig }
+  | { type: 'stop'; reason: string }
+  | { type: 'pause'; rss: number; limit: number }
+  | { type: 'unpause' };
+
+export type ChildToNanny =
+  | { type: 'started'; address: string; pid: number }
+  | { type: 'start-failed'; error: SerializedError }
+  | { type: 'memory'; rss: number }
+  /** The worker closed by itself (told to by the scheduler, or it lost the scheduler). */
+  | { type: 'worker-closed'; reason: string };
+
+export function isChildToNanny(value: unknown): value is ChildToNanny {
+  return typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string';
+}
+
+export function isNannyToChild(value: unknown): value is NannyToChild {
+  return typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string';
+}
