@@ -12,17 +12,7 @@ import { encodeValue } from '../lib/protocol/values.js';
 import { DependencyRef } from '../lib/protocol/dependency-ref.js';
 import type { ComputeTaskMsg, OpDict } from '../lib/protocol/messages.js';
 
-/** Local until the lead centralises it in benchmarks/. */
-export interface BenchRow {
-  group: string;
-  workload: string;
-  ours: number;
-  baseline: number;
-  baselineName: string;
-  unit: string;
-  higherIsBetter: boolean;
-  target?: string;
-}
+import type { BenchRow } from './report.js';
 
 function computeTaskMessage(): ComputeTaskMsg {
   // ~200 bytes of encoded args: a few numbers, a string, a dependency placeholder.

@@ -3,7 +3,7 @@
  * dworker: start N nanny-supervised worker processes (or, with --no-nanny, one
  * worker in this process) for a scheduler, and keep them until SIGINT/SIGTERM.
  */
-import { withDeadline } from '../lib/cli/deadline.js';
+import { withTimeout } from '../lib/deadline.js';
 import { runCommand } from '../lib/cli/run-command.js';
 import { closeOnSignals } from '../lib/cli/signals.js';
 import { parseWorkerArgs, WORKER_USAGE, workerNames, type WorkerCliOptions } from '../lib/cli/worker-args.js';
@@ -48,10 +48,10 @@ async function runWithNannies(options: WorkerCliOptions): Promise<void> {
       return nanny;
     }),
   );
-  const results = await withDeadline(
+  const results = await withTimeout(
     Promise.allSettled(starts),
     options.deathTimeout + START_SLACK_MS,
-    `workers did not start within ${options.deathTimeout + START_SLACK_MS} ms`,
+    () => 'starting the workers',
   );
   const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
   if (failure !== undefined) {
@@ -71,7 +71,7 @@ async function runInProcess(options: WorkerCliOptions): Promise<void> {
   const { importPreloads, runSetups, runTeardowns } = await import('../lib/nanny/preload.js');
   const preloads = await importPreloads(options.preload, process.cwd());
   const name = workerNames(options.name, 1)[0];
-  const worker = await withDeadline(
+  const worker = await withTimeout(
     Worker.start(options.schedulerAddress, {
       nthreads: options.nthreads,
       ...(name === undefined ? {} : { name }),
@@ -81,7 +81,8 @@ async function runInProcess(options: WorkerCliOptions): Promise<void> {
       ...(options.port === 0 ? {} : { listenAddress: `tcp://${options.host}:${options.port}` }),
     }),
     options.deathTimeout,
-    `could not reach the scheduler at ${options.schedulerAddress} within ${options.deathTimeout} ms`,
+    () => `reaching the scheduler at ${options.schedulerAddress}`,
+    undefined,
     (late) => void late.close(),
   );
   closeOnSignals({

@@ -12,7 +12,7 @@ import type { FutureStatus } from '../../machines/future.js';
 import type { Client } from './client.js';
 import { childLogger } from '../logging.js';
 import { taskKeyOf, type TaskReference } from './arguments.js';
-import { withTimeout } from './deadline.js';
+import { withTimeout } from '../deadline.js';
 import type { FutureState } from './future-state.js';
 
 const log = childLogger('future');

@@ -14,7 +14,7 @@ import type {
 import { decodeValue } from '../protocol/values.js';
 import { parseDuration } from '../units.js';
 import { ClientMailbox, type SchedulerReports } from './client-mailbox.js';
-import { formatMs } from './deadline.js';
+import { formatMs } from '../deadline.js';
 import { Future, ownerOf, stateOf, type CancelOptions, type FutureOwner } from './future.js';
 import { FutureState } from './future-state.js';
 import { Outbox } from './outbox.js';

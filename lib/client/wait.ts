@@ -7,7 +7,7 @@
  */
 import { TimeoutError } from '../errors.js';
 import { optionalDuration } from '../units.js';
-import { formatMs } from './deadline.js';
+import { formatMs } from '../deadline.js';
 import { stateOf, type Future } from './future.js';
 import type { FutureState } from './future-state.js';
 import { futuresIn } from './gather-shapes.js';
