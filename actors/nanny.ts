@@ -28,6 +28,7 @@ import {
 } from '../lib/nanny/memory-monitor.js';
 import { RestartBackoff } from '../lib/nanny/restart-backoff.js';
 import { hasExited, stopChild } from '../lib/nanny/stop-child.js';
+import { removeUploads } from '../lib/worker/uploads.js';
 import { lifecycleState, sendStrict, startLifecycle } from '../machines/lifecycle.js';
 import { nannyProcessMachine, type NannyProcessState } from '../machines/nanny-process.js';
 import { MailboxActor, type Handler, type Peer } from './mailbox.js';
@@ -112,6 +113,11 @@ export class Nanny extends MailboxActor {
   protected readonly handlers: Readonly<Record<string, Handler>> = {
     restart: (msg) => this.restart(reasonOf(msg, 'requested')).then((address) => ({ status: 'OK', address })),
     kill: (msg) => this.kill(reasonOf(msg, 'killed')).then(() => ({ status: 'OK' })),
+    // Reply first, then close: the caller (the scheduler's terminate) should not see its call cut off.
+    close: (msg) => {
+      setImmediate(() => void this.close(reasonOf(msg, 'closed by request')));
+      return { status: 'OK' };
+    },
     identity: () => this.identity(),
   };
 
@@ -443,6 +449,8 @@ export class Nanny extends MailboxActor {
 
   private childExited(child: RunningChild, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.child === child) this.child = undefined;
+    // A worker killed hard cannot clean up its uploaded files; its directory follows from its pid.
+    if (child.process.pid !== undefined) removeUploads(child.process.pid);
     if (child.expectedExit || this.closingPromise !== undefined) return;
     if (this.status !== 'running' || child.address === undefined) return; // a failed start: its starter handles it
     const uptime = Date.now() - child.startedAt;

@@ -19,6 +19,7 @@ import type {
   MissingDataMsg,
   OpDict,
   RegisterWorkerMsg,
+  RegisterWorkerReply,
   ReleaseWorkerDataMsg,
   RescheduleMsg,
   SerializedError,
@@ -32,6 +33,9 @@ import { SchedulerState, type SchedulerMessages, type SchedulerStateOptions, typ
 import { parseDuration } from '../lib/units.js';
 import { createCoordinationExtension, type SchedulerExtension } from '../lib/coordination/extension.js';
 import { isPseudoClient } from '../lib/scheduler/client-record.js';
+import { WorkerHeartbeats } from '../lib/scheduler/worker-heartbeats.js';
+import { acquired, acquisitionsOf, planRebalance, planReplicate, type Acquisition } from '../lib/scheduler/data-movement.js';
+import { checkUploadName } from '../lib/worker/uploads.js';
 import { MailboxActor, type Handler, type Peer } from './mailbox.js';
 
 export interface SchedulerOptions {
@@ -49,6 +53,12 @@ export interface SchedulerOptions {
   stealingInterval?: number | string;
   /** Check every state invariant after each event (slow; for tests). */
   validate?: boolean;
+  /** How often workers send heartbeat_worker (default 500 ms). */
+  heartbeatInterval?: number | string;
+  /** A worker silent this long is removed (restarted through its nanny, if it has one). Default max(5 s, 10 heartbeats); 0 disables. */
+  workerTtl?: number | string;
+  /** How long client.restart() waits for the workers to come back (default 30 s). */
+  restartTimeout?: number | string;
 }
 
 export type SchedulerRole = { kind: 'client'; id: string } | { kind: 'worker'; address: string };
@@ -80,6 +90,10 @@ const DEFAULT_PORT = 8786;
 /** get_data answered `busy`: ask again after this, doubling, a few times. */
 const BUSY_RETRY_MS = 20;
 const BUSY_RETRIES = 6;
+/** replicate/rebalance: how long the recipients may take to fetch, and how often to look. */
+const DATA_MOVE_TIMEOUT_MS = 60_000;
+const DATA_MOVE_POLL_MS = 10;
+const NANNY_CALL_TIMEOUT = '30s';
 
 function requireString(value: unknown, field: string, op: string): string {
   if (typeof value !== 'string' || value === '') throw new DistributedError(`${op}: ${field} must be a non-empty string`);
@@ -113,6 +127,11 @@ export class Scheduler extends MailboxActor {
   private readonly datasets = new Map<string, Dataset>();
   private readonly stealingTimer: NodeJS.Timeout | undefined;
   private closingPromise: Promise<void> | undefined;
+  private readonly heartbeats: WorkerHeartbeats;
+  private readonly restartTimeout: number;
+  private restarting = false;
+  /** Files from client.uploadFile, given to every worker that registers. */
+  private readonly uploads = new Map<string, Blob>();
   /** Lock, Semaphore, Event, Queue and Variable live here; their keys are held through pseudo-clients. */
   private readonly coordination: SchedulerExtension = createCoordinationExtension({
     now: Date.now,
@@ -164,6 +183,10 @@ export class Scheduler extends MailboxActor {
     publish_list: () => [...this.datasets.keys()],
     publish_delete: (msg) => this.publishDelete(requireString(msg.name, 'name', 'publish_delete'), msg),
     terminate: () => this.terminate(),
+    restart: (msg) => this.restartCluster(msg),
+    upload_file: (msg) => this.uploadFile(msg),
+    replicate: (msg) => this.replicate(msg),
+    rebalance: (msg) => this.rebalance(msg),
     // workers
     'register-worker': (msg, from) => this.registerWorker(msg as unknown as RegisterWorkerMsg, from),
     'task-finished': (msg, from) => {
@@ -204,9 +227,19 @@ export class Scheduler extends MailboxActor {
     },
     unregister: (msg, from) => {
       const w = this.workerOf(from, 'unregister');
-      if (w !== undefined) this.sendOut(this.state.removeWorker(w, { expected: true }, this.stimulus(msg)));
+      if (w !== undefined) this.dropWorker(w, true, this.stimulus(msg));
     },
-    heartbeat_worker: () => ({ status: 'OK' }),
+    heartbeat_worker: (msg, from) => {
+      const role = from?.role as SchedulerRole | undefined;
+      if (role?.kind === 'worker' && this.workerPeers.get(role.address) === from) this.heartbeats.seen(role.address);
+      return { status: 'OK' };
+    },
+    // nannies
+    'worker-restart-memory': (msg) => this.workerRestartMemory(msg),
+    // our own heartbeat check
+    'worker-ttl-expired': (msg, from) => {
+      if (from === undefined) this.workerExpired(String(msg.address), Number(msg.silentMs));
+    },
     // our own timer
     balance: (msg, from) => {
       if (from === undefined) this.sendOut(this.state.balance(this.stimulus(msg)));
@@ -219,6 +252,12 @@ export class Scheduler extends MailboxActor {
     if (options.allowedFailures !== undefined) stateOptions.allowedFailures = options.allowedFailures;
     if (options.validate !== undefined) stateOptions.validate = options.validate;
     this.state = new SchedulerState(stateOptions);
+    this.heartbeats = new WorkerHeartbeats({
+      ...(options.heartbeatInterval !== undefined ? { interval: options.heartbeatInterval } : {}),
+      ...(options.workerTtl !== undefined ? { ttl: options.workerTtl } : {}),
+      onExpired: (address, silentMs) => this.post({ op: 'worker-ttl-expired', address, silentMs }),
+    });
+    this.restartTimeout = parseDuration(options.restartTimeout ?? '30s');
     const interval = parseDuration(options.stealingInterval ?? 100);
     if (interval > 0 && Number.isFinite(interval)) {
       this.stealingTimer = setInterval(() => {
@@ -254,6 +293,7 @@ export class Scheduler extends MailboxActor {
   override close(): Promise<void> {
     this.closingPromise ??= (async () => {
       if (this.stealingTimer !== undefined) clearInterval(this.stealingTimer);
+      this.heartbeats.close();
       this.coordination.close?.();
       const closed = new DistributedError('the scheduler is closing');
       for (const waiter of this.workerCountWaiters) {
@@ -309,9 +349,8 @@ export class Scheduler extends MailboxActor {
     if (role === undefined) return;
     if (role.kind === 'worker') {
       if (this.workerPeers.get(role.address) !== peer) return;
-      this.workerPeers.delete(role.address);
       this.log.debug({ worker: role.address }, 'worker connection closed');
-      this.sendOut(this.state.removeWorker(role.address, { expected: false }, this.state.nextStimulusId('worker-gone')));
+      this.dropWorker(role.address, false, this.state.nextStimulusId('worker-gone'));
     } else {
       if (this.clientPeers.get(role.id) !== peer) return;
       this.clientPeers.delete(role.id);
@@ -522,7 +561,7 @@ export class Scheduler extends MailboxActor {
   /* workers                                                            */
   /* ---------------------------------------------------------------- */
 
-  private registerWorker(msg: RegisterWorkerMsg, from: Peer | undefined): { status: 'OK' } {
+  private registerWorker(msg: RegisterWorkerMsg, from: Peer | undefined): RegisterWorkerReply {
     if (from === undefined) throw new DistributedError('register-worker must come from a connection');
     const address = requireString(msg.address, 'address', 'register-worker');
     const out = this.state.addWorker(
@@ -541,6 +580,9 @@ export class Scheduler extends MailboxActor {
     );
     from.role = { kind: 'worker', address } satisfies SchedulerRole;
     this.workerPeers.set(address, from);
+    this.heartbeats.seen(address);
+    // Before any compute-task on the same connection: a task may import an uploaded module.
+    for (const [filename, data] of this.uploads) from.send({ op: 'upload_file', filename, data });
     this.sendOut(out);
     for (const waiter of [...this.workerCountWaiters]) {
       if (this.state.running.length >= waiter.n) {
@@ -550,7 +592,7 @@ export class Scheduler extends MailboxActor {
       }
     }
     this.log.debug({ worker: address, nthreads: msg.nthreads }, 'worker registered');
-    return { status: 'OK' };
+    return { status: 'OK', heartbeatInterval: this.heartbeats.interval };
   }
 
   private waitForWorkers(msg: OpDict): Promise<void> {
@@ -574,11 +616,183 @@ export class Scheduler extends MailboxActor {
     });
   }
 
-  /** Closes every worker and then the scheduler (client.shutdown()). */
-  private terminate(): 'OK' {
-    for (const peer of this.workerPeers.values()) peer.send({ op: 'close', reason: 'scheduler terminating' });
+  /** Closes every worker (and nanny: it would start a new worker) and then the scheduler (client.shutdown()). */
+  private async terminate(): Promise<'OK'> {
+    const reason = 'scheduler terminating';
+    await Promise.allSettled(
+      [...this.workerPeers].map(async ([address, peer]) => {
+        const nanny = this.state.workers.get(address)?.nanny;
+        if (nanny !== undefined) {
+          try {
+            await this.callNanny(nanny, { op: 'close', reason }, '5s');
+            return;
+          } catch (error) {
+            this.log.warn({ err: error, nanny }, 'could not ask the nanny to close; closing its worker');
+          }
+        }
+        if (!peer.closed) peer.send({ op: 'close', reason });
+      }),
+    );
     setImmediate(() => void this.close());
     return 'OK';
+  }
+
+  /* ---------------------------------------------------------------- */
+  /* worker loss, heartbeats, restart                                   */
+  /* ---------------------------------------------------------------- */
+
+  /** Forget a worker (its connection, if any, is returned for the caller to close). Idempotent. */
+  private dropWorker(address: string, expected: boolean, stimulusId: string): Peer | undefined {
+    const peer = this.workerPeers.get(address);
+    this.workerPeers.delete(address);
+    this.heartbeats.forget(address);
+    this.sendOut(this.state.removeWorker(address, { expected }, stimulusId));
+    return peer;
+  }
+
+  private workerExpired(address: string, silentMs: number): void {
+    const ws = this.state.workers.get(address);
+    if (ws === undefined) return;
+    const nanny = ws.nanny;
+    this.log.warn(
+      { worker: address, silentMs, ttl: this.heartbeats.ttl, nanny },
+      `worker ${address} sent no heartbeat for ${Math.round(silentMs)} ms; removing it${nanny === undefined ? '' : ' and restarting it through its nanny'}`,
+    );
+    void this.dropWorker(address, false, this.state.nextStimulusId('worker-ttl'))?.close();
+    if (nanny !== undefined) {
+      this.callNanny(nanny, { op: 'restart', reason: 'worker-ttl expired' }, NANNY_CALL_TIMEOUT).catch((error: unknown) => {
+        this.log.warn({ err: error, nanny, worker: address }, 'could not restart an unresponsive worker through its nanny');
+      });
+    }
+  }
+
+  /** The nanny killed its worker for memory: its tasks count as suspicious, as for a crash (and only once). */
+  private workerRestartMemory(msg: OpDict): void {
+    const worker = requireString(msg.worker, 'worker', 'worker-restart-memory');
+    this.log.warn(
+      { worker, nanny: msg.nanny, rss: msg.rss, limit: msg.limit },
+      `nanny ${String(msg.nanny)} restarted worker ${worker}: it used ${String(msg.rss)} of ${String(msg.limit)} bytes`,
+    );
+    if (this.state.workers.has(worker)) this.dropWorker(worker, false, this.stimulus(msg));
+  }
+
+  private async callNanny<T>(address: string, msg: OpDict, timeout: number | string): Promise<T> {
+    const peer = await this.connect(address, { timeout: '5s' });
+    try {
+      return await peer.call<T>(msg, { timeout });
+    } finally {
+      void peer.close();
+    }
+  }
+
+  /**
+   * client.restart(): every client's futures are cancelled, every task is
+   * forgotten, workers with a nanny get a new process (others are closed),
+   * and the reply comes once as many workers as before are registered.
+   */
+  private async restartCluster(msg: OpDict): Promise<{ status: 'OK'; workers: number }> {
+    const timeout = msg.timeout === undefined || msg.timeout === null ? this.restartTimeout : parseDuration(msg.timeout as number | string);
+    if (this.restarting) throw new DistributedError('restart: a restart is already under way');
+    this.restarting = true;
+    try {
+      const workers = [...this.state.running];
+      const deadline = Date.now() + timeout;
+      this.log.info({ workers: workers.length }, 'restarting: cancelling all work and restarting every worker');
+      for (const peer of this.clientPeers.values()) if (!peer.closed) peer.send({ op: 'restart' });
+      const stimulusId = this.state.nextStimulusId('restart');
+      for (const cs of [...this.state.clients.values()]) {
+        const keys = [...cs.wantsWhat].map((ts) => ts.key);
+        if (keys.length > 0) this.sendOut(this.state.clientReleasesKeys(cs.id, keys, stimulusId));
+      }
+      this.datasets.clear();
+      if (this.state.tasks.size > 0) this.log.warn({ tasks: this.state.tasks.size }, 'restart: tasks left after releasing every key');
+      let withoutNanny = 0;
+      await Promise.all(
+        workers.map(async (ws) => {
+          if (ws.nanny !== undefined) {
+            try {
+              await this.callNanny(ws.nanny, { op: 'restart', reason: 'client restart' }, Math.max(1, deadline - Date.now()));
+            } catch (error) {
+              this.log.warn({ err: error, nanny: ws.nanny }, 'restart: the nanny could not restart its worker');
+            }
+          } else {
+            withoutNanny++;
+            this.dropWorker(ws.address, true, stimulusId)?.send({ op: 'close', reason: 'restart' });
+          }
+          // The old process is gone by now; do not count it while waiting.
+          if (this.state.workers.get(ws.address) === ws) void this.dropWorker(ws.address, true, stimulusId)?.close();
+        }),
+      );
+      try {
+        await this.workersAtLeast(workers.length, Math.max(0, deadline - Date.now()));
+      } catch (error) {
+        if (!(error instanceof TimeoutError)) throw error;
+        throw new TimeoutError(
+          `restart: waited ${timeout} ms for ${workers.length} workers to come back, but only ${this.state.running.length} did` +
+            (withoutNanny > 0 ? ` (${withoutNanny} worker(s) without a nanny were closed, not restarted)` : ''),
+        );
+      }
+      return { status: 'OK', workers: this.state.running.length };
+    } finally {
+      this.restarting = false;
+    }
+  }
+
+  /* ---------------------------------------------------------------- */
+  /* uploads, replicate, rebalance                                      */
+  /* ---------------------------------------------------------------- */
+
+  private async uploadFile(msg: OpDict): Promise<{ status: 'OK'; workers: string[] }> {
+    const filename = checkUploadName(msg.filename);
+    const data = msg.data;
+    if (!isBlob(data)) throw new DistributedError('upload_file: data must be bytes');
+    this.uploads.set(filename, data);
+    const targets = [...this.workerPeers];
+    const outcomes = await Promise.allSettled(targets.map(([, peer]) => peer.call({ op: 'upload_file', filename, data }, { timeout: '30s' })));
+    const failed = outcomes.findIndex((outcome) => outcome.status === 'rejected');
+    if (failed >= 0) {
+      const reason = (outcomes[failed] as PromiseRejectedResult).reason as Error;
+      throw new DistributedError(`upload_file: could not write ${filename} on ${targets[failed]![0]}: ${reason.message}`, { cause: reason });
+    }
+    return { status: 'OK', workers: targets.map(([address]) => address) };
+  }
+
+  private async replicate(msg: OpDict): Promise<{ status: 'OK' }> {
+    const keys = requireKeys(msg.keys, 'replicate');
+    const n = msg.n === undefined || msg.n === null ? undefined : msg.n;
+    if (n !== undefined && !(typeof n === 'number' && Number.isInteger(n) && n >= 1)) throw new DistributedError('replicate: n must be a positive integer');
+    const workers = optionalStrings(msg.workers, 'workers', 'replicate');
+    const plan = planReplicate(this.state, keys, { ...(n !== undefined ? { n } : {}), ...(workers !== undefined ? { workers } : {}) });
+    await this.acquire(plan);
+    return { status: 'OK' };
+  }
+
+  private async rebalance(msg: OpDict): Promise<{ status: 'OK'; moved: number }> {
+    const keys = optionalStrings(msg.keys, 'keys', 'rebalance');
+    const workers = optionalStrings(msg.workers, 'workers', 'rebalance');
+    const moves = planRebalance(this.state, keys, workers);
+    await this.acquire(acquisitionsOf(moves));
+    const bySender = new Map<string, string[]>();
+    for (const move of moves) {
+      const list = bySender.get(move.from);
+      if (list === undefined) bySender.set(move.from, [move.key]);
+      else list.push(move.key);
+    }
+    for (const [sender, dropped] of bySender) this.sendOut(this.state.dropReplicas(sender, dropped, this.state.nextStimulusId('rebalance')));
+    return { status: 'OK', moved: moves.length };
+  }
+
+  /** Recipients fetch straight from the holders (acquire-replicas); resolves once the scheduler has seen every copy. */
+  private async acquire(plan: readonly Acquisition[]): Promise<void> {
+    for (const { worker, whoHas, nbytes } of plan) {
+      const peer = this.workerPeers.get(worker);
+      if (peer !== undefined && !peer.closed) peer.send({ op: 'acquire-replicas', whoHas, nbytes, stimulusId: this.state.nextStimulusId('acquire-replicas') });
+    }
+    const deadline = Date.now() + DATA_MOVE_TIMEOUT_MS;
+    while (!acquired(this.state, plan)) {
+      if (Date.now() > deadline) throw new TimeoutError(`workers did not fetch their copies within ${DATA_MOVE_TIMEOUT_MS} ms`);
+      await new Promise((resolve) => setTimeout(resolve, DATA_MOVE_POLL_MS));
+    }
   }
 
   /* ---------------------------------------------------------------- */

@@ -14,11 +14,14 @@ import type { Actor } from 'xstate';
 import { addressScheme } from '../lib/comm/registry.js';
 import { serializeError } from '../lib/protocol/errors.js';
 import type {
+  ActorAttributeMsg,
+  ActorExecuteMsg,
   Blob,
   FunctionRef,
   GetDataMsg,
   OpDict,
   RegisterWorkerMsg,
+  RegisterWorkerReply,
   RunMsg,
   SerializedError,
   UpdateDataMsg,
@@ -26,9 +29,13 @@ import type {
 import { decodeValue, encodeValue } from '../lib/protocol/values.js';
 import { DistributedError, SerializationError } from '../lib/errors.js';
 import { loadFunction } from '../lib/task-function.js';
-import { parseBytes } from '../lib/units.js';
+import { parseBytes, parseDuration } from '../lib/units.js';
+import { checkUploadName, holdUploads, writeUpload } from '../lib/worker/uploads.js';
 import type { TaskOutcome, TaskToRun } from '../lib/worker/execute.js';
 import { ThreadPool } from '../lib/worker/pool.js';
+import { ActorHost } from '../lib/worker/actor-host.js';
+import { runInTask } from '../lib/worker/task-context.js';
+import { WorkerTaskHost } from '../lib/worker/task-host.js';
 import type { Instruction, WorkerEvent } from '../lib/worker/state-events.js';
 import { WorkerState } from '../lib/worker/worker-state.js';
 import { lifecycleState, sendStrict, startLifecycle } from '../machines/lifecycle.js';
@@ -54,6 +61,8 @@ export interface WorkerOptions {
   transferOutgoingLimit?: number;
   /** Scheduler connect and register timeout (default 10 s). */
   connectTimeout?: number | string;
+  /** How often to send heartbeat_worker (default: what the scheduler asks for at registration, else 500 ms). */
+  heartbeatInterval?: number | string;
 }
 
 export type RunReply = { ok: true; value: Blob } | { ok: false; error: SerializedError };
@@ -78,6 +87,9 @@ export class Worker extends MailboxActor {
   private nameValue = '';
   private workerState: WorkerState | undefined;
   private pool: ThreadPool | undefined;
+  /** secede/rejoin/getClient for tasks, and the threads' links to this worker. */
+  private taskHost: WorkerTaskHost | undefined;
+  private actors: ActorHost | undefined;
   private scheduler: Peer | undefined;
   private readonly peerConnections = new Map<string, Promise<Peer>>();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
@@ -85,13 +97,24 @@ export class Worker extends MailboxActor {
   private outgoingReset: NodeJS.Immediate | undefined;
   private readonly transferOutgoingLimit: number;
   private closingPromise: Promise<void> | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private releaseUploads: (() => void) | undefined;
+  private resolveFinished!: () => void;
+  /** Resolves once the worker has closed (asked to, or by itself after losing the scheduler). */
+  readonly finished: Promise<void> = new Promise((resolve) => (this.resolveFinished = resolve));
 
   protected readonly handlers: Readonly<Record<string, Handler>> = {
     'compute-task': (msg) => this.feed(msg as unknown as WorkerEvent),
-    'free-keys': (msg) => this.feed(msg as unknown as WorkerEvent),
+    'free-keys': (msg) => {
+      this.feed(msg as unknown as WorkerEvent);
+      this.sweepActors(msg.keys);
+    },
     'cancel-compute': (msg) => this.feed(msg as unknown as WorkerEvent),
     'acquire-replicas': (msg) => this.feed(msg as unknown as WorkerEvent),
-    'remove-replicas': (msg) => this.feed(msg as unknown as WorkerEvent),
+    'remove-replicas': (msg) => {
+      this.feed(msg as unknown as WorkerEvent);
+      this.sweepActors(msg.keys);
+    },
     'steal-request': (msg) => this.feed(msg as unknown as WorkerEvent),
     close: () => {
       void this.close();
@@ -99,7 +122,15 @@ export class Worker extends MailboxActor {
     get_data: (msg) => this.getData(msg as unknown as GetDataMsg),
     update_data: (msg) => this.updateData(msg as unknown as UpdateDataMsg),
     run: (msg) => this.runFunction(msg as unknown as RunMsg),
+    actor_execute: (msg) => this.actorHost.execute(msg as unknown as ActorExecuteMsg),
+    actor_attribute: (msg) => this.actorHost.attribute(msg as unknown as ActorAttributeMsg),
     ping: () => 'pong',
+    upload_file: (msg) => {
+      if (!(msg.data instanceof Uint8Array)) throw new TypeError('upload_file: data must be bytes');
+      // Synchronous on purpose: tasks that arrive after it on the same connection find the file.
+      writeUpload(checkUploadName(msg.filename), msg.data);
+      return { status: 'OK' };
+    },
   };
 
   private constructor(nthreads: number, options: WorkerOptions) {
@@ -173,7 +204,17 @@ export class Worker extends MailboxActor {
       nthreads: this.nthreads,
       ...(this.options.resources === undefined ? {} : { resources: this.options.resources }),
     });
-    this.pool = new ThreadPool(this.nthreads);
+    const info = {
+      address: listener.address,
+      name: this.nameValue,
+      nthreads: this.nthreads,
+      schedulerAddress,
+      pid: process.pid,
+    };
+    const taskHost = new WorkerTaskHost(info, (event) => this.feed(event));
+    this.taskHost = taskHost;
+    this.actors = new ActorHost(listener.address, taskHost);
+    this.pool = new ThreadPool(this.nthreads, { worker: info, onThreadLink: (port) => taskHost.serveThread(port) });
     const connectTimeout = this.options.connectTimeout ?? '10s';
     const scheduler = await this.connect(schedulerAddress, { timeout: connectTimeout });
     this.scheduler = scheduler;
@@ -188,13 +229,27 @@ export class Worker extends MailboxActor {
       ...(this.memoryLimit === undefined ? {} : { memoryLimit: this.memoryLimit }),
       ...(this.options.nanny === undefined ? {} : { nanny: this.options.nanny }),
     };
-    const reply = await scheduler.call<{ status?: unknown; message?: unknown } | undefined>(registration as unknown as OpDict, {
-      timeout: connectTimeout,
-    });
+    this.releaseUploads = holdUploads();
+    const reply = await scheduler.call<(Partial<RegisterWorkerReply> & { status?: unknown; message?: unknown }) | undefined>(
+      registration as unknown as OpDict,
+      { timeout: connectTimeout },
+    );
     if (reply !== undefined && reply !== null && reply.status !== undefined && reply.status !== 'OK') {
       throw new DistributedError(`scheduler ${schedulerAddress} refused registration: ${String(reply.message ?? reply.status)}`);
     }
+    this.startHeartbeats(this.options.heartbeatInterval ?? reply?.heartbeatInterval);
     sendStrict(this.lifecycle, { type: 'started' });
+  }
+
+  private startHeartbeats(interval: number | string | undefined): void {
+    const ms = interval === undefined ? 500 : parseDuration(interval);
+    if (!(ms > 0 && Number.isFinite(ms))) return;
+    const beat = { op: 'heartbeat_worker', address: this.listenAddressValue };
+    this.heartbeatTimer = setInterval(() => {
+      const scheduler = this.scheduler;
+      if (scheduler !== undefined && !scheduler.closed) scheduler.send(beat);
+    }, ms);
+    this.heartbeatTimer.unref();
   }
 
   /* ---------------------------------------------------------------- */
@@ -230,10 +285,17 @@ export class Worker extends MailboxActor {
       case 'event-failed':
         this.log.error({ err: instruction.error, op: instruction.op }, 'worker state refused an event');
         return;
+      case 'rejoin-granted':
+        this.taskHost?.rejoinGranted(instruction.key);
+        return;
     }
   }
 
   private execute(batchId: number, batch: TaskToRun[]): void {
+    if (batch.some((task) => task.runSpec.actor === true)) {
+      batch = this.createActors(batchId, batch);
+      if (batch.length === 0) return;
+    }
     this.pool!.run(batch).then(
       (outcomes) => this.feed(...outcomes.map((outcome) => outcomeEvent(batchId, outcome))),
       (error: unknown) => {
@@ -242,6 +304,29 @@ export class Worker extends MailboxActor {
         this.feed(...batch.map((task): WorkerEvent => ({ op: 'execute-failure', key: task.key, batchId, error: serialized, duration: 0 })));
       },
     );
+  }
+
+  /** Actor tasks construct their instance here, on the main thread; returns the rest of the batch. */
+  private createActors(batchId: number, batch: TaskToRun[]): TaskToRun[] {
+    const rest: TaskToRun[] = [];
+    for (const task of batch) {
+      if (task.runSpec.actor !== true) {
+        rest.push(task);
+        continue;
+      }
+      void this.actorHost.create(task).then((outcome) => this.feed(outcomeEvent(batchId, outcome)));
+    }
+    return rest;
+  }
+
+  private get actorHost(): ActorHost {
+    if (this.actors === undefined) throw new Error('worker not started');
+    return this.actors;
+  }
+
+  private sweepActors(keys: unknown): void {
+    if (this.actors === undefined || this.actors.size === 0 || !Array.isArray(keys)) return;
+    this.actors.sweep(keys as string[], this.state.data);
   }
 
   private async gatherDep(worker: string, keys: string[]): Promise<void> {
@@ -338,7 +423,8 @@ export class Worker extends MailboxActor {
       const fn = await loadFunction(msg.fn as FunctionRef);
       const args = decodeValue(msg.args);
       if (!Array.isArray(args)) throw new SerializationError('run: arguments must encode an array');
-      const value: unknown = await fn(...args);
+      const host = this.taskHost;
+      const value: unknown = await (host === undefined ? fn(...args) : runInTask(host, undefined, () => fn(...args)));
       return { ok: true, value: encodeValue(value) };
     } catch (error) {
       return { ok: false, error: serializeError(error) };
@@ -359,6 +445,12 @@ export class Worker extends MailboxActor {
   }
 
   private async shutDown(): Promise<void> {
+    clearInterval(this.heartbeatTimer);
+    const scheduler = this.scheduler;
+    if (scheduler !== undefined && !scheduler.closed && this.listenAddressValue !== '') {
+      // A clean goodbye: the scheduler reschedules our tasks without counting this as a death.
+      await scheduler.call({ op: 'unregister', address: this.listenAddressValue }, { timeout: 1000 }).catch(() => undefined);
+    }
     for (const timer of this.retryTimers) clearTimeout(timer);
     this.retryTimers.clear();
     if (this.outgoingReset !== undefined) clearImmediate(this.outgoingReset);
@@ -366,8 +458,12 @@ export class Worker extends MailboxActor {
       await super.close();
     } finally {
       await this.pool?.destroy();
+      this.actors?.clear();
+      await this.taskHost?.close().catch((error: unknown) => this.log.debug({ err: error }, 'closing the worker client failed'));
+      this.releaseUploads?.();
       if (this.status === 'closing') sendStrict(this.lifecycle, { type: 'closed' });
       this.lifecycle.stop();
+      this.resolveFinished();
     }
   }
 }

@@ -6,93 +6,12 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Client } from '../lib/client/client.js';
-import type { Future } from '../lib/client/future.js';
 import { LocalCluster } from '../lib/cluster/local-cluster.js';
 import { piscinaRoundTripMicros, piscinaThroughput } from './baselines.js';
 import type { BenchRow } from './report.js';
+import { chainMsPerTask, mapRate, roundTripMicros, submitRate, treeSeconds } from './workloads.js';
 
 const group = 'futures';
-
-function inc(x: number): number {
-  return x + 1;
-}
-
-function add(x: number, y: number): number {
-  return x + y;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
-async function roundTripMicros(client: Client, n: number): Promise<number> {
-  const samples: number[] = [];
-  const impure = client.with({ pure: false });
-  for (let i = 0; i < n + 20; i++) {
-    const t0 = performance.now();
-    const future = impure.submit(inc, i);
-    await future.result();
-    const elapsed = performance.now() - t0;
-    future.release();
-    if (i >= 20) samples.push(elapsed * 1000);
-  }
-  return median(samples);
-}
-
-async function submitRate(client: Client, n: number, offset: number): Promise<number> {
-  const t0 = performance.now();
-  const futures: Future<number>[] = [];
-  for (let i = 0; i < n; i++) futures.push(client.submit(inc, offset + i));
-  await client.gather(futures);
-  const seconds = (performance.now() - t0) / 1000;
-  for (const future of futures) future.release();
-  return n / seconds;
-}
-
-async function mapRate(client: Client, n: number, offset: number): Promise<number> {
-  const items = Array.from({ length: n }, (_, i) => offset + i);
-  const t0 = performance.now();
-  const futures = client.map(inc, items);
-  await client.gather(futures);
-  const seconds = (performance.now() - t0) / 1000;
-  for (const future of futures) future.release();
-  return n / seconds;
-}
-
-async function chainMsPerTask(client: Client, n: number, start: number): Promise<number> {
-  const t0 = performance.now();
-  let current: Future<number> = client.submit(inc, start);
-  const all = [current];
-  for (let i = 1; i < n; i++) {
-    current = client.submit(inc, current);
-    all.push(current);
-  }
-  const value = await current.result();
-  const ms = performance.now() - t0;
-  if (value !== start + n) throw new Error(`chain computed ${value}, expected ${start + n}`);
-  for (const future of all) future.release();
-  return ms / n;
-}
-
-async function treeSeconds(client: Client, leaves: number, offset: number): Promise<number> {
-  const t0 = performance.now();
-  let level: Future<number>[] = client.map(inc, Array.from({ length: leaves }, (_, i) => offset + i));
-  const all = [...level];
-  while (level.length > 1) {
-    const next: Future<number>[] = [];
-    for (let i = 0; i < level.length; i += 2) next.push(client.submit(add, level[i]!, level[i + 1]!));
-    all.push(...next);
-    level = next;
-  }
-  const total = await level[0]!.result();
-  const seconds = (performance.now() - t0) / 1000;
-  const expected = leaves * offset + (leaves * (leaves + 1)) / 2;
-  if (total !== expected) throw new Error(`tree computed ${total}, expected ${expected}`);
-  for (const future of all) future.release();
-  return seconds;
-}
 
 async function scatterGatherMBps(client: Client, megabytes: number): Promise<number> {
   const data = new Uint8Array(megabytes * 1_000_000);

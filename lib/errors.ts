@@ -71,3 +71,8 @@ export class InvalidGraphError extends DistributedError {
 export class LostDataError extends DistributedError {
   override name = 'LostDataError';
 }
+
+/** The worker holding an actor is gone (actors are never recomputed), or no longer holds it. */
+export class ActorWorkerLostError extends DistributedError {
+  override name = 'ActorWorkerLostError';
+}

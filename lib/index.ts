@@ -24,6 +24,8 @@ export { fireAndForget } from './client/fire-and-forget.js';
 export { progress, type ProgressOptions } from './client/progress.js';
 export type { Gathered } from './client/gather-shapes.js';
 export { remote, type RemoteFunction } from './task-function.js';
+export { getClient, getWorker, secede, rejoin, type WorkerInfo } from './worker/task-context.js';
+export { actorHandle, type Actor, type ActorClient } from './client/actor.js';
 
 export { LocalCluster, type LocalClusterOptions } from './cluster/local-cluster.js';
 export { Scheduler } from '../actors/scheduler.js';
@@ -56,6 +58,7 @@ export {
   UnknownOpError,
   InvalidGraphError,
   LostDataError,
+  ActorWorkerLostError,
 } from './errors.js';
 export { InvalidTransitionError } from '../machines/transition-table.js';
 export { parseDuration, parseBytes } from './units.js';

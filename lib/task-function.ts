@@ -18,6 +18,7 @@
 import { builtinModules } from 'node:module';
 import { SerializationError } from './errors.js';
 import type { FunctionRef } from './protocol/messages.js';
+import { resolveUploadUrl } from './worker/uploads.js';
 
 export type { FunctionRef };
 
@@ -140,6 +141,19 @@ function parsesAsExpression(source: string): boolean {
 let globalPaths: Map<unknown, string> | undefined;
 
 /**
+ * Lazy globals whose first read loads a whole subsystem (undici for fetch's
+ * classes, web streams): 20-140 ms on the first submit for functions nobody
+ * ships. They are not looked at, so they cannot be sent by path.
+ */
+const EXPENSIVE_GLOBAL_GETTERS: ReadonlySet<string> = new Set([
+  'FormData', 'Headers', 'Request', 'Response', 'MessageEvent', 'WebSocket', 'EventSource', 'CloseEvent',
+  'ReadableStream', 'ReadableStreamDefaultReader', 'ReadableStreamBYOBReader', 'ReadableStreamBYOBRequest',
+  'ReadableByteStreamController', 'ReadableStreamDefaultController', 'TransformStream', 'TransformStreamDefaultController',
+  'WritableStream', 'WritableStreamDefaultWriter', 'WritableStreamDefaultController', 'ByteLengthQueuingStrategy',
+  'CountQueuingStrategy', 'TextEncoderStream', 'TextDecoderStream', 'CompressionStream', 'DecompressionStream',
+]);
+
+/**
  * Functions reachable from globalThis in one or two steps, by identity, with
  * the shortest path first (`parseInt`, not `Number.parseInt`). Accessor
  * properties are read only at the first level and never for builtin-module
@@ -156,7 +170,7 @@ function globalFunctionPaths(): Map<unknown, string> {
     if (descriptor === undefined) continue;
     let value: unknown;
     if ('value' in descriptor) value = descriptor.value;
-    else if (!skip.has(name) && descriptor.get !== undefined) {
+    else if (!skip.has(name) && !EXPENSIVE_GLOBAL_GETTERS.has(name) && descriptor.get !== undefined) {
       try {
         value = (globalThis as Record<string, unknown>)[name];
       } catch {
@@ -275,7 +289,8 @@ function resolveGlobalPath(path: string): Callable {
 }
 
 async function importExport(url: string, exportName: string): Promise<Callable> {
-  const mod = (await import(url)) as Record<string, unknown>;
+  // `upload:<name>`: this process's copy of a file sent with client.uploadFile.
+  const mod = (await import(resolveUploadUrl(url))) as Record<string, unknown>;
   const value = mod[exportName];
   if (typeof value !== 'function') {
     throw new SerializationError(

@@ -32,8 +32,7 @@ t.test('LocalCluster starts workers in process and closes cleanly', async (t) =>
   await t.rejects(Client.connect(cluster, { timeout: 500 }), 'nothing to connect to once closed');
 });
 
-t.test('processes: true is not available yet; bad sizes are refused', async (t) => {
-  await t.rejects(LocalCluster.start({ processes: true }), /processes: true is not available yet/);
+t.test('bad sizes are refused', async (t) => {
   await t.rejects(LocalCluster.start({ nWorkers: -1 }), TypeError);
   await t.rejects(LocalCluster.start({ threadsPerWorker: 0 }), TypeError);
 });

@@ -130,9 +130,13 @@ t.test('a worker that leaves mid-task: its task is rescheduled on another worker
   };
   client.submit([call('wait-1', wait, [300], [], { restrictions: { workers: [a.address], allowOtherWorkers: true } })], ['wait-1']);
   await until(() => scheduler.state.tasks.get('wait-1')?.processingOn?.address === a.address, 'the task to start on a');
-  await a.close();
+  // Drop a's connection from the scheduler's side: an unexpected loss, unlike
+  // a.close(), which unregisters first and so casts no suspicion on its tasks.
+  const aPeer = [...scheduler.peers].find((peer) => (peer.role as { address?: string } | undefined)?.address === a.address);
+  t.ok(aPeer, 'the scheduler has a connection to a');
+  await aPeer!.close();
   await until(() => scheduler.state.tasks.get('wait-1')?.processingOn?.address === b.address, 'the task to move to b');
-  t.equal(scheduler.state.tasks.get('wait-1')!.suspicious, 1);
+  t.equal(scheduler.state.tasks.get('wait-1')!.suspicious, 1, 'an unexpected loss makes its task suspicious');
   await client.next('key-in-memory', 'wait-1');
   const reply = await client.peer.call<{ data: Record<string, Uint8Array> }>({ op: 'gather', keys: ['wait-1'] });
   t.equal(decodeValue(reply.data['wait-1']!), 'done');

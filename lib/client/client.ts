@@ -7,6 +7,8 @@
  * update-graph message.
  */
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { CommClosedError, SerializationError } from '../errors.js';
 import type { Blob, GraphTask, SerializedError } from '../protocol/messages.js';
 import { deserializeError } from '../protocol/errors.js';
@@ -14,6 +16,7 @@ import { decodeValue, encodeValue, typeName } from '../protocol/values.js';
 import type { RemoteFunction } from '../task-function.js';
 import { optionalDuration } from '../units.js';
 import type { LocalCluster } from '../cluster/local-cluster.js';
+import type { ActorClient } from './actor.js';
 import { isPlainObject, replaceReferences } from './arguments.js';
 import { registerDefaultClient, unregisterDefaultClient } from './default-client.js';
 import { collectDelayedGraph, Delayed } from './delayed.js';
@@ -24,6 +27,7 @@ import { compileGraph, flattenKeys, mapKeys, type KeySpec, type TaskGraph } from
 import { makeKey, randomToken, tokenize } from './keys.js';
 import { connectTimeout, ClientSession } from './session.js';
 import { mergeTaskOptions, taskSettings, type TaskOptions } from './task-options.js';
+import { wait } from './wait.js';
 import { buildTask, encodeArguments, shipFunction, type TaskFunction } from './task-spec.js';
 
 /** Where to connect: an address, or an object that has one (a LocalCluster or a Scheduler). */
@@ -34,6 +38,8 @@ export interface ClientConnectOptions {
   timeout?: number | string;
   /** Shown by the scheduler; default the client id. */
   name?: string;
+  /** @internal The client id (default `Client-<uuid>`); a worker's client picks its own before connecting. */
+  id?: string;
 }
 
 /** An argument of a task whose parameter has type T: the value, or a Future of it (also inside arrays). */
@@ -64,6 +70,22 @@ export interface PublishOptions {
 export interface WaitForWorkersOptions {
   timeout?: number | string;
 }
+
+export interface RestartOptions {
+  /** How long to wait for the workers to come back (default 30 s). */
+  timeout?: number | string;
+}
+
+export interface ReplicateOptions {
+  /** Copies wanted of each key (default: one on every worker considered). */
+  n?: number;
+  /** Only these workers (addresses, names or hosts). */
+  workers?: string | readonly string[];
+}
+
+const DEFAULT_RESTART_TIMEOUT_MS = 30_000;
+/** The scheduler answers a restart's timeout itself; ours is a backstop. */
+const RESTART_REPLY_SLACK_MS = 5_000;
 
 /** What `schedulerInfo()` answers (the scheduler's `identity`). */
 export interface SchedulerInfo {
@@ -122,7 +144,7 @@ export class Client implements AsyncDisposable {
     } else {
       address = addressOf(target);
     }
-    const id = `Client-${randomUUID()}`;
+    const id = options.id ?? `Client-${randomUUID()}`;
     let session: ClientSession;
     try {
       session = await ClientSession.open(address, { id, name: options.name ?? id, timeout });
@@ -166,7 +188,9 @@ export class Client implements AsyncDisposable {
    * A view of this client whose submit, map, scatter, compute, persist and run
    * apply `options` (merged over this view's). Closing a view closes the client.
    */
-  with(options: TaskOptions): Client {
+  with(options: TaskOptions & { actor: true }): ActorClient;
+  with(options: TaskOptions): Client;
+  with(options: TaskOptions): Client | ActorClient {
     return new Client(this.#core, mergeTaskOptions(this.#options, options));
   }
 
@@ -476,6 +500,53 @@ export class Client implements AsyncDisposable {
     if (!(Number.isInteger(n) && n >= 0)) throw new TypeError(`waitForWorkers expects a non-negative integer, got ${String(n)}`);
     const timeout = optionalDuration(options.timeout);
     await this.#core.session.call({ op: 'wait_for_workers', n, ...(timeout !== undefined ? { timeout } : {}) });
+  }
+
+  /**
+   * Cancels every Future of every client (they become `cancelled`), forgets
+   * all tasks, restarts every worker process through its nanny (a worker
+   * without one is closed) and resolves once as many workers are back;
+   * TimeoutError after `timeout` (default 30 s).
+   */
+  async restart(options: RestartOptions = {}): Promise<void> {
+    const timeout = optionalDuration(options.timeout);
+    await this.#core.session.call(
+      { op: 'restart', ...(timeout !== undefined ? { timeout } : {}) },
+      { timeout: (timeout ?? DEFAULT_RESTART_TIMEOUT_MS) + RESTART_REPLY_SLACK_MS },
+    );
+  }
+
+  /**
+   * Ships a file (a module: .js, .mjs, .cjs, or data such as .json) to every
+   * worker, and to workers that join later. Tasks use an uploaded module with
+   * `remote('upload:<file name>', 'exportName')`.
+   */
+  async uploadFile(path: string): Promise<void> {
+    const bytes = await readFile(path);
+    await this.#core.session.call({ op: 'upload_file', filename: basename(path), data: bytes }, { timeout: '60s' });
+  }
+
+  /** Copies the futures' data to `n` workers (default: every worker, or every one of `workers`). */
+  async replicate(futures: Future<unknown> | Iterable<Future<unknown>>, options: ReplicateOptions = {}): Promise<void> {
+    const list = futuresIn(futures);
+    await wait(list);
+    await this.#core.session.call({
+      op: 'replicate',
+      keys: list.map((future) => future.key),
+      ...(options.n !== undefined ? { n: options.n } : {}),
+      ...workersField(options.workers),
+    });
+  }
+
+  /** Moves data so the workers (default all) hold about equal bytes of the futures' keys (default every key). */
+  async rebalance(futures?: Future<unknown> | Iterable<Future<unknown>>, workers?: string | readonly string[]): Promise<void> {
+    const list = futures === undefined ? undefined : futuresIn(futures);
+    if (list !== undefined) await wait(list);
+    await this.#core.session.call({
+      op: 'rebalance',
+      ...(list !== undefined ? { keys: list.map((future) => future.key) } : {}),
+      ...workersField(workers),
+    });
   }
 
   /* ---------------------------------------------------------------- */

@@ -31,6 +31,8 @@ export class FutureState {
   /** The decoded value, cached after the first gather. */
   hasValue = false;
   value: unknown;
+  /** The encoded value as it came inline with `key-in-memory`, decoded on first use. */
+  blob: Uint8Array | undefined;
 
   private rebuiltError: Error | undefined;
   private listeners: Set<SettledListener> | undefined;
@@ -72,6 +74,7 @@ export class FutureState {
     if (to === 'pending' || to === 'lost') {
       this.hasValue = false;
       this.value = undefined;
+      this.blob = undefined;
     }
     if (to !== 'error') {
       this.exception = undefined;
@@ -116,6 +119,14 @@ export class FutureState {
   setValue(value: unknown): void {
     this.value = value;
     this.hasValue = true;
+    this.blob = undefined;
+  }
+
+  /** Forgets the value (decoded or not). */
+  dropValue(): void {
+    this.hasValue = false;
+    this.value = undefined;
+    this.blob = undefined;
   }
 
   private notify(): void {

@@ -18,6 +18,9 @@ import { formatMs } from '../deadline.js';
 import { Future, ownerOf, stateOf, type CancelOptions, type FutureOwner } from './future.js';
 import { FutureState } from './future-state.js';
 import { Outbox } from './outbox.js';
+import { whenAllDone } from './settle-all.js';
+import { ActorHolds } from './actor-holds.js';
+import { blockingWait } from '../worker/task-context.js';
 import type { TaskReference } from './arguments.js';
 import type { Client } from './client.js';
 
@@ -62,6 +65,8 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   private scheduler: Peer | undefined;
   private readonly outbox: Outbox;
   private readonly registry: FinalizationRegistry<FutureState>;
+  /** Fetched actor proxies count as references to their keys. */
+  private readonly actorHolds = new ActorHolds((state) => this.dropReference(state));
   private readonly watches = new Set<FetchWatch>();
   /** Keys this client is cancelling: the scheduler's `cancelled-keys` echo for them is not news. */
   private readonly cancelling = new Map<string, number>();
@@ -215,10 +220,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
     return keys.map((key) => {
       const future = this.future<T>(key);
       const state = stateOf(future);
-      if (sent.has(key)) {
-        state.hasValue = false;
-        state.value = undefined;
-      }
+      if (sent.has(key)) state.dropValue();
       if (state.status === 'pending' || state.status === 'lost') {
         state.hasRecipe = false;
         if (state.closedError instanceof LostDataError) state.reopen();
@@ -239,16 +241,18 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   }
 
   private dropReference(state: FutureState): void {
-    if (--state.refs > 0) return;
-    state.hasValue = false;
-    state.value = undefined;
+    if (--state.refs > 0) {
+      this.actorHolds.dropped(state);
+      return;
+    }
+    state.dropValue();
     if (this.states.get(state.key) !== state) return;
     this.states.delete(state.key);
     if (this.closedError === undefined) this.outbox.keys('client-releases-keys', this.id, [state.key]);
   }
 
   settled(state: FutureState): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+    const settled = new Promise<void>((resolve, reject) => {
       const check = (): boolean => {
         if (state.done) resolve();
         else if (state.closedError !== undefined) reject(state.closedError);
@@ -257,16 +261,36 @@ export class ClientSession implements FutureOwner, SchedulerReports {
       };
       if (!check()) state.onSettled(check);
     });
+    // Waiting inside a task gives the task's thread slot back meanwhile (docs/tasks-from-tasks.md).
+    return blockingWait(settled);
   }
 
   async results(states: readonly FutureState[]): Promise<unknown[]> {
     let missing: FutureState[] | undefined;
     for (const state of states) {
       throwIfUnusable(state);
-      if (!state.hasValue) (missing ??= []).push(state);
+      if (!state.hasValue && !this.decodeInline(state)) (missing ??= []).push(state);
     }
-    if (missing !== undefined) await this.fetchBatched(missing);
+    if (missing !== undefined) {
+      // Small values arrive with key-in-memory: wait for that news before asking for them.
+      const pending = missing.filter((state) => !state.done);
+      if (pending.length > 0) await blockingWait(whenAllDone(pending));
+      const left = missing.filter((state) => {
+        throwIfUnusable(state);
+        return !state.hasValue && !this.decodeInline(state);
+      });
+      if (left.length > 0) await blockingWait(this.fetchBatched(left));
+    }
     return states.map((state) => state.value);
+  }
+
+  /** Decodes a value that came inline with key-in-memory; false when there is none. */
+  private decodeInline(state: FutureState): boolean {
+    const blob = state.blob;
+    if (blob === undefined) return false;
+    state.setValue(decodeValue(blob));
+    this.actorHolds.fetched(state);
+    return true;
   }
 
   /**
@@ -321,6 +345,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
       const blob = reply.data[state.key];
       if (blob !== undefined) {
         state.setValue(decodeValue(blob));
+        this.actorHolds.fetched(state);
         continue;
       }
       // The scheduler waits for keys it knows: a missing key is one it has forgotten.
@@ -371,7 +396,10 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   /* ---------------------------------------------------------------- */
 
   keyInMemory(msg: KeyInMemoryMsg): void {
-    this.states.get(msg.key)?.finish(msg.type, msg.nbytes);
+    const state = this.states.get(msg.key);
+    if (state === undefined) return;
+    if (msg.value instanceof Uint8Array && !state.hasValue) state.blob = msg.value;
+    state.finish(msg.type, msg.nbytes);
   }
 
   taskErred(msg: TaskErredToClientMsg): void {

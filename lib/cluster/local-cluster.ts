@@ -1,12 +1,15 @@
 /**
  * A scheduler and workers started together, for one machine. With
- * `processes: false` (the only mode so far) everything runs in this process:
- * the actors talk over inproc:// MessagePorts and each worker runs its tasks
- * on its own piscina thread pool.
+ * `processes: false` (the default) everything runs in this process: the
+ * actors talk over inproc:// MessagePorts and each worker runs its tasks on
+ * its own piscina thread pool. With `processes: true` the scheduler listens on
+ * TCP 127.0.0.1 (a free port) and each worker is a child process supervised by
+ * a Nanny in this process.
  */
 import { availableParallelism } from 'node:os';
 import { Scheduler } from '../../actors/scheduler.js';
 import { Worker } from '../../actors/worker.js';
+import { Nanny } from '../../actors/nanny.js';
 import { childLogger } from '../logging.js';
 import { parseBytes } from '../units.js';
 
@@ -17,7 +20,7 @@ export interface LocalClusterOptions {
   nWorkers?: number;
   /** Threads per worker (default: os.availableParallelism() / nWorkers, at least 1). */
   threadsPerWorker?: number;
-  /** true: nanny-supervised worker processes (not available yet); false (default): threads in this process. */
+  /** true: nanny-supervised worker processes over TCP on 127.0.0.1; false (default): threads in this process. */
   processes?: boolean;
   /** Per worker: bytes or a string like '2GB'. */
   memoryLimit?: number | string;
@@ -32,8 +35,17 @@ export class LocalCluster implements AsyncDisposable {
 
   private constructor(
     readonly scheduler: Scheduler,
+    /** The in-process workers (`processes: false`; empty with processes). */
     readonly workers: Worker[],
+    /** The nannies of the worker processes (`processes: true`; empty without). */
+    readonly nannies: Nanny[] = [],
   ) {}
+
+  /** The current workers' addresses, in either mode (a restarted process has a new address). */
+  get workerAddresses(): string[] {
+    if (this.nannies.length === 0) return this.workers.map((worker) => worker.address);
+    return this.nannies.map((nanny) => nanny.workerAddress).filter((address): address is string => address !== undefined);
+  }
 
   static async start(options: LocalClusterOptions = {}): Promise<LocalCluster> {
     const nWorkers = options.nWorkers ?? 1;
@@ -44,10 +56,8 @@ export class LocalCluster implements AsyncDisposable {
     if (!(Number.isInteger(threadsPerWorker) && threadsPerWorker >= 1)) {
       throw new TypeError(`threadsPerWorker must be a positive integer, got ${String(options.threadsPerWorker)}`);
     }
-    if (options.processes === true) {
-      throw new Error('LocalCluster: processes: true is not available yet; use processes: false (workers as threads in this process)');
-    }
     const memoryLimit = options.memoryLimit === undefined ? undefined : parseBytes(options.memoryLimit);
+    if (options.processes === true) return LocalCluster.startProcesses(nWorkers, threadsPerWorker, memoryLimit, options);
 
     const scheduler = await Scheduler.start({
       address: 'inproc://',
@@ -77,13 +87,50 @@ export class LocalCluster implements AsyncDisposable {
     return new LocalCluster(scheduler, workers);
   }
 
+  private static async startProcesses(
+    nWorkers: number,
+    threadsPerWorker: number,
+    memoryLimit: number | undefined,
+    options: LocalClusterOptions,
+  ): Promise<LocalCluster> {
+    const scheduler = await Scheduler.start({
+      host: '127.0.0.1',
+      port: 0,
+      ...(options.dashboardAddress !== undefined ? { dashboardAddress: options.dashboardAddress } : {}),
+    });
+    const nannies: Nanny[] = [];
+    try {
+      const started = await Promise.allSettled(
+        Array.from({ length: nWorkers }, (_, i) =>
+          Nanny.start(scheduler.address, {
+            nthreads: threadsPerWorker,
+            name: `local-${i}`,
+            host: '127.0.0.1',
+            ...(memoryLimit !== undefined ? { memoryLimit } : {}),
+            ...(options.resources !== undefined ? { resources: options.resources } : {}),
+          }),
+        ),
+      );
+      for (const outcome of started) if (outcome.status === 'fulfilled') nannies.push(outcome.value);
+      const failed = started.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
+    } catch (error) {
+      await Promise.allSettled(nannies.map((nanny) => nanny.close('local cluster failed to start')));
+      await scheduler.close();
+      throw error;
+    }
+    log.debug({ scheduler: scheduler.address, workers: nannies.length, threadsPerWorker }, 'local cluster of processes started');
+    return new LocalCluster(scheduler, [], nannies);
+  }
+
   get schedulerAddress(): string {
     return this.scheduler.address;
   }
 
-  /** Closes the workers, then the scheduler. Idempotent. */
+  /** Closes the workers (with processes: the nannies and their processes), then the scheduler. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      await Promise.allSettled(this.nannies.map((nanny) => nanny.close('local cluster closing')));
       await Promise.allSettled(this.workers.map((worker) => worker.close()));
       await this.scheduler.close();
     })();
@@ -95,6 +142,6 @@ export class LocalCluster implements AsyncDisposable {
   }
 
   toString(): string {
-    return `<LocalCluster: scheduler=${this.schedulerAddress} workers=${this.workers.length}>`;
+    return `<LocalCluster: scheduler=${this.schedulerAddress} workers=${this.workers.length + this.nannies.length}>`;
   }
 }

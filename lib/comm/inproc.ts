@@ -3,6 +3,9 @@
  * each a MessageChannel pair. Messages written in the same tick travel as one
  * array in one postMessage. Large binaries are moved into shared memory once
  * (lib/comm/shared-bytes.ts), so the receiver sees the sender's bytes, uncopied.
+ * Comms made by `connect` have both ends in this thread and hand their batches
+ * over directly instead (direct-delivery.ts): no clone, no wake-up; messages
+ * are immutable once written.
  *
  * Addresses: `listen('inproc://')` allocates a unique `inproc://<pid>/<n>`;
  * `listen('inproc://name')` takes exactly that address (an error if taken).
@@ -15,6 +18,7 @@ import { childLogger } from '../logging.js';
 import type { OpDict } from '../protocol/messages.js';
 import type { Comm, ConnectOptions, Listener, ListenOptions, Transport } from './comm.js';
 import { prepareForPost } from './shared-bytes.js';
+import { deliverDirect, uncloneablePart, type DirectReceiver } from './direct-delivery.js';
 
 const SCHEME = 'inproc';
 const PREFIX = `${SCHEME}://`;
@@ -31,7 +35,37 @@ export function uniqueInprocAddress(): string {
 type ConnectionHandler = (comm: Comm) => void;
 const listeners = new Map<string, ConnectionHandler>();
 
-export class InprocComm implements Comm {
+/**
+ * Dials inproc addresses that have no listener in this thread: a worker
+ * thread has it send the port to the thread that owns the listener (see
+ * `acceptInprocPort`). Unset, such a connect fails with ConnectError.
+ */
+export type InprocDialer = (address: string, port: MessagePort, localAddress: string) => Promise<void>;
+let remoteDialer: InprocDialer | undefined;
+
+export function setInprocDialer(dialer: InprocDialer | undefined): void {
+  remoteDialer = dialer;
+}
+
+/**
+ * Hands a port dialled from another thread to this thread's listener at
+ * `address`, as if it had connected here. Throws ConnectError (and closes the
+ * port) when there is no such listener.
+ */
+export function acceptInprocPort(address: string, port: MessagePort, peerAddress: string): void {
+  const accept = listeners.get(address);
+  if (accept === undefined) {
+    port.close();
+    throw new ConnectError(`no inproc listener at ${address}`);
+  }
+  accept(new InprocComm(port, address, peerAddress));
+}
+
+export class InprocComm implements Comm, DirectReceiver {
+  /** The other end when it lives in this thread: batches are handed over directly (direct-delivery.ts). */
+  private directPeer: InprocComm | undefined;
+  /** Batches handed over before a message handler was set. */
+  private earlyBatches: unknown[][] | undefined;
   private messageHandler: ((msg: OpDict) => void) | undefined;
   private closeHandler: ((reason?: Error) => void) | undefined;
   private writeErrorHandler: ((msg: OpDict, error: Error) => void) | undefined;
@@ -58,7 +92,17 @@ export class InprocComm implements Comm {
 
   write(msg: OpDict): void {
     if (this.isClosed) return;
-    const prepared = prepareForPost(msg);
+    // Requests and replies carry what handlers return, which may be anything; stream messages are
+    // built by this package from plain data, and checking every one would cost more than it finds.
+    if (this.directPeer !== undefined && typeof msg.id === 'number') {
+      const bad = uncloneablePart(msg);
+      if (bad !== undefined) {
+        const error = new DataCloneError(`${bad} could not be cloned`);
+        queueMicrotask(() => this.reportWriteError(msg, error));
+        return;
+      }
+    }
+    const prepared = this.directPeer !== undefined ? msg : prepareForPost(msg);
     if (this.outbox === undefined) {
       this.outbox = [prepared];
       queueMicrotask(this.flush);
@@ -71,6 +115,24 @@ export class InprocComm implements Comm {
     const first = this.messageHandler === undefined;
     this.messageHandler = handler;
     if (first) this.port.on('message', this.handleBatch);
+    const early = this.earlyBatches;
+    if (first && early !== undefined) {
+      this.earlyBatches = undefined;
+      queueMicrotask(() => { for (const batch of early) this.handleBatch(batch); });
+    }
+  }
+
+  /** Pairs two ends in this thread: from now on they skip the MessagePort (and its clone) for messages. */
+  static linkDirect(a: InprocComm, b: InprocComm): void {
+    a.directPeer = b;
+    b.directPeer = a;
+  }
+
+  /** A batch handed over by the direct peer. */
+  receiveBatch(batch: unknown[]): void {
+    if (this.closedLocally) return;
+    if (this.messageHandler === undefined) (this.earlyBatches ??= []).push(batch);
+    else this.handleBatch(batch);
   }
 
   onClose(handler: (reason?: Error) => void): void {
@@ -108,6 +170,10 @@ export class InprocComm implements Comm {
     const batch = this.outbox;
     this.outbox = undefined;
     if (batch === undefined || this.portClosed) return;
+    if (this.directPeer !== undefined) {
+      deliverDirect(this.directPeer, batch);
+      return;
+    }
     try {
       this.port.postMessage(batch);
     } catch {
@@ -139,7 +205,7 @@ export class InprocComm implements Comm {
       return;
     }
     for (const msg of batch as OpDict[]) {
-      if (this.portClosed) return;
+      if (this.portClosed && this.directPeer === undefined) return;
       try {
         handler(msg);
       } catch (error) {
@@ -166,13 +232,27 @@ export class InprocComm implements Comm {
   }
 }
 
-/** Two connected comms over a fresh MessageChannel (useful for tests and for wiring actors directly). */
+/**
+ * Two connected comms over a fresh MessageChannel (useful for tests and for
+ * wiring actors directly). With `direct: true` (what `connect` uses) messages
+ * skip the port and its structured clone; the port still carries closing and
+ * keeps the process alive while the comm is open.
+ */
 export function inprocPair(
   addressA: string = uniqueInprocAddress(),
   addressB: string = uniqueInprocAddress(),
+  options: { direct?: boolean } = {},
 ): [InprocComm, InprocComm] {
   const { port1, port2 } = new MessageChannel();
-  return [new InprocComm(port1, addressA, addressB), new InprocComm(port2, addressB, addressA)];
+  const a = new InprocComm(port1, addressA, addressB);
+  const b = new InprocComm(port2, addressB, addressA);
+  if (options.direct === true) InprocComm.linkDirect(a, b);
+  return [a, b];
+}
+
+/** What structured clone throws for such values, so write errors read the same either way. */
+class DataCloneError extends Error {
+  override readonly name = 'DataCloneError';
 }
 
 function parseInprocAddress(address: string): string {
@@ -197,8 +277,20 @@ export const inprocTransport: Transport = {
     void options; // connecting is immediate: there is nothing to time out
     if (parseInprocAddress(address) === '') throw new TypeError(`inproc address without a name: ${address}`);
     const accept = listeners.get(address);
-    if (accept === undefined) throw new ConnectError(`no inproc listener at ${address}`);
-    const [clientEnd, serverEnd] = inprocPair(uniqueInprocAddress(), address);
+    if (accept === undefined) {
+      if (remoteDialer === undefined) throw new ConnectError(`no inproc listener at ${address}`);
+      const { port1, port2 } = new MessageChannel();
+      const localAddress = uniqueInprocAddress();
+      try {
+        await remoteDialer(address, port2, localAddress);
+      } catch (error) {
+        port1.close();
+        if (error instanceof ConnectError) throw error;
+        throw new ConnectError(`could not reach ${address} from this thread`, { cause: error });
+      }
+      return new InprocComm(port1, localAddress, address);
+    }
+    const [clientEnd, serverEnd] = inprocPair(uniqueInprocAddress(), address, { direct: true });
     try {
       accept(serverEnd);
     } catch (error) {

@@ -10,6 +10,7 @@ import type { OpDict } from '../protocol/messages.js';
 import { decodeValue, encodeValue } from '../protocol/values.js';
 import type { CoordinationClient } from './coordination-client.js';
 import { setClientAdapter, setDefaultClientResolver } from './default-client.js';
+import { currentTask } from '../worker/task-context.js';
 
 const adapted = new WeakMap<Client, CoordinationClient>();
 
@@ -43,6 +44,9 @@ export function coordinationClientOf(client: Client): CoordinationClient {
 export function installClientAdapter(): void {
   setClientAdapter((candidate) => (candidate instanceof Client ? coordinationClientOf(candidate) : undefined));
   setDefaultClientResolver(() => {
+    // Inside a task (or other code a worker runs): the worker's client.
+    const task = currentTask();
+    if (task !== undefined) return task.host.coordinationClient();
     const client = defaultClient<Client>();
     return client === undefined ? undefined : coordinationClientOf(client);
   });

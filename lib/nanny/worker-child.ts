@@ -55,14 +55,13 @@ async function start(config: WorkerChildConfig): Promise<void> {
   watchForSelfClose(worker);
 }
 
-/** A worker closes by itself when it loses the scheduler: then this process has nothing left to do. */
+/** A worker closes by itself when it loses the scheduler or is told to: then this process has nothing left to do. */
 function watchForSelfClose(running: Worker): void {
-  const timer = setInterval(() => {
-    if (stopping !== undefined || running.status !== 'closed') return;
-    clearInterval(timer);
-    tell({ type: 'worker-closed', reason: 'the worker closed itself (lost the scheduler?)' });
+  void running.finished.then(() => {
+    if (stopping !== undefined) return;
+    tell({ type: 'worker-closed', reason: 'the worker closed itself (lost the scheduler, or told to close)' });
     void stop('worker closed itself', 0);
-  }, 250);
+  });
 }
 
 /** Close the worker and teardowns (bounded), then exit. Idempotent. */

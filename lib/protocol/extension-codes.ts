@@ -5,6 +5,7 @@
  * Packr/Unpackr), so every code lives here to keep them from colliding.
  * 1..100 is the range msgpackr leaves to applications.
  */
+export const EXT_ACTOR_REF = 0x41; // 'A': a handle on an actor instance held by one worker
 export const EXT_DEPENDENCY_REF = 0x44; // 'D': a task dependency placeholder inside encoded args
 export const EXT_ERROR = 0x45; // 'E': an Error with stack, own props and cause
 export const EXT_FRAME_REF = 0x46; // 'F': a binary that travels as its own wire frame

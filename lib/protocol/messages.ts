@@ -113,12 +113,31 @@ export interface PublishListMsg { op: 'publish_list' }
 export interface PublishDeleteMsg { op: 'publish_delete'; name: string }
 /** RPC: tell every worker to close, then close the scheduler (client.shutdown()). */
 export interface TerminateMsg { op: 'terminate' }
+/**
+ * RPC (client.restart()): cancel every client's futures (clients get `restart`), forget all tasks,
+ * restart every worker through its nanny (workers without one are closed) and resolve once as many
+ * workers as before are registered. Reply: { status: 'OK', workers: number }; TimeoutError after `timeout` (ms).
+ */
+export interface RestartMsg { op: 'restart'; timeout?: number }
+/** RPC: keep `data` (a module file) and give it to every worker, now and when one joins. Reply: { status: 'OK', workers: string[] } */
+export interface UploadFileMsg { op: 'upload_file'; filename: string; data: Blob }
+/** RPC: copy each key to `n` workers (default: all of `workers`, default every worker). Reply: { status: 'OK' } */
+export interface ReplicateMsg { op: 'replicate'; keys: string[]; n?: number; workers?: string[] }
+/** RPC: move data so the workers (default all) hold about equal bytes of `keys` (default all). Reply: { status: 'OK', moved: number } */
+export interface RebalanceMsg { op: 'rebalance'; keys?: string[]; workers?: string[] }
 
 /* ------------------------------------------------------------------ */
 /* scheduler -> client                                                   */
 /* ------------------------------------------------------------------ */
 
-export interface KeyInMemoryMsg { op: 'key-in-memory'; key: string; type?: string; nbytes?: number }
+export interface KeyInMemoryMsg {
+  op: 'key-in-memory';
+  key: string;
+  type?: string;
+  nbytes?: number;
+  /** The encoded value when it is small (lib/protocol/inline-results.ts); otherwise fetch it with `gather`. */
+  value?: Blob;
+}
 export interface TaskErredToClientMsg { op: 'task-erred'; key: string; exception: SerializedError }
 export interface LostDataMsg { op: 'lost-data'; key: string }
 export interface CancelledKeysMsg { op: 'cancelled-keys'; keys: string[]; reason?: string }
@@ -145,6 +164,12 @@ export interface RegisterWorkerMsg {
 }
 export interface HeartbeatWorkerMsg { op: 'heartbeat_worker'; address: string; metrics?: Record<string, number> }
 export interface UnregisterMsg { op: 'unregister'; address: string }
+/** The scheduler's answer to register-worker. */
+export interface RegisterWorkerReply {
+  status: 'OK';
+  /** How often (ms) the worker should send heartbeat_worker. */
+  heartbeatInterval?: number;
+}
 
 export interface ComputeTaskMsg {
   op: 'compute-task';
@@ -174,6 +199,8 @@ export interface TaskFinishedMsg {
   /** milliseconds spent executing, for per-prefix duration estimates */
   duration: number;
   stimulusId: string;
+  /** The encoded result when it is small (lib/protocol/inline-results.ts), for the scheduler to pass on to clients. */
+  value?: Blob;
 }
 export interface TaskErredFromWorkerMsg {
   op: 'task-erred';
@@ -200,6 +227,10 @@ export interface GetDataMsg { op: 'get_data'; keys: string[]; who?: string }
 export interface UpdateDataMsg { op: 'update_data'; data: Record<string, Blob> }
 /** Reply: { ok: true, value: Blob } | { ok: false, error: SerializedError } */
 export interface RunMsg { op: 'run'; fn: FunctionRef; args: Blob }
+/** Call a method of the actor instance `key` held here. `args` encodes the argument array. Reply: Blob (the encoded result); the method's error as an error reply. */
+export interface ActorExecuteMsg { op: 'actor_execute'; key: string; method: string; args: Blob }
+/** Read an attribute of the actor instance `key` held here. Reply: Blob (the encoded value). */
+export interface ActorAttributeMsg { op: 'actor_attribute'; key: string; name: string }
 
 /* ------------------------------------------------------------------ */
 /* coordination primitives (client -> scheduler RPCs)                   */
@@ -296,25 +327,28 @@ export interface WorkerRestartMemoryMsg {
 export interface NannyRestartMsg { op: 'restart'; reason?: string }
 /** Nanny RPC: stop the worker process (no new one until `restart`). Reply: { status: 'OK' } */
 export interface NannyKillMsg { op: 'kill'; reason?: string }
+/** Nanny RPC: close the worker (it unregisters) and then the nanny (client.shutdown()). Reply: { status: 'OK' } */
+export interface NannyCloseMsg { op: 'close'; reason?: string }
 
 export type ClientToScheduler =
   | RegisterClientMsg | UpdateGraphMsg | ClientDesiresKeysMsg | ClientReleasesKeysMsg
   | CancelKeysMsg | CloseClientMsg | GatherMsg | ScatterMsg | WhoHasMsg | HasWhatMsg
   | NcoresMsg | IdentityMsg | RetryMsg | BroadcastRunMsg | WaitForWorkersMsg | PublishPutMsg
-  | PublishGetMsg | PublishListMsg | PublishDeleteMsg | TerminateMsg;
+  | PublishGetMsg | PublishListMsg | PublishDeleteMsg | TerminateMsg | RestartMsg | UploadFileMsg
+  | ReplicateMsg | RebalanceMsg;
 export type SchedulerToClient =
   | KeyInMemoryMsg | TaskErredToClientMsg | LostDataMsg | CancelledKeysMsg
   | TaskRetriedMsg | RestartToClientMsg;
 export type SchedulerToWorker =
   | ComputeTaskMsg | FreeKeysMsg | CancelComputeMsg | AcquireReplicasMsg
-  | RemoveReplicasMsg | StealRequestMsg | CloseWorkerMsg;
+  | RemoveReplicasMsg | StealRequestMsg | CloseWorkerMsg | UploadFileMsg;
 export type WorkerToScheduler =
   | RegisterWorkerMsg | HeartbeatWorkerMsg | UnregisterMsg | TaskFinishedMsg
   | TaskErredFromWorkerMsg | ReleaseWorkerDataMsg | AddKeysMsg | LongRunningMsg
   | RescheduleMsg | StealResponseMsg | WorkerStatusChangeMsg | MissingDataMsg;
-export type WorkerRpc = GetDataMsg | UpdateDataMsg | RunMsg;
+export type WorkerRpc = GetDataMsg | UpdateDataMsg | RunMsg | ActorExecuteMsg | ActorAttributeMsg;
 export type NannyToScheduler = WorkerRestartMemoryMsg;
-export type NannyRpc = NannyRestartMsg | NannyKillMsg | IdentityMsg;
+export type NannyRpc = NannyRestartMsg | NannyKillMsg | NannyCloseMsg | IdentityMsg;
 
 /** Any op-dict: the shape every transport carries. */
 export interface OpDict { op: string; [field: string]: unknown }

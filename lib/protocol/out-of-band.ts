@@ -151,6 +151,21 @@ function packBinary(this: PackingContext, value: Binary, allocateForWrite: Alloc
   return undefined;
 }
 
+/**
+ * `value` encoded on its own, byte for byte what a Packr with these options
+ * writes for it, in one exactly sized buffer: a single copy of the bytes
+ * (packing it through msgpackr copies it into the Packr's growing buffer first).
+ */
+export function packBinaryAlone(value: Binary, moreTypes: boolean): Uint8Array {
+  let out: Uint8Array | undefined;
+  const allocateForWrite: AllocateForWrite = (size) => {
+    out = new Uint8Array(size);
+    return { target: out, targetView: new DataView(out.buffer), position: 0 };
+  };
+  packBinary.call({ moreTypes, outOfBand: null }, value, allocateForWrite);
+  return out!;
+}
+
 /** The frames of the message being decoded; frame references resolve against it. */
 let activeFrames: readonly Uint8Array[] | null = null;
 

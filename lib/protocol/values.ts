@@ -12,7 +12,8 @@ import { Packr, Unpackr } from 'msgpackr';
 import { SerializationError } from '../errors.js';
 import { DependencyRef, withDependencies } from './dependency-ref.js';
 import { EncodedMap, NEGATIVE_ZERO } from './value-extensions.js';
-import './out-of-band.js';
+import { OUT_OF_BAND_THRESHOLD, packBinaryAlone } from './out-of-band.js';
+import './actor-ref.js';
 
 export { DependencyRef } from './dependency-ref.js';
 
@@ -26,7 +27,15 @@ const packr = new Packr({
     throw new UnencodableFunction('a function cannot be serialized');
   },
 } as ConstructorParameters<typeof Packr>[0]);
-const unpackr = new Unpackr(MSGPACK_OPTIONS);
+// Binaries come back as copies, never as views into the Blob: in-process comms share Blobs with the
+// worker holding them, and a caller writing into a decoded Buffer must not change the cluster's data.
+// (Typed arrays are copied by msgpackr anyway; out-of-band frames off the wire stay zero-copy.)
+const unpackr = new Unpackr({ ...MSGPACK_OPTIONS, copyBuffers: true });
+
+/** A binary big enough that copying it once instead of twice matters. */
+function isLargeBinary(value: unknown): value is ArrayBufferView | ArrayBuffer {
+  return (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) && value.byteLength >= OUT_OF_BAND_THRESHOLD;
+}
 
 /** How deep encodeValue looks for Maps and -0 (deeper ones lose their type, as class-instance contents do). */
 const MAX_REWRITE_DEPTH = 256;
@@ -130,6 +139,7 @@ function encodeFailure(value: unknown, error: unknown): SerializationError {
  * into msgpackr's shared buffer), so it can be transferred or kept.
  */
 export function encodeValue(value: unknown): Uint8Array {
+  if (isLargeBinary(value)) return packBinaryAlone(value, MSGPACK_OPTIONS.moreTypes);
   let packed: Uint8Array;
   try {
     packed = packr.pack(needsRewrite(value, 0) ? rewrite(value, 0) : value);
@@ -146,7 +156,7 @@ export function encodeValue(value: unknown): Uint8Array {
 /**
  * Decode a Blob. With `deps`, each DependencyRef is replaced by `deps.get(key)`
  * (a key missing from `deps` is a SerializationError); without, DependencyRefs
- * stay DependencyRef instances. Buffers in the result may be views into `blob`.
+ * stay DependencyRef instances. Binaries in the result are copies, not views into `blob`.
  */
 export function decodeValue<T = unknown>(blob: Uint8Array, deps?: ReadonlyMap<string, unknown>): T {
   if (!(blob instanceof Uint8Array)) throw new SerializationError(`cannot decode a ${typeName(blob)}: expected bytes`);

@@ -26,6 +26,7 @@ import { DistributedError, InvalidGraphError, KilledWorker } from '../errors.js'
 import { serializeError } from '../protocol/errors.js';
 import type {
   AddKeysMsg,
+  Blob,
   GraphTask,
   LongRunningMsg,
   MissingDataMsg,
@@ -491,14 +492,14 @@ export class SchedulerState implements WorkerDirectory {
     }
   }
 
-  taskFinished(worker: string, msg: Pick<TaskFinishedMsg, 'key' | 'runId' | 'nbytes' | 'type' | 'duration'>, stimulusId: string): SchedulerMessages {
+  taskFinished(worker: string, msg: Pick<TaskFinishedMsg, 'key' | 'runId' | 'nbytes' | 'type' | 'duration' | 'value'>, stimulusId: string): SchedulerMessages {
     this.begin(stimulusId);
     try {
       const ws = this.workers.get(worker);
       const ts = this.tasks.get(msg.key);
       if (ws !== undefined) {
         if (ts !== undefined && ts.state === 'processing' && ts.processingOn === ws && ts.runId === msg.runId) {
-          this.finishTask(ts, ws, msg.nbytes, msg.type, msg.duration);
+          this.finishTask(ts, ws, msg.nbytes, msg.type, msg.duration, msg.value instanceof Uint8Array ? msg.value : undefined);
         } else if (ts !== undefined && ts.state === 'memory') {
           // Computed twice (a race with a steal or a reschedule): keep the extra copy.
           this.addReplica(ts, ws);
@@ -626,6 +627,30 @@ export class SchedulerState implements WorkerDirectory {
           if (ts !== undefined && ts.state === 'memory') this.addReplica(ts, ws);
           else if (ts === undefined) this.out.freeKey(ws, key);
         }
+      }
+      return this.end();
+    } finally {
+      this.active = false;
+    }
+  }
+
+  /**
+   * Drop `worker`'s copies of `keys` that some other worker also holds
+   * (rebalance); it gets `remove-replicas` and answers `add-keys` for any it keeps.
+   */
+  dropReplicas(worker: string, keys: readonly string[], stimulusId: string): SchedulerMessages {
+    const out = this.begin(stimulusId);
+    try {
+      const ws = this.workers.get(worker);
+      const dropped: string[] = [];
+      if (ws !== undefined) {
+        for (const key of keys) {
+          const ts = this.tasks.get(key);
+          if (ts === undefined || ts.state !== 'memory' || !ws.hasWhat.has(ts) || ts.holders().length < 2) continue;
+          this.removeReplica(ts, ws);
+          dropped.push(key);
+        }
+        if (dropped.length > 0) out.worker(ws, { op: 'remove-replicas', keys: dropped, stimulusId });
       }
       return this.end();
     } finally {
@@ -995,17 +1020,18 @@ export class SchedulerState implements WorkerDirectory {
     this.addToProcessing(ts, ws);
   }
 
-  private finishTask(ts: TaskRecord, ws: WorkerRecord, nbytes: number, type: string | undefined, duration: number): void {
+  /** `value`: the small encoded result the worker sent along, passed on to wanting clients and not kept. */
+  private finishTask(ts: TaskRecord, ws: WorkerRecord, nbytes: number, type: string | undefined, duration: number, value?: Blob): void {
     this.exitProcessing(ts);
     ts.nbytes = typeof nbytes === 'number' && nbytes >= 0 ? nbytes : 0;
     ts.type = type;
     this.addReplica(ts, ws);
     if (typeof duration === 'number') ts.prefix.addDuration(duration);
     this.setState(ts, 'memory');
-    this.afterMemory(ts);
+    this.afterMemory(ts, value);
   }
 
-  private afterMemory(ts: TaskRecord): void {
+  private afterMemory(ts: TaskRecord, value?: Blob): void {
     const waiters = ts.waiters;
     if (waiters !== undefined) {
       for (const dts of waiters) {
@@ -1023,6 +1049,7 @@ export class SchedulerState implements WorkerDirectory {
       if (ts.waiters === undefined) this.recs.set(ts, 'released');
     } else {
       const msg: OpDict = { op: 'key-in-memory', key: ts.key, type: ts.type, nbytes: ts.nbytes };
+      if (value !== undefined) msg.value = value;
       if (wanters instanceof Set) for (const cs of wanters) this.out.client(cs, msg);
       else this.out.client(wanters, msg);
       if (contains(wanters, this.fireAndForget)) this.releaseKeyForClient(ts, this.fireAndForget);
@@ -1186,8 +1213,9 @@ export class SchedulerState implements WorkerDirectory {
     let whoHas: Record<string, string[]> = EMPTY_RECORD;
     let nbytes: Record<string, number> = EMPTY_RECORD;
     if (deps.length > 0) {
-      whoHas = {};
-      nbytes = {};
+      // Keyed by task keys: null-prototype objects skip V8's per-new-key hidden classes.
+      whoHas = Object.create(null) as Record<string, string[]>;
+      nbytes = Object.create(null) as Record<string, number>;
       for (let i = 0; i < deps.length; i++) {
         const dep = deps[i]!;
         const holders: string[] = [];

@@ -13,6 +13,7 @@ import { decodeValue, encodeValue, typeName } from '../protocol/values.js';
 import { serializeError } from '../protocol/errors.js';
 import { SerializationError } from '../errors.js';
 import { loadFunction, loadedFunction } from '../task-function.js';
+import { runInTask, type TaskHost } from './task-context.js';
 
 export interface TaskToRun {
   key: string;
@@ -42,19 +43,20 @@ export interface TaskFailure {
 export type TaskOutcome = TaskSuccess | TaskFailure;
 
 /** Runs the batch one task after another (batches hold short tasks; a long one travels alone). */
-export async function executeTasks(batch: readonly TaskToRun[]): Promise<TaskOutcome[]> {
+export async function executeTasks(batch: readonly TaskToRun[], host?: TaskHost): Promise<TaskOutcome[]> {
   const outcomes: TaskOutcome[] = new Array(batch.length);
-  for (let i = 0; i < batch.length; i++) outcomes[i] = await executeTask(batch[i]!);
+  for (let i = 0; i < batch.length; i++) outcomes[i] = await executeTask(batch[i]!, host);
   return outcomes;
 }
 
-export async function executeTask(task: TaskToRun): Promise<TaskOutcome> {
+/** With a `host`, the task runs in its task context (getWorker, getClient, secede... work inside it). */
+export async function executeTask(task: TaskToRun, host?: TaskHost): Promise<TaskOutcome> {
   const start = performance.now();
   let result: unknown;
   try {
     const fn = loadedFunction(task.runSpec.fn) ?? (await loadFunction(task.runSpec.fn));
     const args = decodeArguments(task);
-    result = fn(...args);
+    result = host === undefined ? fn(...args) : runInTask(host, task.key, () => fn(...args));
     if (isPromiseLike(result)) result = await result;
   } catch (error) {
     return failure(task.key, error, start);
@@ -76,7 +78,8 @@ export async function executeTask(task: TaskToRun): Promise<TaskOutcome> {
 /** Always a map, so a DependencyRef with no value is an error rather than left in place. */
 const noDependencies: ReadonlyMap<string, unknown> = new Map();
 
-function decodeArguments(task: TaskToRun): unknown[] {
+/** The task's arguments with its dependencies' values in place. */
+export function decodeArguments(task: TaskToRun): unknown[] {
   const depKeys = Object.keys(task.deps);
   let deps = noDependencies;
   if (depKeys.length > 0) {

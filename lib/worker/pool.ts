@@ -7,9 +7,17 @@
  * are answered between tasks.
  */
 import { Piscina } from 'piscina';
+import type { MessagePort } from 'node:worker_threads';
 import type { TaskOutcome, TaskToRun } from './execute.js';
+import type { WorkerInfo } from './task-context.js';
+import { isThreadLinkMessage, THREAD_LINK, type ThreadWorkerData } from './thread-link.js';
 
 const threadEntry = new URL('./thread.js', import.meta.url).href;
+
+export interface ThreadPoolOptions {
+  worker?: WorkerInfo;
+  onThreadLink?: (port: MessagePort) => void;
+}
 
 /**
  * Threads inherit the process's Node flags and NODE_OPTIONS (so a loader such
@@ -42,9 +50,15 @@ export function threadEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessE
 export class ThreadPool {
   private readonly piscina: Piscina<TaskToRun[], TaskOutcome[]>;
 
-  constructor(readonly nthreads: number) {
+  /**
+   * `worker` (optional): told to every thread (getWorker() inside tasks);
+   * `onThreadLink` receives the port a thread opens to reach the worker
+   * (lib/worker/thread-link.ts).
+   */
+  constructor(readonly nthreads: number, options: ThreadPoolOptions = {}) {
     if (!Number.isInteger(nthreads) || nthreads < 1) throw new RangeError(`nthreads must be a positive integer, got ${nthreads}`);
     this.piscina = new Piscina({
+      ...(options.worker !== undefined ? { workerData: { [THREAD_LINK]: options.worker } satisfies ThreadWorkerData } : {}),
       filename: threadEntry,
       minThreads: nthreads,
       maxThreads: nthreads,
@@ -55,6 +69,12 @@ export class ThreadPool {
       execArgv: threadExecArgv(),
       env: threadEnv(),
     });
+    const onThreadLink = options.onThreadLink;
+    if (onThreadLink !== undefined) {
+      this.piscina.on('message', (message: unknown) => {
+        if (isThreadLinkMessage(message)) onThreadLink(message[THREAD_LINK]);
+      });
+    }
   }
 
   /** Threads currently alive. */

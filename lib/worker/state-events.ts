@@ -75,6 +75,11 @@ export interface UpdateDataEvent {
   stimulusId?: string;
 }
 
+/** A running task gave its thread slot back (secede, or waiting on other tasks). */
+export interface SecedeEvent { op: 'secede'; key: string; stimulusId?: string }
+/** A seceded task wants a slot again; answered by a rejoin-granted instruction. */
+export interface RejoinEvent { op: 'rejoin'; key: string }
+
 export interface PauseEvent { op: 'pause'; stimulusId?: string }
 export interface UnpauseEvent { op: 'unpause'; stimulusId?: string }
 
@@ -93,7 +98,9 @@ export type WorkerEvent =
   | RetryBusyWorkerEvent
   | UpdateDataEvent
   | PauseEvent
-  | UnpauseEvent;
+  | UnpauseEvent
+  | SecedeEvent
+  | RejoinEvent;
 
 export interface SendToScheduler {
   kind: 'send-to-scheduler';
@@ -130,4 +137,10 @@ export interface EventFailed {
   error: unknown;
 }
 
-export type Instruction = SendToScheduler | Execute | GatherDep | RetryBusyWorkerLater | EventFailed;
+/** The task asking to rejoin holds a slot again: let it continue. */
+export interface RejoinGranted {
+  kind: 'rejoin-granted';
+  key: string;
+}
+
+export type Instruction = SendToScheduler | Execute | GatherDep | RetryBusyWorkerLater | EventFailed | RejoinGranted;

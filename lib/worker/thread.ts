@@ -6,12 +6,20 @@
  * need no transfer at all.
  */
 import { Piscina } from 'piscina';
+import { workerData } from 'node:worker_threads';
 import { executeTasks, type TaskOutcome, type TaskToRun } from './execute.js';
+import { ThreadTaskHost, workerInfoOf } from './thread-link.js';
+// Actor handles among task arguments become Actor proxies here too.
+import '../client/actor.js';
 
 type Movable = Parameters<typeof Piscina.move>[0];
 
+/** How tasks here reach their worker (absent when the pool was started without worker info). */
+const info = workerInfoOf(workerData);
+const host = info === undefined ? undefined : new ThreadTaskHost(info);
+
 export default async function runBatch(batch: TaskToRun[]): Promise<unknown> {
-  const outcomes: TaskOutcome[] = await executeTasks(batch);
+  const outcomes: TaskOutcome[] = await executeTasks(batch, host);
   const buffers: ArrayBuffer[] = [];
   for (const outcome of outcomes) {
     if (!outcome.ok) continue;

@@ -17,8 +17,9 @@
  * one instruction (one thread call), filling about `batchTargetMs`.
  */
 import { workerTaskTable, type WorkerTaskState } from '../../machines/worker-task.js';
-import type { Blob, ComputeTaskMsg, RunSpec, SerializedError, WorkerToScheduler } from '../protocol/messages.js';
+import type { Blob, ComputeTaskMsg, RunSpec, SerializedError, TaskFinishedMsg, WorkerToScheduler } from '../protocol/messages.js';
 import type { TaskToRun } from './execute.js';
+import { inlineValue } from '../protocol/inline-results.js';
 import { PriorityHeap } from './priority-heap.js';
 import { keyPrefix, PrefixDurations } from './prefix-durations.js';
 import type {
@@ -94,6 +95,8 @@ interface QueueEntry {
 interface Batch {
   remaining: number;
   resources: Record<string, number> | undefined;
+  /** A task of it seceded: the batch no longer holds a thread slot. */
+  seceded: boolean;
 }
 
 const computeQueueStates: ReadonlySet<WorkerTaskState> = new Set(['waiting', 'ready', 'constrained']);
@@ -147,6 +150,8 @@ function validateEvent(event: WorkerEvent): void {
       return;
     case 'cancel-compute':
     case 'steal-request':
+    case 'secede':
+    case 'rejoin':
       if (typeof event.key !== 'string') fail(event, 'key must be a string');
       return;
     case 'acquire-replicas':
@@ -179,6 +184,10 @@ export class WorkerState {
   private readonly ready = new PriorityHeap<QueueEntry>(entryBefore);
   private readonly constrained = new PriorityHeap<QueueEntry>(entryBefore);
   private readonly batches = new Map<number, Batch>();
+  /** Batches in `batches` that gave their slot back. */
+  private secededBatches = 0;
+  /** Seceded tasks waiting for a slot, in request order. */
+  private readonly rejoinQueue: string[] = [];
   private nextBatchId = 1;
   private nextSeq = 0;
   private nextStimulus = 0;
@@ -210,9 +219,9 @@ export class WorkerState {
     this.transferIncomingCountLimit = options.transferIncomingCountLimit ?? 50;
   }
 
-  /** Thread calls outstanding (each may carry several tasks). */
+  /** Thread slots taken: thread calls outstanding (each may carry several tasks) minus seceded ones. */
   get slotsInUse(): number {
-    return this.batches.size;
+    return this.batches.size - this.secededBatches;
   }
 
   /** Tasks in `executing` right now (diagnostics and tests: counts every record). */
@@ -283,6 +292,11 @@ export class WorkerState {
         return;
       case 'update-data':
         return this.updateData(event);
+      case 'secede':
+        return this.secede(event.key, event.stimulusId);
+      case 'rejoin':
+        this.rejoinQueue.push(event.key);
+        return;
       case 'pause':
         if (!this.paused) {
           this.paused = true;
@@ -523,7 +537,8 @@ export class WorkerState {
   }
 
   private ensureComputing(): void {
-    while (!this.paused && this.batches.size < this.nthreads) {
+    this.serveRejoins();
+    while (!this.paused && this.slotsInUse < this.nthreads) {
       const constrained = this.peekValid(this.constrained, 'constrained');
       const ready = this.peekValid(this.ready, 'ready');
       if (
@@ -547,7 +562,7 @@ export class WorkerState {
     const batch = [first];
     const firstAverage = this.prefixDurations.average(first.prefix);
     if (firstAverage === undefined || firstAverage >= this.shortTaskMs || this.ready.size === 0) return batch;
-    const freeSlots = this.nthreads - this.batches.size;
+    const freeSlots = this.nthreads - this.slotsInUse;
     const fairShare = Math.ceil((this.ready.size + 1) / freeSlots);
     const limit = Math.min(this.maxBatchSize, fairShare);
     let estimate = firstAverage;
@@ -568,13 +583,13 @@ export class WorkerState {
     if (resources !== undefined) {
       for (const name of Object.keys(resources)) this.availableResources[name] = (this.availableResources[name] ?? 0) - resources[name]!;
     }
-    this.batches.set(batchId, { remaining: tasks.length, resources });
+    this.batches.set(batchId, { remaining: tasks.length, resources, seceded: false });
     const batch: TaskToRun[] = new Array(tasks.length);
     for (let i = 0; i < tasks.length; i++) {
       const ts = tasks[i]!;
       this.move(ts, 'executing');
       ts.batchId = batchId;
-      const deps: Record<string, Blob> = {};
+      const deps = Object.create(null) as Record<string, Blob>;
       for (const dep of ts.dependencies) {
         const blob = this.data.get(dep.key);
         if (blob !== undefined) deps[dep.key] = blob;
@@ -589,8 +604,45 @@ export class WorkerState {
     if (batch === undefined) return;
     if (--batch.remaining > 0) return;
     this.batches.delete(batchId);
+    if (batch.seceded) this.secededBatches--;
     if (batch.resources !== undefined) {
       for (const name of Object.keys(batch.resources)) this.availableResources[name] = (this.availableResources[name] ?? 0) + batch.resources[name]!;
+    }
+  }
+
+  /**
+   * A running task gives its slot back: its batch stops counting as a slot
+   * (the rest of the batch waits behind it anyway) and the scheduler hears
+   * `long-running`, so both may start more work here.
+   */
+  private secede(key: string, stimulusId: string | undefined): void {
+    const ts = this.tasks.get(key);
+    if (ts === undefined || ts.batchId === undefined) return;
+    const batch = this.batches.get(ts.batchId);
+    if (batch === undefined || batch.seceded) return;
+    batch.seceded = true;
+    this.secededBatches++;
+    if (ts.state === 'executing') {
+      this.move(ts, 'long-running');
+      this.send({ op: 'long-running', key, runId: ts.runId, stimulusId: stimulusId ?? this.stimulus('secede') });
+    } else if (ts.state === 'cancelled' && ts.previous === 'executing') {
+      ts.previous = 'long-running';
+    }
+  }
+
+  /** Seceded tasks take free slots before new tasks start (their work is further along). */
+  private serveRejoins(): void {
+    while (this.rejoinQueue.length > 0) {
+      const key = this.rejoinQueue[0]!;
+      const ts = this.tasks.get(key);
+      const batch = ts?.batchId === undefined ? undefined : this.batches.get(ts.batchId);
+      if (batch !== undefined && batch.seceded) {
+        if (this.slotsInUse >= this.nthreads) return;
+        batch.seceded = false;
+        this.secededBatches--;
+      }
+      this.rejoinQueue.shift();
+      this.out.push({ kind: 'rejoin-granted', key });
     }
   }
 
@@ -654,7 +706,7 @@ export class WorkerState {
   }
 
   private finishedMsg(ts: WorkerTask, duration: number, stimulusId: string): WorkerToScheduler {
-    return {
+    const msg: TaskFinishedMsg = {
       op: 'task-finished',
       key: ts.key,
       runId: ts.runId,
@@ -663,6 +715,9 @@ export class WorkerState {
       duration,
       stimulusId,
     };
+    const value = inlineValue(this.data.get(ts.key));
+    if (value !== undefined) msg.value = value;
+    return msg;
   }
 
   private putInMemory(ts: WorkerTask, value: Blob, type: string | undefined): void {

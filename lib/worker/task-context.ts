@@ -1,0 +1,134 @@
+/**
+ * Which task the running code belongs to, and what it can ask of its worker:
+ * `getWorker()`, `secede()`, `rejoin()`, `getClient()`.
+ *
+ * The context travels with the task's async continuation (AsyncLocalStorage),
+ * because one thread may run several tasks at once (a seceded task keeps
+ * running while others start). The worker side is a `TaskHost`: in a piscina
+ * thread it forwards to the worker's main thread over a port
+ * (lib/worker/thread-link.ts); on the main thread (client.run, actor methods)
+ * it is the worker's own host (lib/worker/task-host.ts).
+ *
+ * Blocking waits inside a task (gathering results, waiting on futures) go
+ * through `blockingWait`: the task gives its slot back while it waits and
+ * takes one again afterwards, so tasks that wait on subtasks cannot fill
+ * every slot of a worker and deadlock it (docs/tasks-from-tasks.md).
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { DistributedError } from '../errors.js';
+import type { Client } from '../client/client.js';
+import type { CoordinationClient } from '../coordination/coordination-client.js';
+
+/** What `getWorker()` tells a task about the worker running it. */
+export interface WorkerInfo {
+  /** Where peers and clients reach the worker. */
+  address: string;
+  name: string;
+  nthreads: number;
+  schedulerAddress: string;
+  pid: number;
+}
+
+/** The worker side of the running code. */
+export interface TaskHost {
+  readonly info: WorkerInfo;
+  /** Gives `key`'s thread slot back (the scheduler hears `long-running`). */
+  secede(key: string): void;
+  /** Resolves once `key` holds a thread slot again. */
+  rejoin(key: string): Promise<void>;
+  /** This worker's client (one per thread, connected on first use). */
+  client(): Promise<Client>;
+  /** The same client for the coordination primitives (usable before it has connected). */
+  coordinationClient(): CoordinationClient;
+}
+
+export interface TaskContext {
+  /** undefined for code that is not a task (client.run, actor methods): it holds no slot. */
+  readonly key: string | undefined;
+  readonly host: TaskHost;
+  /** False once the task seceded (explicitly, or while it waits). */
+  holdsSlot: boolean;
+  /** Blocking waits in progress that seceded implicitly. */
+  implicitWaits: number;
+}
+
+const storage = new AsyncLocalStorage<TaskContext>();
+
+/** Runs `fn` as task `key` (undefined: worker code that is not a task) on `host`. */
+export function runInTask<T>(host: TaskHost, key: string | undefined, fn: () => T): T {
+  return storage.run({ key, host, holdsSlot: key !== undefined, implicitWaits: 0 }, fn);
+}
+
+/** The context of the task running now, if any. */
+export function currentTask(): TaskContext | undefined {
+  return storage.getStore();
+}
+
+/** Describes the worker running the current task; throws outside a task. */
+export function getWorker(): WorkerInfo {
+  const context = storage.getStore();
+  if (context === undefined) {
+    throw new DistributedError('getWorker() was called outside a task: it only works in code a worker runs (a task, client.run, an actor method)');
+  }
+  return { ...context.host.info };
+}
+
+/**
+ * Gives the current task's thread slot back, so the worker can start another
+ * task while this one waits (e.g. on a socket or on other tasks). The task
+ * keeps running. Outside a task this does nothing.
+ */
+export function secede(): void {
+  const context = storage.getStore();
+  if (context === undefined || context.key === undefined || !context.holdsSlot) return;
+  context.holdsSlot = false;
+  context.host.secede(context.key);
+}
+
+/** After `secede()`: waits until the worker has a free slot and takes it. Outside a task it resolves at once. */
+export async function rejoin(): Promise<void> {
+  const context = storage.getStore();
+  if (context === undefined || context.key === undefined || context.holdsSlot || context.implicitWaits > 0) return;
+  await context.host.rejoin(context.key);
+  context.holdsSlot = true;
+}
+
+/**
+ * `wait`, but if the current task holds a slot it gives it back until the
+ * wait (and every other blocking wait it overlaps) ends, then takes one
+ * again. Outside a task, or in a task that seceded already, just `wait`.
+ */
+export function blockingWait<T>(wait: Promise<T>): Promise<T> {
+  const context = storage.getStore();
+  if (context === undefined || context.key === undefined) return wait;
+  if (context.implicitWaits === 0) {
+    if (!context.holdsSlot) return wait;
+    context.holdsSlot = false;
+    context.host.secede(context.key);
+  }
+  context.implicitWaits++;
+  return waitSeceded(context, context.key, wait);
+}
+
+async function waitSeceded<T>(context: TaskContext, key: string, wait: Promise<T>): Promise<T> {
+  try {
+    return await wait;
+  } finally {
+    if (--context.implicitWaits === 0) {
+      await context.host.rejoin(key);
+      context.holdsSlot = true;
+    }
+  }
+}
+
+/** The client for code running in a task (the worker's), else the newest connected Client. */
+export async function getClient(): Promise<Client> {
+  const context = storage.getStore();
+  if (context !== undefined) return context.host.client();
+  const { defaultClient } = await import('../client/default-client.js');
+  const client = defaultClient<Client>();
+  if (client === undefined) {
+    throw new DistributedError('getClient(): no client is connected and this code is not running in a task; use Client.connect()');
+  }
+  return client;
+}

@@ -1,0 +1,34 @@
+/** LocalCluster({ processes: true }): nanny-supervised worker processes on 127.0.0.1, used through a Client. */
+import t from 'tap';
+import { Client, LocalCluster } from '../dist/index.js';
+import { isAlive } from './fixtures/cli-process.js';
+
+t.test('processes: true computes in two other processes and closes them', async (t) => {
+  const cluster = await LocalCluster.start({ processes: true, nWorkers: 2, threadsPerWorker: 1 });
+  t.teardown(() => cluster.close());
+  t.match(cluster.schedulerAddress, /^tcp:\/\/127\.0\.0\.1:\d+$/);
+  t.equal(cluster.nannies.length, 2);
+  t.equal(cluster.workers.length, 0, 'no in-process workers');
+  const addresses = cluster.workerAddresses;
+  t.equal(addresses.length, 2);
+  for (const address of addresses) t.match(address, /^tcp:\/\/127\.0\.0\.1:\d+$/);
+
+  const client = await Client.connect(cluster);
+  t.teardown(() => client.close());
+  const nthreads = await client.nthreads();
+  t.same(Object.keys(nthreads).sort(), [...addresses].sort());
+  t.same(Object.values(nthreads), [1, 1]);
+
+  const pids = await client.run(() => process.pid);
+  const distinct = new Set(Object.values(pids));
+  t.equal(distinct.size, 2, 'two worker processes');
+  t.notOk(distinct.has(process.pid), 'neither is this process');
+
+  const futures = client.map((x: number) => x * x, Array.from({ length: 50 }, (_, i) => i));
+  const results = await client.gather(futures);
+  t.equal(results.reduce((a, b) => a + b, 0), 40425);
+
+  await client.close();
+  await cluster.close();
+  for (const pid of distinct) t.notOk(isAlive(pid), `worker process ${pid} exited`);
+});
