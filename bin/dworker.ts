@@ -51,7 +51,7 @@ async function runWithNannies(options: WorkerCliOptions): Promise<void> {
   const results = await withTimeout(
     Promise.allSettled(starts),
     options.deathTimeout + START_SLACK_MS,
-    () => 'starting the workers',
+    () => `starting workers for the scheduler at ${options.schedulerAddress}`,
   );
   const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
   if (failure !== undefined) {
