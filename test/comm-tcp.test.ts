@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { MailboxActor, type Handler, type Peer } from '../dist/actors/mailbox.js';
 import { connect, listen } from '../dist/lib/comm/registry.js';
 import { RpcChannel } from '../dist/lib/comm/rpc.js';
-import { parseTcpAddress } from '../dist/lib/comm/tcp.js';
+import { isSameHost, parseTcpAddress } from '../dist/lib/comm/tcp.js';
 import { CommClosedError, ConnectError, MessageTooLargeError, ProtocolError, TimeoutError } from '../dist/lib/errors.js';
 import { encodeBatch, WireDecoder } from '../dist/lib/protocol/wire.js';
 import type { Comm } from '../dist/lib/comm/comm.js';
@@ -83,6 +83,19 @@ t.test('a large binary crosses intact, and concurrent writes keep their order', 
   const replies = await Promise.all(Array.from({ length: 50 }, (_, i) =>
     peer.call<Uint8Array>({ op: 'echo', value: big.subarray(i * 1000, i * 1000 + 100_000) })));
   t.ok(replies.every((r, i) => r.byteLength === 100_000 && r[0] === big[i * 1000] && r[99_999] === big[i * 1000 + 99_999]));
+});
+
+t.test('a peer on this host gets frames uncompressed; a large one lands in shared memory', async (t) => {
+  t.ok(isSameHost('127.0.0.1', '127.0.0.1') && isSameHost('::1', '::1') && isSameHost('::ffff:127.0.0.5', '::ffff:127.0.0.1'));
+  t.ok(isSameHost('10.1.2.3', '10.1.2.3'), 'our own address');
+  t.notOk(isSameHost('10.1.2.4', '10.1.2.3') || isSameHost(undefined, '127.0.0.1'), 'another machine');
+  const { peer } = await echoServer(t);
+  // Compresses ~100x: had it been lz4-compressed, the decompressed copy would be an ordinary Buffer.
+  const sparse = new Uint8Array(4 * 1024 * 1024);
+  for (let i = 0; i < sparse.byteLength; i += 4096) sparse[i] = i & 255;
+  const back = await peer.call<Uint8Array>({ op: 'echo', value: sparse });
+  t.ok(back.buffer instanceof SharedArrayBuffer, 'received raw, straight into shared memory');
+  t.equal(Buffer.compare(Buffer.from(back.buffer, back.byteOffset, back.byteLength), Buffer.from(sparse)), 0, 'bytes intact');
 });
 
 /** Write `bytes` to `socket` in odd-sized pieces, each flushed (and sometimes left alone a moment) before the next. */

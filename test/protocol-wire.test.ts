@@ -143,6 +143,19 @@ t.test('a large frame lands in one buffer of its own, pushed or read into, under
   t.same(out[2], { op: 'next', n: 2 });
 });
 
+t.test('large frames arrive in shared memory; an ArrayBuffer still comes back as an ArrayBuffer', async (t) => {
+  const blob = randomBytes(DIRECT_FRAME_BYTES + 7);
+  const raw = new Uint8Array(randomBytes(DIRECT_FRAME_BYTES)).buffer;
+  const stream = concat(encodeBatch([{ op: 'x', blob, raw }], { compression: false }));
+  for (const [how, decoded] of [['pushed', new WireDecoder().push(stream)], ['read into', decodeAll(stream, () => 65_536)]] as const) {
+    const message = decoded[0]!;
+    t.ok((message.blob as Buffer).buffer instanceof SharedArrayBuffer, `${how}: a large frame is shared memory (threads get it uncopied)`);
+    t.ok((message.blob as Buffer).equals(blob), `${how}: intact`);
+    t.ok(message.raw instanceof ArrayBuffer, `${how}: an ArrayBuffer, not a SharedArrayBuffer`);
+    t.ok(Buffer.from(message.raw as ArrayBuffer).equals(Buffer.from(raw)), `${how}: ArrayBuffer intact`);
+  }
+});
+
 t.test('misaligned typed-array frames are still decoded correctly', async (t) => {
   const typed = new Float64Array(OUT_OF_BAND_THRESHOLD / 8).map((_, i) => i + 0.25);
   const stream = concat([Uint8Array.of(0), ...encodeBatch([{ op: 'x', typed }], { compression: false })]);

@@ -14,6 +14,10 @@
  * socket built with it (see `withDirectReads`); where that is not possible the
  * comm falls back to 'data' events, which the decoder copies exactly once.
  *
+ * Compression (lz4, wire.ts) is off when the peer is on this host (a
+ * loopback or own address): there bandwidth is memory bandwidth, and
+ * compressing and decompressing a large frame costs more than sending it raw.
+ *
  * Addresses: host defaults to 127.0.0.1; listening on port 0 (or no port)
  * picks a free port, reported in Listener.address.
  */
@@ -21,7 +25,7 @@ import net from 'node:net';
 import { CommClosedError, ConnectError } from '../errors.js';
 import { childLogger } from '../logging.js';
 import type { OpDict } from '../protocol/messages.js';
-import { encodeBatch, WireDecoder } from '../protocol/wire.js';
+import { encodeBatch, WireDecoder, type EncodeOptions } from '../protocol/wire.js';
 import { optionalDuration } from '../units.js';
 import type { Comm, ConnectOptions, Listener, ListenOptions, Transport } from './comm.js';
 
@@ -33,6 +37,15 @@ const log = childLogger('comm', { transport: SCHEME });
 /** How long a closing comm waits for the peer to finish the close before dropping the socket. */
 const CLOSE_GRACE_MS = 2000;
 const KEEPALIVE_DELAY_MS = 30_000;
+
+const UNCOMPRESSED: EncodeOptions = { compression: false };
+
+/** Is the peer at `remote` on this host (a loopback address, or the address we are reached at)? */
+export function isSameHost(remote: string | undefined, local: string | undefined): boolean {
+  if (remote === undefined) return false;
+  const host = remote.startsWith('::ffff:') ? remote.slice('::ffff:'.length) : remote;
+  return host.startsWith('127.') || host === '::1' || remote === local;
+}
 
 export interface TcpEndpoint {
   host: string;
@@ -145,12 +158,15 @@ export class TcpComm implements Comm {
   private readonly direct: boolean;
   /** Direct reads only: messages decoded before anyone listened (reading is paused meanwhile). */
   private pending: OpDict[] | undefined;
+  /** undefined: encode with the defaults (compression on); UNCOMPRESSED for a peer on this host. */
+  private readonly encodeOptions: EncodeOptions | undefined;
 
   /** `reads`: the DirectReads the socket was created with, if any. */
   constructor(private readonly socket: net.Socket, options: TcpCommOptions = {}, reads?: DirectReads) {
     this.localAddress = formatTcpAddress(socket.localAddress, socket.localPort);
     this.peerAddress = formatTcpAddress(socket.remoteAddress, socket.remotePort);
     this.direct = reads !== undefined;
+    this.encodeOptions = isSameHost(socket.remoteAddress, socket.localAddress) ? UNCOMPRESSED : undefined;
     this.decoder = reads?.decoder ?? newDecoder(options);
     if (reads !== undefined) reads.comm = this;
     this.whenSocketClosed = new Promise((resolve) => { this.resolveSocketClosed = resolve; });
@@ -247,13 +263,13 @@ export class TcpComm implements Comm {
 
   private encode(batch: OpDict[]): Uint8Array[] {
     try {
-      return encodeBatch(batch);
+      return encodeBatch(batch, this.encodeOptions);
     } catch {
       // Some message cannot be encoded: keep the others, report the bad ones.
       const frames: Uint8Array[] = [];
       for (const msg of batch) {
         try {
-          frames.push(...encodeBatch([msg]));
+          frames.push(...encodeBatch([msg], this.encodeOptions));
         } catch (error) {
           this.reportWriteError(msg, error as Error);
         }

@@ -180,8 +180,9 @@ export function withFrames<T>(frames: readonly Uint8Array[], decode: () => T): T
   }
 }
 
+/** An ArrayBuffer of its own (never shared memory) holding `bytes`. */
 function copyOf(bytes: Uint8Array): ArrayBuffer {
-  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  return new Uint8Array(bytes).buffer as ArrayBuffer;
 }
 
 function resolveFrameReference(data: Uint8Array): Binary {
@@ -196,7 +197,8 @@ function resolveFrameReference(data: Uint8Array): Binary {
     case KIND_BUFFER:
       return Buffer.from(buffer, frame.byteOffset, frame.byteLength);
     case KIND_ARRAY_BUFFER:
-      return frame.byteOffset === 0 && frame.byteLength === buffer.byteLength ? buffer : copyOf(frame);
+      // Large frames are received into shared memory (wire.ts); an ArrayBuffer was sent, so one comes back.
+      return frame.byteOffset === 0 && frame.byteLength === buffer.byteLength && buffer instanceof ArrayBuffer ? buffer : copyOf(frame);
     case KIND_DATA_VIEW:
       return new DataView(buffer, frame.byteOffset, frame.byteLength);
   }

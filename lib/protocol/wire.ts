@@ -39,7 +39,12 @@ const MIN_FIRST_FRAME_BYTES = 3;
 
 const MSGPACK_OPTIONS = { useRecords: false, moreTypes: true } as const;
 
-/** Frames at least this big are received into a buffer of their own instead of the chunk queue. */
+/**
+ * Frames at least this big are received into a buffer of their own instead of
+ * the chunk queue. That buffer is a SharedArrayBuffer: a worker hands the
+ * bytes to its task threads by reference (structured clone copies an
+ * ordinary ArrayBuffer, and transferring it would take it from the worker).
+ */
 export const DIRECT_FRAME_BYTES = 1024 * 1024;
 /**
  * A large frame's buffer is allocated once it is at most this far ahead of the
@@ -382,7 +387,7 @@ export class WireDecoder {
       if (this.large === null) {
         const queued = Math.min(queue.length, length);
         if (length - queued > Math.max(ALLOCATE_AHEAD_BYTES, queued * ALLOCATE_AHEAD_RATIO)) return false;
-        this.large = Buffer.allocUnsafe(length);
+        this.large = Buffer.from(new SharedArrayBuffer(length));
         this.largeFilled = 0;
       }
       const copied = Math.min(queue.length, length - this.largeFilled);
