@@ -318,13 +318,14 @@ export class Scheduler extends MailboxActor {
 
   /** Sends what a stimulus produced and wakes gathers waiting on settled keys. */
   private sendOut(out: SchedulerMessages): void {
-    for (const [client, msgs] of out.toClients) {
-      const peer = this.clientPeers.get(client);
+    // Workers first: their comms flush first, so a thread starts the next task while clients hear the news.
+    for (const [address, msgs] of out.toWorkers) {
+      const peer = this.workerPeers.get(address);
       if (peer === undefined) continue;
       for (const m of msgs) peer.send(m);
     }
-    for (const [address, msgs] of out.toWorkers) {
-      const peer = this.workerPeers.get(address);
+    for (const [client, msgs] of out.toClients) {
+      const peer = this.clientPeers.get(client);
       if (peer === undefined) continue;
       for (const m of msgs) peer.send(m);
     }

@@ -5,12 +5,20 @@
  * awaiting I/O must not hold a thread slot), and idle threads keep their event
  * loops running (`atomics: 'disabled'`) so MessagePorts held in a thread
  * are answered between tasks.
+ *
+ * Batches go to the threads over one batch port per thread
+ * (lib/worker/batch-port.ts), to the thread with the fewest batches out;
+ * only those sent before any thread has opened its port go through `piscina.run`.
  */
 import { Piscina } from 'piscina';
 import type { MessagePort } from 'node:worker_threads';
+import { childLogger } from '../logging.js';
+import { BATCH_PORT, BatchPort, isBatchPortMessage, type BatchPortMessage } from './batch-port.js';
 import type { TaskOutcome, TaskToRun } from './execute.js';
 import type { WorkerInfo } from './task-context.js';
-import { isThreadLinkMessage, THREAD_LINK, type ThreadWorkerData } from './thread-link.js';
+import { isThreadLinkMessage, THREAD_LINK } from './thread-link.js';
+
+const log = childLogger('thread-pool');
 
 const threadEntry = new URL('./thread.js', import.meta.url).href;
 
@@ -49,6 +57,7 @@ export function threadEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessE
 
 export class ThreadPool {
   private readonly piscina: Piscina<TaskToRun[], TaskOutcome[]>;
+  private ports: BatchPort[] = [];
 
   /**
    * `worker` (optional): told to every thread (getWorker() inside tasks);
@@ -58,7 +67,7 @@ export class ThreadPool {
   constructor(readonly nthreads: number, options: ThreadPoolOptions = {}) {
     if (!Number.isInteger(nthreads) || nthreads < 1) throw new RangeError(`nthreads must be a positive integer, got ${nthreads}`);
     this.piscina = new Piscina({
-      ...(options.worker !== undefined ? { workerData: { [THREAD_LINK]: options.worker } satisfies ThreadWorkerData } : {}),
+      workerData: { [BATCH_PORT]: true, ...(options.worker !== undefined ? { [THREAD_LINK]: options.worker } : {}) },
       filename: threadEntry,
       minThreads: nthreads,
       maxThreads: nthreads,
@@ -70,11 +79,33 @@ export class ThreadPool {
       env: threadEnv(),
     });
     const onThreadLink = options.onThreadLink;
-    if (onThreadLink !== undefined) {
-      this.piscina.on('message', (message: unknown) => {
-        if (isThreadLinkMessage(message)) onThreadLink(message[THREAD_LINK]);
-      });
+    this.piscina.on('message', (message: unknown) => {
+      if (isBatchPortMessage(message)) this.adopt(message);
+      else if (onThreadLink !== undefined && isThreadLinkMessage(message)) onThreadLink(message[THREAD_LINK]);
+    });
+    // A thread failing while piscina has no task of its own on it (ours travel on batch ports).
+    this.piscina.on('error', (error: unknown) => log.error({ err: error }, 'a pool thread failed'));
+  }
+
+  private adopt(message: BatchPortMessage): void {
+    const port = new BatchPort(message[BATCH_PORT], message.threadId);
+    const thread = this.piscina.threads.find((candidate) => candidate.threadId === message.threadId);
+    if (thread === undefined) {
+      port.close();
+      return;
     }
+    const drop = (error: Error): void => {
+      port.fail(error);
+      this.ports = this.ports.filter((p) => p !== port);
+    };
+    thread.once('error', (error: Error) => drop(error));
+    thread.once('exit', (code: number) => drop(new Error(`worker exited with code: ${code}`)));
+    this.ports.push(port);
+  }
+
+  /** Threads whose batch port the pool holds (the rest get batches through piscina). */
+  get batchPorts(): number {
+    return this.ports.length;
   }
 
   /** Threads currently alive. */
@@ -84,7 +115,11 @@ export class ThreadPool {
 
   /** Runs one batch in one thread call. Rejects only if the thread dies or the pool is destroyed. */
   run(batch: TaskToRun[]): Promise<TaskOutcome[]> {
-    return this.piscina.run(batch);
+    let chosen: BatchPort | undefined;
+    for (const port of this.ports) {
+      if (port.usable && (chosen === undefined || port.inFlight < chosen.inFlight)) chosen = port;
+    }
+    return chosen === undefined ? this.piscina.run(batch) : chosen.run(batch);
   }
 
   /** Stops every thread; calls still running reject. */

@@ -1,13 +1,14 @@
 /**
- * The piscina thread entry: runs a batch and sends the outcomes back with
- * their result buffers transferred, not copied. A result Blob that does not
- * own its whole ArrayBuffer is copied first (transferring a shared slab would
- * detach bytes that belong to someone else); SharedArrayBuffer-backed Blobs
- * need no transfer at all.
+ * The piscina thread entry. Piscina loads it when the thread starts; it then
+ * opens the thread's batch port (lib/worker/batch-port.ts), over which the
+ * pool sends nearly every batch. The default export runs a batch handed over
+ * by `piscina.run` (batches sent before the port reached the pool): it sends
+ * the outcomes back with their result buffers transferred, not copied.
  */
 import { Piscina } from 'piscina';
-import { workerData } from 'node:worker_threads';
+import { MessageChannel, parentPort, threadId, workerData } from 'node:worker_threads';
 import { executeTasks, type TaskOutcome, type TaskToRun } from './execute.js';
+import { BATCH_PORT, serveBatches, transferListOf, type BatchPortMessage } from './batch-port.js';
 import { ThreadTaskHost, workerInfoOf } from './thread-link.js';
 // Actor handles among task arguments become Actor proxies here too.
 import '../client/actor.js';
@@ -18,18 +19,15 @@ type Movable = Parameters<typeof Piscina.move>[0];
 const info = workerInfoOf(workerData);
 const host = info === undefined ? undefined : new ThreadTaskHost(info);
 
+if (parentPort !== null && typeof workerData === 'object' && workerData !== null && BATCH_PORT in workerData) {
+  const { port1, port2 } = new MessageChannel();
+  serveBatches(port1, host);
+  parentPort.postMessage({ [BATCH_PORT]: port2, threadId } satisfies BatchPortMessage, [port2]);
+}
+
 export default async function runBatch(batch: TaskToRun[]): Promise<unknown> {
   const outcomes: TaskOutcome[] = await executeTasks(batch, host);
-  const buffers: ArrayBuffer[] = [];
-  for (const outcome of outcomes) {
-    if (!outcome.ok) continue;
-    let value = outcome.value;
-    if (value.buffer instanceof SharedArrayBuffer) continue;
-    if (value.byteOffset !== 0 || value.byteLength !== value.buffer.byteLength || buffers.includes(value.buffer)) {
-      value = outcome.value = value.slice();
-    }
-    buffers.push(value.buffer as ArrayBuffer);
-  }
+  const buffers = transferListOf(outcomes);
   if (buffers.length === 0) return outcomes;
   const transferable = { [Piscina.transferableSymbol]: buffers, [Piscina.valueSymbol]: outcomes };
   return Piscina.move(transferable as unknown as Movable);

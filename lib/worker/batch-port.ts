@@ -1,0 +1,166 @@
+/**
+ * Task batches to a pool thread over a MessagePort of our own, one per
+ * thread, instead of one piscina `run` per batch: piscina's per-call
+ * bookkeeping (an AsyncResource, a task record, a wake-up through its shared
+ * counters) cost about as much main-thread time as everything else on a
+ * dependency chain's link. Piscina still starts, replaces and stops the
+ * threads (lib/worker/pool.ts); each thread opens its port when it loads
+ * (lib/worker/thread.ts) and serves batches on it with `serveBatches`.
+ *
+ * Both ends live here and import nothing thread-specific, so they are tested
+ * on the main thread over a plain MessageChannel.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import { CommClosedError } from '../errors.js';
+import { deserializeError, serializeError } from '../protocol/errors.js';
+import type { SerializedError } from '../protocol/messages.js';
+import { executeTasks, type TaskOutcome, type TaskToRun } from './execute.js';
+import type { TaskHost } from './task-context.js';
+
+/** The key of the message by which a thread hands its batch port to the pool. */
+export const BATCH_PORT = 'distributed-ts:batch-port';
+
+export type BatchPortMessage = { [BATCH_PORT]: MessagePort; threadId: number };
+
+export function isBatchPortMessage(message: unknown): message is BatchPortMessage {
+  return typeof message === 'object' && message !== null && BATCH_PORT in message;
+}
+
+/** Main thread -> thread. */
+interface BatchRequest {
+  id: number;
+  batch: TaskToRun[];
+}
+
+/** Thread -> main thread: the outcomes, or why the batch produced none. */
+type BatchReply = { id: number; outcomes: TaskOutcome[] } | { id: number; error: SerializedError };
+
+/**
+ * The result buffers to transfer with `outcomes`, making each value own its
+ * whole ArrayBuffer first (transferring a shared slab would detach bytes
+ * that belong to someone else). SharedArrayBuffer-backed values need no transfer.
+ */
+export function transferListOf(outcomes: TaskOutcome[]): ArrayBuffer[] {
+  const buffers: ArrayBuffer[] = [];
+  for (const outcome of outcomes) {
+    if (!outcome.ok) continue;
+    let value = outcome.value;
+    if (value.buffer instanceof SharedArrayBuffer) continue;
+    if (value.byteOffset !== 0 || value.byteLength !== value.buffer.byteLength || buffers.includes(value.buffer)) {
+      value = outcome.value = value.slice();
+    }
+    buffers.push(value.buffer as ArrayBuffer);
+  }
+  return buffers;
+}
+
+/** Thread side: runs every batch arriving on `port` (concurrently, as piscina would) and answers on it. */
+export function serveBatches(port: MessagePort, host?: TaskHost): void {
+  port.on('message', (request: BatchRequest) => {
+    void runRequest(port, request, host);
+  });
+}
+
+async function runRequest(port: MessagePort, request: BatchRequest, host: TaskHost | undefined): Promise<void> {
+  let reply: BatchReply;
+  let transferList: ArrayBuffer[] = [];
+  try {
+    const outcomes = await executeTasks(request.batch, host);
+    transferList = transferListOf(outcomes);
+    reply = { id: request.id, outcomes };
+  } catch (error) {
+    reply = { id: request.id, error: serializeError(error) };
+  }
+  try {
+    port.postMessage(reply, transferList);
+  } catch (error) {
+    // An outcome that cannot be cloned: fail the batch rather than leave it running forever.
+    port.postMessage({ id: request.id, error: serializeError(error) } satisfies BatchReply);
+  }
+}
+
+/** How long batches out on a closed port wait to be failed with their thread's own reason. */
+const CLOSE_GRACE_MS = 1000;
+
+interface PendingBatch {
+  resolve: (outcomes: TaskOutcome[]) => void;
+  reject: (error: Error) => void;
+}
+
+/** Main-thread end of one thread's batch port. */
+export class BatchPort {
+  private nextId = 1;
+  private readonly pending = new Map<number, PendingBatch>();
+  private failure: Error | undefined;
+  private portClosed = false;
+
+  constructor(
+    private readonly port: MessagePort,
+    readonly threadId: number,
+  ) {
+    port.on('message', (reply: BatchReply) => this.settle(reply));
+    port.once('close', () => this.closed());
+    port.unref();
+  }
+
+  /** Batches sent and not answered yet. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** False once the port closed or its thread failed. */
+  get usable(): boolean {
+    return this.failure === undefined && !this.portClosed;
+  }
+
+  run(batch: TaskToRun[]): Promise<TaskOutcome[]> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.portClosed) return Promise.reject(new CommClosedError(`thread ${this.threadId} closed its batch port`));
+    const id = this.nextId++;
+    return new Promise<TaskOutcome[]>((resolve, reject) => {
+      try {
+        this.port.postMessage({ id, batch } satisfies BatchRequest);
+      } catch (error) {
+        reject(error instanceof Error ? error : new Error(String(error)));
+        return;
+      }
+      // Keep the process alive while a batch is out, as piscina does for a running task.
+      if (this.pending.size === 0) this.port.ref();
+      this.pending.set(id, { resolve, reject });
+    });
+  }
+
+  /** Every batch in flight rejects with `error`, and so does every later one. */
+  fail(error: Error): void {
+    this.failure ??= error;
+    if (this.pending.size === 0) return;
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    this.port.unref();
+    for (const batch of pending) batch.reject(error);
+  }
+
+  close(): void {
+    this.port.close();
+  }
+
+  /**
+   * The port closes when its thread ends, often just before the pool hears
+   * why (the thread's exit code or error, which then fails the batches out);
+   * a batch still out after a grace period fails with the closing itself.
+   */
+  private closed(): void {
+    this.portClosed = true;
+    if (this.pending.size === 0) return;
+    setTimeout(() => this.fail(new CommClosedError(`thread ${this.threadId} closed its batch port`)), CLOSE_GRACE_MS);
+  }
+
+  private settle(reply: BatchReply): void {
+    const batch = this.pending.get(reply.id);
+    if (batch === undefined) return;
+    this.pending.delete(reply.id);
+    if (this.pending.size === 0) this.port.unref();
+    if ('outcomes' in reply) batch.resolve(reply.outcomes);
+    else batch.reject(deserializeError(reply.error));
+  }
+}
