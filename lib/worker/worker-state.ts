@@ -22,6 +22,7 @@ import type { TaskToRun } from './execute.js';
 import { inlineValue } from '../protocol/inline-results.js';
 import { PriorityHeap } from './priority-heap.js';
 import { keyPrefix, PrefixDurations } from './prefix-durations.js';
+import { addTo, hasAny, noItems } from './lazy-set.js';
 import type {
   ExecuteFailureEvent,
   ExecuteSuccessEvent,
@@ -46,13 +47,14 @@ export interface WorkerTask {
   /** Arrival order, breaking priority ties. */
   seq: number;
   resources: Record<string, number> | undefined;
-  readonly dependencies: Set<WorkerTask>;
+  // The four sets below are undefined until their first member (see lazy-set.ts).
+  dependencies: Set<WorkerTask> | undefined;
   /** Local tasks that still have to run and read this one. */
-  readonly dependents: Set<WorkerTask>;
+  dependents: Set<WorkerTask> | undefined;
   /** Dependencies not in memory yet. */
-  readonly waitingForData: Set<WorkerTask>;
+  waitingForData: Set<WorkerTask> | undefined;
   /** Peers known to hold this key. */
-  readonly whoHas: Set<string>;
+  whoHas: Set<string> | undefined;
   nbytes: number;
   type: string | undefined;
   exception: SerializedError | undefined;
@@ -334,10 +336,10 @@ export class WorkerState {
         priority: [],
         seq: this.nextSeq++,
         resources: undefined,
-        dependencies: new Set(),
-        dependents: new Set(),
-        waitingForData: new Set(),
-        whoHas: new Set(),
+        dependencies: undefined,
+        dependents: undefined,
+        waitingForData: undefined,
+        whoHas: undefined,
         nbytes: 0,
         type: undefined,
         exception: undefined,
@@ -381,7 +383,7 @@ export class WorkerState {
         // Perhaps sent again with new holders for dependencies that went missing.
         for (const depKey of Object.keys(msg.whoHas)) {
           const dep = this.tasks.get(depKey);
-          if (dep === undefined || !ts.dependencies.has(dep)) continue;
+          if (dep === undefined || ts.dependencies?.has(dep) !== true) continue;
           for (const holder of msg.whoHas[depKey]!) this.addHolder(dep, holder);
           if (dep.state === 'missing') this.needData(dep);
         }
@@ -447,15 +449,15 @@ export class WorkerState {
       const n = msg.nbytes[depKey];
       if (n !== undefined) dep.nbytes = n;
       for (const holder of msg.whoHas[depKey]!) this.addHolder(dep, holder);
-      ts.dependencies.add(dep);
-      dep.dependents.add(ts);
+      ts.dependencies = addTo(ts.dependencies, dep);
+      dep.dependents = addTo(dep.dependents, ts);
       if (dep.state !== 'memory') {
-        ts.waitingForData.add(dep);
+        ts.waitingForData = addTo(ts.waitingForData, dep);
         this.needData(dep);
       }
     }
     this.move(ts, 'waiting');
-    if (ts.waitingForData.size === 0) this.enqueue(ts);
+    if (!hasAny(ts.waitingForData)) this.enqueue(ts);
   }
 
   /** A dependency that is not in memory: make sure something is bringing it here. */
@@ -465,7 +467,7 @@ export class WorkerState {
         this.requestFetch(dep);
         return;
       case 'missing':
-        if (dep.whoHas.size > 0) {
+        if (hasAny(dep.whoHas)) {
           this.move(dep, 'fetch');
           this.addToFetchQueues(dep);
         }
@@ -494,7 +496,7 @@ export class WorkerState {
 
   /** From released: fetch when a peer holds it, else missing. */
   private requestFetch(ts: WorkerTask): void {
-    if (ts.whoHas.size > 0) {
+    if (hasAny(ts.whoHas)) {
       this.move(ts, 'fetch');
       this.addToFetchQueues(ts);
     } else {
@@ -503,8 +505,8 @@ export class WorkerState {
   }
 
   private addHolder(ts: WorkerTask, holder: string): void {
-    if (holder === this.address || ts.whoHas.has(holder)) return;
-    ts.whoHas.add(holder);
+    if (holder === this.address || ts.whoHas?.has(holder) === true) return;
+    ts.whoHas = addTo(ts.whoHas, holder);
     if (ts.state === 'fetch') this.addToFetchQueue(ts, holder);
   }
 
@@ -590,7 +592,7 @@ export class WorkerState {
       this.move(ts, 'executing');
       ts.batchId = batchId;
       const deps = Object.create(null) as Record<string, Blob>;
-      for (const dep of ts.dependencies) {
+      for (const dep of ts.dependencies ?? noItems) {
         const blob = this.data.get(dep.key);
         if (blob !== undefined) deps[dep.key] = blob;
       }
@@ -738,8 +740,9 @@ export class WorkerState {
     ts.deferredCompute = undefined;
     ts.exception = undefined;
     this.releaseDependencies(ts);
-    for (const dependent of ts.dependents) {
-      if (dependent.waitingForData.delete(ts) && dependent.waitingForData.size === 0 && dependent.state === 'waiting') {
+    for (const dependent of ts.dependents ?? noItems) {
+      const waiting = dependent.waitingForData;
+      if (waiting !== undefined && waiting.delete(ts) && waiting.size === 0 && dependent.state === 'waiting') {
         this.enqueue(dependent);
       }
     }
@@ -762,7 +765,7 @@ export class WorkerState {
   }
 
   private releaseIfUnneeded(ts: WorkerTask): void {
-    if (ts.held || ts.dependents.size > 0) return;
+    if (ts.held || hasAny(ts.dependents)) return;
     this.release(ts);
   }
 
@@ -805,9 +808,9 @@ export class WorkerState {
       this.toWaiting(ts, msg);
       return;
     }
-    if (ts.dependents.size > 0) {
+    if (hasAny(ts.dependents)) {
       for (const dependent of ts.dependents) {
-        if (dependent.state === 'waiting') dependent.waitingForData.add(ts);
+        if (dependent.state === 'waiting') dependent.waitingForData = addTo(dependent.waitingForData, ts);
       }
       this.requestFetch(ts);
       return;
@@ -831,13 +834,15 @@ export class WorkerState {
 
   /** `ts` no longer needs its dependencies; those nobody else needs are released. */
   private releaseDependencies(ts: WorkerTask): void {
-    if (ts.dependencies.size === 0) return;
-    const deps = [...ts.dependencies];
-    ts.dependencies.clear();
-    ts.waitingForData.clear();
+    const deps = ts.dependencies;
+    if (deps === undefined) return;
+    ts.dependencies = undefined;
+    ts.waitingForData = undefined;
     for (const dep of deps) {
-      dep.dependents.delete(ts);
-      if (!dep.held && dep.dependents.size === 0) this.release(dep);
+      dep.dependents?.delete(ts);
+      if (hasAny(dep.dependents)) continue;
+      dep.dependents = undefined;
+      if (!dep.held) this.release(dep);
     }
   }
 
@@ -880,7 +885,7 @@ export class WorkerState {
     for (const key of keys) {
       const ts = this.tasks.get(key);
       if (ts === undefined || ts.state !== 'memory') continue;
-      if (ts.dependents.size > 0) {
+      if (hasAny(ts.dependents)) {
         rejected.push(key);
         continue;
       }
@@ -906,7 +911,7 @@ export class WorkerState {
   /* ---------------------------------------------------------------- */
 
   private addToFetchQueues(ts: WorkerTask): void {
-    for (const holder of ts.whoHas) this.addToFetchQueue(ts, holder);
+    for (const holder of ts.whoHas ?? noItems) this.addToFetchQueue(ts, holder);
   }
 
   private addToFetchQueue(ts: WorkerTask, holder: string): void {
@@ -920,7 +925,7 @@ export class WorkerState {
   }
 
   private removeFromFetchQueues(ts: WorkerTask): void {
-    for (const holder of ts.whoHas) {
+    for (const holder of ts.whoHas ?? noItems) {
       const queue = this.fetchByWorker.get(holder);
       if (queue === undefined) continue;
       queue.delete(ts);
@@ -1022,8 +1027,8 @@ export class WorkerState {
     this.fetchByWorker.delete(worker);
     if (queued !== undefined) {
       for (const ts of queued) {
-        ts.whoHas.delete(worker);
-        if (ts.whoHas.size === 0 && ts.state === 'fetch') {
+        ts.whoHas?.delete(worker);
+        if (!hasAny(ts.whoHas) && ts.state === 'fetch') {
           this.move(ts, 'missing');
           this.send({ op: 'missing-data', key: ts.key, worker, stimulusId: this.stimulus('gather-dep-failure') });
         }
@@ -1039,7 +1044,7 @@ export class WorkerState {
   }
 
   private dropHolder(ts: WorkerTask, worker: string): void {
-    ts.whoHas.delete(worker);
+    ts.whoHas?.delete(worker);
     const queue = this.fetchByWorker.get(worker);
     if (queue !== undefined) {
       queue.delete(ts);
@@ -1051,7 +1056,7 @@ export class WorkerState {
   private transferFailed(ts: WorkerTask, worker: string): void {
     switch (ts.state) {
       case 'flight':
-        if (ts.whoHas.size > 0) {
+        if (hasAny(ts.whoHas)) {
           this.move(ts, 'fetch');
           this.addToFetchQueues(ts);
         } else {
