@@ -35,6 +35,8 @@ export type ActorClient = Omit<Client, 'submit'> & {
 };
 
 const channels = new Map<string, Promise<RpcChannel>>();
+/** The channels of `channels` that are open: calls on them skip awaiting the connection. */
+const openChannels = new Map<string, RpcChannel>();
 
 /** One connection per worker address, shared by every proxy in this thread; it never keeps the process alive. */
 function channelTo(address: string): Promise<RpcChannel> {
@@ -43,11 +45,14 @@ function channelTo(address: string): Promise<RpcChannel> {
     const opening: Promise<RpcChannel> = connect(address).then(
       (comm) => {
         comm.unref?.();
-        return new RpcChannel(comm, {
+        const rpc: RpcChannel = new RpcChannel(comm, {
           onClose: () => {
             if (channels.get(address) === opening) channels.delete(address);
+            if (openChannels.get(address) === rpc) openChannels.delete(address);
           },
         });
+        if (channels.get(address) === opening && !rpc.closed) openChannels.set(address, rpc);
+        return rpc;
       },
       (error: unknown) => {
         if (channels.get(address) === opening) channels.delete(address);
@@ -63,21 +68,26 @@ function lost(ref: ActorRef, cause: unknown): ActorWorkerLostError {
   return new ActorWorkerLostError(`the worker holding actor ${ref.key} (${ref.className}) was lost: ${ref.address} cannot be reached`, { cause });
 }
 
-async function actorCall(ref: ActorRef, msg: ActorExecuteMsg | ActorAttributeMsg): Promise<unknown> {
-  let channel: RpcChannel;
-  try {
-    channel = await channelTo(ref.address);
-  } catch (error) {
-    throw lost(ref, error);
-  }
-  let reply: Blob;
-  try {
-    reply = await channel.call<Blob>(msg as unknown as { op: string });
-  } catch (error) {
+/**
+ * One call as a single promise chain (no async wrappers): calls are the hot
+ * path, and every extra promise and microtask hop shows in their latency.
+ */
+function actorCall(ref: ActorRef, msg: ActorExecuteMsg | ActorAttributeMsg): Promise<unknown> {
+  const open = openChannels.get(ref.address);
+  if (open !== undefined) return callOn(open, ref, msg);
+  return channelTo(ref.address).then(
+    (channel) => callOn(channel, ref, msg),
+    (error: unknown) => {
+      throw lost(ref, error);
+    },
+  );
+}
+
+function callOn(channel: RpcChannel, ref: ActorRef, msg: ActorExecuteMsg | ActorAttributeMsg): Promise<unknown> {
+  return channel.call<Blob>(msg as unknown as { op: string }).then((reply) => decodeValue(reply), (error: unknown) => {
     if (error instanceof CommClosedError || error instanceof ConnectError) throw lost(ref, error);
     throw error;
-  }
-  return decodeValue(reply);
+  });
 }
 
 /** An `Actor<T>` proxy for the instance `ref` names. */
@@ -88,7 +98,15 @@ export function actorProxy<T = unknown>(ref: ActorRef): Actor<T> {
   const methodCall = (method: string): ((...args: unknown[]) => Promise<unknown>) => {
     let call = calls.get(method);
     if (call === undefined) {
-      call = async (...args: unknown[]) => actorCall(ref, { op: 'actor_execute', key: ref.key, method, args: encodeValue(args) });
+      call = (...args: unknown[]) => {
+        let encoded: Blob;
+        try {
+          encoded = encodeValue(args);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        return actorCall(ref, { op: 'actor_execute', key: ref.key, method, args: encoded });
+      };
       calls.set(method, call);
     }
     return call;
