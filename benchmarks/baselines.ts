@@ -53,6 +53,18 @@ export async function piscinaThroughput(opts: { tasks: number; inFlight: number 
   }
 }
 
+/** Seconds from creating a bare piscina pool to the result of its first task (the pool is then destroyed). */
+export async function piscinaFirstResultSeconds(opts: PoolOptions = {}): Promise<number> {
+  const t0 = performance.now();
+  const pool = noopPool(opts);
+  try {
+    await pool.run(1);
+    return (performance.now() - t0) / 1000;
+  } finally {
+    await pool.destroy();
+  }
+}
+
 /** Bare piscina pool with a noop handler: µs per `await pool.run()` with one task in flight. */
 export async function piscinaRoundTripMicros(opts: { tasks: number } & PoolOptions): Promise<number> {
   const pool = noopPool(opts);

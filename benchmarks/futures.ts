@@ -7,9 +7,9 @@
 import { performance } from 'node:perf_hooks';
 import { Client } from '../lib/client/client.js';
 import { LocalCluster } from '../lib/cluster/local-cluster.js';
-import { piscinaRoundTripMicros, piscinaThroughput } from './baselines.js';
+import { piscinaFirstResultSeconds, piscinaRoundTripMicros, piscinaThroughput } from './baselines.js';
 import type { BenchRow } from './report.js';
-import { chainMsPerTask, mapRate, roundTripMicros, submitRate, treeSeconds } from './workloads.js';
+import { chainMsPerTask, inc, mapRate, roundTripMicros, submitRate, treeSeconds } from './workloads.js';
 
 const group = 'futures';
 
@@ -37,6 +37,23 @@ function structuredCloneMBps(megabytes: number): number {
   return megabytes / seconds;
 }
 
+/** A fresh in-process cluster (1 worker × 2 threads) and client, up to the first result. */
+async function startUpSeconds(): Promise<number> {
+  const t0 = performance.now();
+  const cluster = await LocalCluster.start({ nWorkers: 1, threadsPerWorker: 2, processes: false });
+  try {
+    const client = await Client.connect(cluster);
+    try {
+      if ((await client.submit(inc, 1).result()) !== 2) throw new Error('first result was wrong');
+      return (performance.now() - t0) / 1000;
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await cluster.close();
+  }
+}
+
 export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
   const scale = opts.quick ? 0.1 : 1;
   const roundTrips = opts.quick ? 50 : 200;
@@ -45,6 +62,9 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
   const chain = Math.round(2000 * scale);
   const leaves = opts.quick ? 512 : 4096;
   const megabytes = opts.quick ? 10 : 100;
+
+  const startUp = await startUpSeconds();
+  const bareStart = await piscinaFirstResultSeconds({ threads: 2 });
 
   const rows: BenchRow[] = [];
   const cluster = await LocalCluster.start({ nWorkers: 1, threadsPerWorker: 2, processes: false });
@@ -80,6 +100,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
         { group, workload: `${chain}-task dependency chain`, ours: chainMs, baseline: rawRt / 1000, baselineName: 'piscina run', unit: 'ms/task', higherIsBetter: false, target: '<= 0.15 ms/task' },
         { group, workload: `tree reduction, ${leaves} leaves (${leaves * 2 - 1} tasks)`, ours: tree, baseline: (leaves * 2 - 1) / rawTreeRate, baselineName: 'piscina', unit: 's', higherIsBetter: false, target: leaves === 4096 ? '< 0.6 s' : '' },
         { group, workload: `${megabytes} MB scatter + gather`, ours: mbps, baseline: rawCopy, baselineName: 'structuredClone ×2', unit: 'MB/s', higherIsBetter: true },
+        { group, workload: 'cluster start-up to first result', ours: startUp, baseline: bareStart, baselineName: 'bare piscina pool, first task', unit: 's', higherIsBetter: false },
       );
     } finally {
       await client.close();
