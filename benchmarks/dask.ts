@@ -44,6 +44,8 @@ interface DaskWorkload {
    * ready tasks at once. With one task in flight it is the default's figure.
    */
   saturates: boolean;
+  /** Modes the workload exists in (both when absent); also measured in processes mode under --quick when ours was. */
+  modes?: readonly Mode[];
 }
 
 const WORKLOADS: readonly DaskWorkload[] = [
@@ -53,6 +55,7 @@ const WORKLOADS: readonly DaskWorkload[] = [
   { python: 'chain', ours: /^(\d+)-task dependency chain/, label: (n) => `${n}-task dependency chain`, size: 2_000, quickSize: 200, higherIsBetter: false, saturates: false },
   { python: 'tree', ours: /^tree reduction, (\d+) leaves/, label: (n) => `tree reduction, ${n} leaves (${2 * n - 1} tasks)`, size: 4_096, quickSize: 512, higherIsBetter: false, saturates: true },
   { python: 'scatter-gather', ours: /^(\d+) MB scatter \+ gather/, label: (n) => `${n / 1e6} MB scatter + gather`, size: 100_000_000, quickSize: 10_000_000, sizeScale: 1e6, higherIsBetter: true, saturates: false },
+  { python: 'transfer', ours: /^(\d+) MB worker-to-worker transfer/, label: (n) => `${n / 1e6} MB worker-to-worker transfer`, size: 100_000_000, quickSize: 20_000_000, sizeScale: 1e6, higherIsBetter: true, saturates: false, modes: ['processes'] },
   { python: 'startup', ours: /start-?up/i, label: () => 'cluster start-up to first result', size: 1, quickSize: 1, higherIsBetter: false, saturates: false },
 ];
 
@@ -167,8 +170,18 @@ function sizeFor(workload: DaskWorkload, ours: BenchRow | undefined, quick: bool
 function modesToMeasure(measured: readonly BenchRow[], quick: boolean): Mode[] {
   const ours = new Set(WORKLOADS.flatMap((w) => (['in-process', 'processes'] as const).filter((m) => ourRow(measured, w, m))));
   if (ours.size === 0) return quick ? ['in-process'] : ['in-process', 'processes'];
-  // --quick stays under a minute: a processes-mode LocalCluster costs seconds per workload.
-  return quick && ours.has('in-process') ? ['in-process'] : [...ours];
+  return [...ours];
+}
+
+/**
+ * Whether dask runs this workload in this mode. --quick stays around a minute: a
+ * processes-mode LocalCluster costs seconds per workload, so beside in-process rows
+ * only the processes-only workloads (the transfer) run there, and only when ours did.
+ */
+function measuresIn(workload: DaskWorkload, mode: Mode, modes: readonly Mode[], measured: readonly BenchRow[], quick: boolean): boolean {
+  if (workload.modes !== undefined && !workload.modes.includes(mode)) return false;
+  if (!quick || mode !== 'processes' || !modes.includes('in-process')) return true;
+  return workload.modes !== undefined && ourRow(measured, workload, mode) !== undefined;
 }
 
 /** Both settings where `inf` can matter; with --quick, only for the map (time budget). */
@@ -184,8 +197,10 @@ export async function runDask(opts: BenchOptions): Promise<BenchRow[]> {
   }
   const measured = opts.measured ?? [];
   const rows: BenchRow[] = [];
-  for (const mode of modesToMeasure(measured, opts.quick)) {
+  const modes = modesToMeasure(measured, opts.quick);
+  for (const mode of modes) {
     for (const workload of WORKLOADS) {
+      if (!measuresIn(workload, mode, modes, measured, opts.quick)) continue;
       const ours = ourRow(measured, workload, mode);
       const size = sizeFor(workload, ours, opts.quick);
       const name = ours?.workload ?? workload.label(size);

@@ -34,6 +34,7 @@ SIZES = {
     "chain": (2_000, 200),
     "tree": (4_096, 512),
     "scatter-gather": (100_000_000, 10_000_000),
+    "transfer": (100_000_000, 20_000_000),
     "startup": (1, 1),
 }
 
@@ -125,6 +126,38 @@ def scatter_gather(client, nbytes):
     return nbytes / 1e6 / elapsed, "MB/s"
 
 
+def produce(nbytes):
+    """Like benchmarks/processes.ts: zeros with one non-zero byte every 4096."""
+    data = bytearray(nbytes)
+    for i in range(0, nbytes, 4096):
+        data[i] = i & 255
+    return bytes(data)
+
+
+def transfer_once(client, a, b, nbytes):
+    made = client.submit(produce, nbytes, workers=[a], pure=False)
+    made.result()
+    if a not in client.who_has(made).get(made.key, ()):
+        raise RuntimeError(f"the {nbytes} B value is not on {a}")
+    t0 = time.perf_counter()
+    length = client.submit(len, made, workers=[b], pure=False).result()
+    elapsed = time.perf_counter() - t0
+    if length != nbytes:
+        raise RuntimeError(f"the consumer saw {length} bytes, expected {nbytes}")
+    return elapsed
+
+
+def transfer(client, nbytes):
+    """A task pinned to worker A makes the bytes, a task pinned to B reads their length:
+    MB (10^6 B) / seconds from submitting the reader to its result. Needs 2 workers."""
+    workers = sorted(client.scheduler_info()["workers"])
+    if len(workers) < 2:
+        raise RuntimeError("the transfer needs two workers (--processes 1)")
+    a, b = workers[:2]
+    transfer_once(client, a, b, min(10_000_000, nbytes))
+    return nbytes / 1e6 / transfer_once(client, a, b, nbytes), "MB/s"
+
+
 WORKLOADS = {
     "round-trip": round_trip,
     "submits": submits,
@@ -132,6 +165,7 @@ WORKLOADS = {
     "chain": chain,
     "tree": tree,
     "scatter-gather": scatter_gather,
+    "transfer": transfer,
 }
 
 
