@@ -9,7 +9,7 @@ import { Client } from '../lib/client/client.js';
 import { LocalCluster } from '../lib/cluster/local-cluster.js';
 import { piscinaFirstResultSeconds, piscinaRoundTripMicros, piscinaThroughput } from './baselines.js';
 import type { BenchRow } from './report.js';
-import { chainMsPerTask, inc, mapRate, roundTripMicros, submitRate, treeSeconds } from './workloads.js';
+import { chainMsPerTask, mapRate, roundTripMicros, startUpSeconds, submitRate, treeSeconds } from './workloads.js';
 
 const group = 'futures';
 
@@ -37,23 +37,6 @@ function structuredCloneMBps(megabytes: number): number {
   return megabytes / seconds;
 }
 
-/** A fresh in-process cluster (1 worker × 2 threads) and client, up to the first result. */
-async function startUpSeconds(): Promise<number> {
-  const t0 = performance.now();
-  const cluster = await LocalCluster.start({ nWorkers: 1, threadsPerWorker: 2, processes: false });
-  try {
-    const client = await Client.connect(cluster);
-    try {
-      if ((await client.submit(inc, 1).result()) !== 2) throw new Error('first result was wrong');
-      return (performance.now() - t0) / 1000;
-    } finally {
-      await client.close();
-    }
-  } finally {
-    await cluster.close();
-  }
-}
-
 export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
   const scale = opts.quick ? 0.1 : 1;
   const roundTrips = opts.quick ? 50 : 200;
@@ -63,7 +46,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
   const leaves = opts.quick ? 512 : 4096;
   const megabytes = opts.quick ? 10 : 100;
 
-  const startUp = await startUpSeconds();
+  const startUp = await startUpSeconds({ nWorkers: 1, threadsPerWorker: 2, processes: false });
   const bareStart = await piscinaFirstResultSeconds({ threads: 2 });
 
   const rows: BenchRow[] = [];

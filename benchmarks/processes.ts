@@ -10,7 +10,7 @@ import { Client } from '../lib/client/client.js';
 import { LocalCluster } from '../lib/cluster/local-cluster.js';
 import { piscinaThroughput, tcpLoopbackMBps, tcpRoundTripMicros } from './baselines.js';
 import type { BenchRow } from './report.js';
-import { chainMsPerTask, inc, mapRate, roundTripMicros, submitRate, treeSeconds } from './workloads.js';
+import { chainMsPerTask, mapRate, roundTripMicros, startUpSeconds, submitRate, treeSeconds } from './workloads.js';
 
 const group = 'futures, processes';
 
@@ -42,23 +42,6 @@ async function transferMBps(client: Client, from: string, to: string, megabytes:
   return megabytes / seconds;
 }
 
-async function startUpSeconds(): Promise<number> {
-  const t0 = performance.now();
-  const cluster = await LocalCluster.start({ processes: true, nWorkers: 2, threadsPerWorker: 1 });
-  try {
-    const client = await Client.connect(cluster);
-    try {
-      const value = await client.submit(inc, 1).result();
-      if (value !== 2) throw new Error('first result was wrong');
-      return (performance.now() - t0) / 1000;
-    } finally {
-      await client.close();
-    }
-  } finally {
-    await cluster.close();
-  }
-}
-
 async function bareNodeStartSeconds(): Promise<number> {
   const t0 = performance.now();
   await new Promise<void>((resolve, reject) => {
@@ -78,7 +61,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
   const leaves = opts.quick ? 512 : 4096;
   const megabytes = opts.quick ? 20 : 100;
 
-  const startUp = await startUpSeconds();
+  const startUp = await startUpSeconds({ processes: true, nWorkers: 2, threadsPerWorker: 1 });
   const bareStart = await bareNodeStartSeconds();
 
   const rows: BenchRow[] = [];

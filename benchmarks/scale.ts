@@ -23,8 +23,7 @@
  * tasks/s rows; 1 KB/task (the issue's bar) for the memory rows.
  */
 import { performance } from 'node:perf_hooks';
-import { getHeapStatistics, setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { getHeapStatistics } from 'node:v8';
 import { Client } from '../lib/client/client.js';
 import type { Future } from '../lib/client/future.js';
 import { wait } from '../lib/client/wait.js';
@@ -33,6 +32,7 @@ import { SchedulerState } from '../lib/scheduler/state.js';
 import type { GraphTask, RunSpec } from '../lib/protocol/messages.js';
 import { piscinaThroughput } from './baselines.js';
 import type { BenchRow } from './report.js';
+import { obtainGc, settledHeap } from './heap.js';
 import { inc } from './workloads.js';
 
 const group = 'scale';
@@ -43,18 +43,6 @@ function node(i: number, ...inputs: number[]): number {
   let sum = i;
   for (const x of inputs) sum = (sum + x) % 1_000_003;
   return sum;
-}
-
-function obtainGc(): () => void {
-  const existing = (globalThis as { gc?: () => void }).gc;
-  if (typeof existing === 'function') return existing;
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-}
-
-function settledHeap(gc: () => void): number {
-  for (let i = 0; i < 3; i++) gc();
-  return getHeapStatistics().used_heap_size;
 }
 
 /** The largest heap in use seen while it runs: a 20 ms sampler plus explicit `mark()` calls. */

@@ -15,9 +15,8 @@
  *   some Node versions; its Uint8Array object is counted.
  */
 import { performance } from 'node:perf_hooks';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { SchedulerState } from '../lib/scheduler/state.js';
+import { obtainGc, settledHeap } from './heap.js';
 import type { GraphTask, RunSpec } from '../lib/protocol/messages.js';
 import type { BenchRow } from './report.js';
 
@@ -74,18 +73,6 @@ function lifecycle(n: number): number {
   const ms = performance.now() - t0;
   if (finished !== n || s.tasks.size !== 0) throw new Error(`lifecycle: finished ${finished}/${n}, ${s.tasks.size} left`);
   return ms;
-}
-
-function obtainGc(): () => void {
-  const existing = (globalThis as { gc?: () => void }).gc;
-  if (typeof existing === 'function') return existing;
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-}
-
-function settledHeap(gc: () => void): number {
-  for (let i = 0; i < 3; i++) gc();
-  return process.memoryUsage().heapUsed;
 }
 
 function heapPerFinishedTask(n: number): number {

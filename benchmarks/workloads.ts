@@ -3,8 +3,9 @@
  * worker processes): each takes a connected Client and returns its figure.
  */
 import { performance } from 'node:perf_hooks';
-import type { Client } from '../lib/client/client.js';
+import { Client } from '../lib/client/client.js';
 import type { Future } from '../lib/client/future.js';
+import { LocalCluster, type LocalClusterOptions } from '../lib/cluster/local-cluster.js';
 
 export function inc(x: number): number {
   return x + 1;
@@ -85,4 +86,21 @@ export async function treeSeconds(client: Client, leaves: number, offset: number
   if (total !== expected) throw new Error(`tree computed ${total}, expected ${expected}`);
   for (const future of all) future.release();
   return seconds;
+}
+
+/** Seconds from starting a fresh cluster (and connecting a client) to its first result. */
+export async function startUpSeconds(options: LocalClusterOptions): Promise<number> {
+  const t0 = performance.now();
+  const cluster = await LocalCluster.start(options);
+  try {
+    const client = await Client.connect(cluster);
+    try {
+      if ((await client.submit(inc, 1).result()) !== 2) throw new Error('first result was wrong');
+      return (performance.now() - t0) / 1000;
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await cluster.close();
+  }
 }
