@@ -16,6 +16,7 @@ import { MessageChannel, threadId, type MessagePort } from 'node:worker_threads'
 import { CommClosedError, ConnectError } from '../errors.js';
 import { childLogger } from '../logging.js';
 import type { OpDict } from '../protocol/messages.js';
+import { invokeOwnerCallback } from './owner-callback.js';
 import type { Comm, ConnectOptions, Listener, ListenOptions, Transport } from './comm.js';
 import { prepareForPost } from './shared-bytes.js';
 import { deliverDirect, uncloneablePart, type DirectReceiver } from './direct-delivery.js';
@@ -190,12 +191,7 @@ export class InprocComm implements Comm, DirectReceiver {
 
   private reportWriteError(msg: OpDict, error: Error): void {
     log.warn({ err: error, op: msg.op, peer: this.peerAddress }, 'message could not be sent');
-    if (this.writeErrorHandler === undefined) return;
-    try {
-      this.writeErrorHandler(msg, error);
-    } catch (handlerError) {
-      log.error({ err: handlerError }, 'write error handler threw');
-    }
+    invokeOwnerCallback(log, 'write error handler', this.writeErrorHandler, msg, error);
   }
 
   private readonly handleBatch = (batch: unknown): void => {
@@ -224,11 +220,7 @@ export class InprocComm implements Comm, DirectReceiver {
   };
 
   private notifyClose(handler: (reason?: Error) => void): void {
-    try {
-      handler(this.closeReason);
-    } catch (error) {
-      log.error({ err: error, peer: this.peerAddress }, 'close handler threw');
-    }
+    invokeOwnerCallback(log, `close handler for ${this.peerAddress}`, handler, this.closeReason);
   }
 }
 

@@ -25,6 +25,7 @@ import net from 'node:net';
 import { CommClosedError, ConnectError } from '../errors.js';
 import { childLogger } from '../logging.js';
 import type { OpDict } from '../protocol/messages.js';
+import { invokeOwnerCallback } from './owner-callback.js';
 import { encodeBatch, WireDecoder, type EncodeOptions } from '../protocol/wire.js';
 import { optionalDuration } from '../units.js';
 import type { Comm, ConnectOptions, Listener, ListenOptions, Transport } from './comm.js';
@@ -280,12 +281,7 @@ export class TcpComm implements Comm {
 
   private reportWriteError(msg: OpDict, error: Error): void {
     log.warn({ err: error, op: msg.op, peer: this.peerAddress }, 'message could not be encoded');
-    if (this.writeErrorHandler === undefined) return;
-    try {
-      this.writeErrorHandler(msg, error);
-    } catch (handlerError) {
-      log.error({ err: handlerError }, 'write error handler threw');
-    }
+    invokeOwnerCallback(log, 'write error handler', this.writeErrorHandler, msg, error);
   }
 
   private readonly handleData = (chunk: Buffer): void => {
@@ -383,11 +379,7 @@ export class TcpComm implements Comm {
   };
 
   private notifyClose(handler: (reason?: Error) => void): void {
-    try {
-      handler(this.closeReason);
-    } catch (error) {
-      log.error({ err: error, peer: this.peerAddress }, 'close handler threw');
-    }
+    invokeOwnerCallback(log, `close handler for ${this.peerAddress}`, handler, this.closeReason);
   }
 }
 
