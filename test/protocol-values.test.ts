@@ -1,5 +1,5 @@
 import t from 'tap';
-import { encodeValue, decodeValue, DependencyRef, typeName } from '../dist/lib/protocol/values.js';
+import { encodeValue, decodeValue, decodeTaskInput, DependencyRef, typeName } from '../dist/lib/protocol/values.js';
 import { SerializationError, CancelledError, KilledWorker, TimeoutError } from '../dist/lib/errors.js';
 
 const roundTrip = <T>(value: T): T => decodeValue<T>(encodeValue(value));
@@ -182,6 +182,35 @@ t.test('encodeValue output owns its ArrayBuffer', async (t) => {
   t.same(first, copy, 'later encodes do not overwrite earlier results');
   const transferred = structuredClone(first, { transfer: [first.buffer as ArrayBuffer] });
   t.same(decodeValue(transferred), { a: 1 }, 'transferable');
+});
+
+t.test('decodeTaskInput: large binaries come back as views of the blob, the rest as decodeValue does', async (t) => {
+  const n = 100_000;
+  const bytes = new Uint8Array(n).map((_, i) => i % 251);
+  const cases: [string, ArrayBufferView][] = [
+    ['Uint8Array', bytes],
+    ['Buffer', Buffer.from(bytes)],
+    ['Int32Array', new Int32Array(n / 4).map((_, i) => i - 7)],
+    ['DataView', new DataView(bytes.buffer.slice(0))],
+  ];
+  for (const [name, value] of cases) {
+    const blob = encodeValue(value);
+    const input = decodeTaskInput<ArrayBufferView>(blob);
+    t.equal(typeName(input), typeName(value), `${name}: same class`);
+    t.same(Buffer.from(input.buffer, input.byteOffset, input.byteLength), Buffer.from(value.buffer, value.byteOffset, value.byteLength), `${name}: same bytes`);
+    // Shared with the blob only where the element alignment allows it: Int32 data starts at offset 7.
+    if (name !== 'Int32Array') t.equal(input.buffer, blob.buffer, `${name}: a view of the blob, not a copy`);
+  }
+  const float = encodeValue(new Float64Array(20_000).fill(0.5));
+  const misaligned = decodeTaskInput<Float64Array>(float);
+  t.ok(misaligned instanceof Float64Array && misaligned.length === 20_000 && misaligned[19_999] === 0.5, 'a misaligned Float64Array is copied');
+  t.not(misaligned.buffer, float.buffer);
+  const arrayBuffer = encodeValue(new ArrayBuffer(n));
+  const back = decodeTaskInput<ArrayBuffer>(arrayBuffer);
+  t.ok(back instanceof ArrayBuffer && back.byteLength === n, 'ArrayBuffers are never views');
+  t.same(decodeTaskInput(encodeValue({ small: [1, 2] })), { small: [1, 2] }, 'ordinary values decode as usual');
+  t.same(decodeTaskInput(encodeValue([bytes])), [bytes], 'a binary inside a structure is decoded (copied) as usual');
+  t.throws(() => decodeTaskInput(new Uint8Array(n).fill(0xc1)), SerializationError, 'garbage is a SerializationError');
 });
 
 t.test('typeName', async (t) => {

@@ -42,6 +42,16 @@ t.test('dependencies are decoded and substituted, nested too', async (t) => {
   t.equal(outcome.ok && decodeValue(outcome.value), 103);
 });
 
+t.test('a large binary dependency reaches the task without a copy', async (t) => {
+  const stored = encodeValue(new Uint8Array(1_000_000).fill(7));
+  const outcome = await executeTask({
+    key: 'sum-4',
+    runSpec: spec((data: Uint8Array) => data.byteLength + data[999_999]! + (data.buffer.byteLength === data.byteLength ? 0 : 1_000_000_000), [new DependencyRef('big-1')]),
+    deps: { 'big-1': stored },
+  });
+  t.equal(outcome.ok && decodeValue(outcome.value), 1_000_007 + 1_000_000_000, 'the task saw the right bytes, as a view of the stored blob');
+});
+
 t.test('a thrown custom error keeps name, message, stack and props', async (t) => {
   const thrower = () => {
     class QuotaError extends Error {

@@ -166,6 +166,32 @@ export function packBinaryAlone(value: Binary, moreTypes: boolean): Uint8Array {
   return out!;
 }
 
+/**
+ * The binary a `packBinaryAlone` blob holds, as a view of the blob's own bytes
+ * (no copy), or undefined when `blob` is not such a blob or the view would be
+ * misaligned (ArrayBuffers are never views: they come back through the copying path).
+ */
+export function viewOfLoneBinary(blob: Uint8Array): Binary | undefined {
+  if (blob.byteLength < 7) return undefined;
+  const header = new DataView(blob.buffer, blob.byteOffset, 7);
+  const first = blob[0]!;
+  const buffer = blob.buffer as ArrayBuffer;
+  if (first === 0xc6) {
+    if (header.getUint32(1) !== blob.byteLength - 5) return undefined;
+    return Buffer.from(buffer, blob.byteOffset + 5, blob.byteLength - 5);
+  }
+  if (first !== 0xc9 || blob[5] !== MSGPACKR_TYPED_ARRAY_EXT || header.getUint32(1) !== blob.byteLength - 6) return undefined;
+  const code = blob[6]!;
+  const offset = blob.byteOffset + 7;
+  const length = blob.byteLength - 7;
+  if (code === MSGPACKR_DATA_VIEW_CODE) return new DataView(buffer, offset, length);
+  const typedArrayClass: TypedArrayClass | undefined = TYPED_ARRAY_CLASSES[code];
+  if (typedArrayClass === undefined) return undefined;
+  const elementSize = typedArrayClass.BYTES_PER_ELEMENT;
+  if (offset % elementSize !== 0 || length % elementSize !== 0) return undefined;
+  return new typedArrayClass(buffer, offset, length / elementSize);
+}
+
 /** The frames of the message being decoded; frame references resolve against it. */
 let activeFrames: readonly Uint8Array[] | null = null;
 

@@ -12,7 +12,7 @@ import { Packr, Unpackr } from 'msgpackr';
 import { SerializationError } from '../errors.js';
 import { DependencyRef, withDependencies } from './dependency-ref.js';
 import { EncodedMap, NEGATIVE_ZERO } from './value-extensions.js';
-import { OUT_OF_BAND_THRESHOLD, packBinaryAlone } from './out-of-band.js';
+import { OUT_OF_BAND_THRESHOLD, packBinaryAlone, viewOfLoneBinary } from './out-of-band.js';
 import './actor-ref.js';
 
 export { DependencyRef } from './dependency-ref.js';
@@ -168,6 +168,20 @@ export function decodeValue<T = unknown>(blob: Uint8Array, deps?: ReadonlyMap<st
     if (error instanceof SerializationError) throw error;
     throw new SerializationError(`cannot decode value: ${(error as Error)?.message ?? String(error)}`, { cause: error });
   }
+}
+
+/**
+ * Decode a task's input. Like decodeValue, except that a large binary on its
+ * own comes back as a view of `blob`'s bytes instead of a copy: a task reading
+ * 100 MB that a peer sent does not copy it again. Tasks must treat such inputs
+ * as read-only (as in dask, where a task receives the stored object itself).
+ */
+export function decodeTaskInput<T = unknown>(blob: Uint8Array): T {
+  if (blob instanceof Uint8Array && blob.byteLength >= OUT_OF_BAND_THRESHOLD) {
+    const view = viewOfLoneBinary(blob);
+    if (view !== undefined) return view as T;
+  }
+  return decodeValue<T>(blob);
 }
 
 /** True for the placeholders decodeValue leaves in place when called without `deps`. */
