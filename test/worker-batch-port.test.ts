@@ -1,6 +1,6 @@
 import t from 'tap';
 import { MessageChannel } from 'node:worker_threads';
-import { BatchPort, serveBatches, transferListOf } from '../dist/lib/worker/batch-port.js';
+import { BatchPort, serveBatches, transferListOf, TRANSFER_MIN_BYTES } from '../dist/lib/worker/batch-port.js';
 import type { TaskOutcome, TaskToRun } from '../dist/lib/worker/execute.js';
 import { ThreadPool } from '../dist/lib/worker/pool.js';
 import { toFunctionRef } from '../dist/lib/task-function.js';
@@ -67,16 +67,20 @@ t.test('a closed port refuses new batches and fails the ones out after a grace p
   await t.rejects(out, CommClosedError);
 });
 
-t.test('transferListOf gives each result its own buffer, once', async (t) => {
-  const slab = new Uint8Array(64);
-  const shared = new Uint8Array(new SharedArrayBuffer(8));
-  const own = new Uint8Array(4);
+t.test('transferListOf transfers large results, each from a buffer of its own, once', async (t) => {
+  const slab = new Uint8Array(TRANSFER_MIN_BYTES * 3);
+  const shared = new Uint8Array(new SharedArrayBuffer(TRANSFER_MIN_BYTES));
+  const own = new Uint8Array(TRANSFER_MIN_BYTES);
+  const smallSlab = new Uint8Array(64);
+  const small = new Uint8Array(4);
   const outcomes: TaskOutcome[] = [
-    { key: 'slice', ok: true, value: slab.subarray(8, 16), type: 'x', nbytes: 8, duration: 0 },
-    { key: 'own', ok: true, value: own, type: 'x', nbytes: 4, duration: 0 },
-    { key: 'again', ok: true, value: own, type: 'x', nbytes: 4, duration: 0 },
-    { key: 'shared', ok: true, value: shared, type: 'x', nbytes: 8, duration: 0 },
+    { key: 'slice', ok: true, value: slab.subarray(8, 8 + TRANSFER_MIN_BYTES), type: 'x', nbytes: TRANSFER_MIN_BYTES, duration: 0 },
+    { key: 'own', ok: true, value: own, type: 'x', nbytes: TRANSFER_MIN_BYTES, duration: 0 },
+    { key: 'again', ok: true, value: own, type: 'x', nbytes: TRANSFER_MIN_BYTES, duration: 0 },
+    { key: 'shared', ok: true, value: shared, type: 'x', nbytes: TRANSFER_MIN_BYTES, duration: 0 },
     { key: 'err', ok: false, error: { name: 'Error', message: 'x' } as never, duration: 0 },
+    { key: 'small', ok: true, value: small, type: 'x', nbytes: 4, duration: 0 },
+    { key: 'small-slice', ok: true, value: smallSlab.subarray(8, 16), type: 'x', nbytes: 8, duration: 0 },
   ];
   const buffers = transferListOf(outcomes);
   t.equal(buffers.length, 3);
@@ -84,6 +88,10 @@ t.test('transferListOf gives each result its own buffer, once', async (t) => {
   t.equal(buffers[1], own.buffer, 'an owned buffer travels as is');
   t.not((outcomes[2] as { value: Uint8Array }).value.buffer, own.buffer, 'the same buffer twice is copied once');
   t.equal((outcomes[3] as { value: Uint8Array }).value, shared, 'shared memory needs no transfer');
+  t.notOk(buffers.includes(small.buffer), 'a small result is cloned, not transferred');
+  t.equal((outcomes[5] as { value: Uint8Array }).value, small, 'a small owned result is left as it is');
+  const smallCopy = (outcomes[6] as { value: Uint8Array }).value;
+  t.equal(smallCopy.buffer.byteLength, 8, 'a small view gets a buffer of its own (a clone would copy the whole slab)');
 });
 
 t.test('ThreadPool: threads open batch ports; a dying thread fails its batch and is replaced', async (t) => {

@@ -103,9 +103,9 @@ t.test('bad arguments and missing dependencies fail the task, not the batch', as
   t.equal(outcomes[2]!.ok && decodeValue(outcomes[2]!.value), 'ok');
 });
 
-t.test('thread entry marks result buffers for transfer', async (t) => {
+t.test('thread entry marks large result buffers for transfer', async (t) => {
   const batch = [
-    { key: 'a', runSpec: spec(() => 'x'.repeat(100), []), deps: {} },
+    { key: 'a', runSpec: spec(() => 'x'.repeat(100_000), []), deps: {} },
     { key: 'b', runSpec: spec(() => { throw new Error('no'); }, []), deps: {} },
   ];
   const result = (await runBatch(batch)) as Record<symbol, unknown>;
@@ -116,4 +116,6 @@ t.test('thread entry marks result buffers for transfer', async (t) => {
   t.equal(outcomes[1]!.ok, false);
   const onlyErrors = await runBatch([batch[1]!]);
   t.ok(Array.isArray(onlyErrors), 'nothing to transfer: plain outcomes');
+  const smallOnly = await runBatch([{ key: 'c', runSpec: spec(() => 'small', []), deps: {} }]);
+  t.ok(Array.isArray(smallOnly), 'small results are cloned: plain outcomes');
 });
