@@ -9,7 +9,7 @@ import { Client } from '../lib/client/client.js';
 import { LocalCluster } from '../lib/cluster/local-cluster.js';
 import { piscinaFirstResultSeconds, piscinaRoundTripMicros, piscinaThroughput } from './baselines.js';
 import type { BenchRow } from './report.js';
-import { chainMsPerTask, mapRate, roundTripMicros, startUpSeconds, submitRate, treeSeconds } from './workloads.js';
+import { chainMsPerTask, mapRate, quiet, roundTripMicros, startUpSeconds, submitRate, treeSeconds } from './workloads.js';
 
 const group = 'futures';
 
@@ -59,15 +59,21 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
         await mapRate(client, 5000, -10_000_000 * (round + 1));
         await submitRate(client, 2000, -10_000_000 * (round + 1) + 5000);
       }
-      await chainMsPerTask(client, 300, -5_000_000);
+      for (let round = 0; round < 3; round++) await chainMsPerTask(client, 2000, -5_000_000 - round * 10_000);
       await treeSeconds(client, 256, -6_000_000);
       await roundTripMicros(client, 50);
 
+      await quiet(client);
       const rt = await roundTripMicros(client, roundTrips);
+      await quiet(client);
       const submit = await submitRate(client, submits, 1_000_000);
+      await quiet(client);
       const map = await mapRate(client, mapped, 2_000_000);
+      await quiet(client);
       const chainMs = await chainMsPerTask(client, chain, 3_000_000);
+      await quiet(client);
       const tree = await treeSeconds(client, leaves, 4_000_000);
+      await quiet(client);
       const mbps = await scatterGatherMBps(client, megabytes);
 
       const rawRt = await piscinaRoundTripMicros({ tasks: roundTrips * 5, threads: 2 });

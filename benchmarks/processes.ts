@@ -10,7 +10,7 @@ import { Client } from '../lib/client/client.js';
 import { LocalCluster } from '../lib/cluster/local-cluster.js';
 import { piscinaThroughput, tcpLoopbackMBps, tcpRoundTripMicros } from './baselines.js';
 import type { BenchRow } from './report.js';
-import { chainMsPerTask, mapRate, roundTripMicros, startUpSeconds, submitRate, treeSeconds } from './workloads.js';
+import { chainMsPerTask, mapRate, quiet, roundTripMicros, startUpSeconds, submitRate, treeSeconds } from './workloads.js';
 
 const group = 'futures, processes';
 
@@ -82,11 +82,17 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
       await roundTripMicros(client, 30);
       await transferMBps(client, a, b, Math.min(10, megabytes));
 
+      await quiet(client);
       const rt = await roundTripMicros(client, roundTrips);
+      await quiet(client);
       const submit = await submitRate(client, submits, 1_000_000);
+      await quiet(client);
       const map = await mapRate(client, mapped, 2_000_000);
+      await quiet(client);
       const chainMs = await chainMsPerTask(client, chain, 3_000_000);
+      await quiet(client);
       const tree = await treeSeconds(client, leaves, 4_000_000);
+      await quiet(client);
       const transfer = await transferMBps(client, a, b, megabytes);
 
       const rawRt = await tcpRoundTripMicros({ messages: roundTrips * 5 });
