@@ -115,6 +115,7 @@ export class Nanny extends MailboxActor {
     kill: (msg) => this.kill(reasonOf(msg, 'killed')).then(() => ({ status: 'OK' })),
     // Reply first, then close: the caller (the scheduler's terminate) should not see its call cut off.
     close: (msg) => {
+      this.closedOnRequest = true;
       setImmediate(() => void this.close(reasonOf(msg, 'closed by request')));
       return { status: 'OK' };
     },
@@ -123,6 +124,8 @@ export class Nanny extends MailboxActor {
 
   /** The nanny's own address (RPCs restart, kill, identity). */
   address = '';
+  /** True once someone (the scheduler shutting the cluster down) asked this nanny to close. */
+  closedOnRequest = false;
   readonly schedulerAddress: string;
   readonly memoryLimit: number | undefined;
   /** Resolves with the reason once the nanny has closed (asked to, or by itself). */

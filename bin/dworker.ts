@@ -58,10 +58,16 @@ async function runWithNannies(options: WorkerCliOptions): Promise<void> {
     await Promise.all(nannies.map((nanny) => nanny.close('another worker failed to start')));
     throw failure.reason;
   }
-  // Every nanny closing by itself (e.g. the scheduler is gone for good) ends the command.
+  // Every nanny closing by itself ends the command: normally when the scheduler shut the cluster
+  // down (client.shutdown()), with a failure when the scheduler is gone for good.
   void Promise.all(nannies.map((nanny) => nanny.finished)).then((reasons) => {
     if (shuttingDown) return;
-    process.stderr.write(`dworker: all workers closed (${[...new Set(reasons)].join('; ')})\n`);
+    const why = [...new Set(reasons)].join('; ');
+    if (nannies.every((nanny) => nanny.closedOnRequest)) {
+      process.stdout.write(`dworker: the scheduler closed every worker (${why})\n`);
+      process.exit(0);
+    }
+    process.stderr.write(`dworker: all workers closed (${why})\n`);
     process.exit(1);
   });
 }

@@ -92,3 +92,34 @@ t.test('dworker --no-nanny runs one worker in its own process', async (t) => {
   t.equal(await gpu.result(), 42, 'the advertised resource is usable');
   t.same(await worker.stop('SIGTERM'), { code: 0, signal: null });
 });
+
+t.test('--host 0.0.0.0 advertises a dialable address; client.shutdown() ends both commands with exit 0', async (t) => {
+  const scheduler = new CliProcess('dscheduler', ['--host', '0.0.0.0', '--port', '0']);
+  t.teardown(() => scheduler.stop('SIGKILL'));
+  const [announce] = await scheduler.waitForStdout(/^Start scheduler at (tcp:\/\/\S+)$/m);
+  const address = announce![1]!;
+  t.notMatch(address, /0\.0\.0\.0/, 'the scheduler announces an address others can dial');
+  const workers = new CliProcess('dworker', [address, '--nprocs', '1', '--nthreads', '1', '--host', '0.0.0.0']);
+  t.teardown(() => workers.stop('SIGKILL'));
+  const [[, workerAddress]] = (await workers.waitForStdout(/^Start worker at (tcp:\/\/\S+)$/m)) as [RegExpMatchArray];
+  t.notMatch(workerAddress!, /0\.0\.0\.0/, 'so does the worker');
+  const solo = new CliProcess('dworker', [address, '--no-nanny', '--nthreads', '1', '--host', '0.0.0.0']);
+  t.teardown(() => solo.stop('SIGKILL'));
+  await solo.waitForStdout(/^Registered with scheduler at /m);
+  const children = descendantPids(workers.pid);
+
+  const client = await Client.connect(address);
+  t.teardown(() => client.close());
+  t.equal(Object.keys(await client.nthreads()).length, 2);
+  // Pinned to each worker in turn, with data moving between them over the advertised addresses.
+  const workerList = Object.keys(await client.nthreads());
+  const first = client.with({ workers: [workerList[0]!] }).submit((n: number) => new Uint8Array(n).fill(3), 200_000);
+  const second = client.with({ workers: [workerList[1]!] }).submit((bytes: Uint8Array) => bytes.reduce((a, b) => a + b, 0), first);
+  t.equal(await second.result(), 600_000, 'a worker fetched its input from the other one');
+
+  await client.shutdown();
+  t.same(await scheduler.exited, { code: 0, signal: null }, 'dscheduler exits 0 after client.shutdown()');
+  t.same(await workers.exited, { code: 0, signal: null }, 'dworker (nannies) exits 0 after client.shutdown()');
+  t.same(await solo.exited, { code: 0, signal: null }, 'dworker --no-nanny exits 0 after client.shutdown()');
+  await waitUntil(() => children.every((pid) => !isAlive(pid)), 5000, 'the worker processes have exited');
+});

@@ -308,3 +308,34 @@ t.test('closing flushes queued messages first and fires onClose on both ends', a
   t.type(reasons[0], CommClosedError, 'the remote side learns the peer closed');
   t.equal(localReason, undefined, 'a local close has no reason');
 });
+
+t.test('contactHost: a wildcard bind advertises an external address, anything else itself', async (t) => {
+  const { contactHost, isWildcardHost } = await import('../dist/lib/comm/contact-host.js');
+  const info = (address: string, family: 'IPv4' | 'IPv6', internal = false) =>
+    ({ address, family, internal, netmask: '', mac: '', cidr: null, ...(family === 'IPv6' ? { scopeid: 0 } : {}) }) as never;
+  const machine = {
+    lo: [info('127.0.0.1', 'IPv4', true), info('::1', 'IPv6', true)],
+    eth0: [info('fe80::1', 'IPv6'), info('fd00::2', 'IPv6'), info('10.1.2.3', 'IPv4')],
+  };
+  t.equal(contactHost('0.0.0.0', machine), '10.1.2.3');
+  t.equal(contactHost('::', machine), '10.1.2.3', 'a dual-stack socket is reachable over IPv4 too');
+  t.equal(contactHost('::', { eth0: [info('fe80::1', 'IPv6'), info('fd00::2', 'IPv6')] }), 'fd00::2', 'never a link-local address');
+  t.equal(contactHost('0.0.0.0', { lo: machine.lo }), '127.0.0.1', 'loopback when there is nothing else');
+  t.equal(contactHost('::', { lo: machine.lo }), '::1');
+  t.equal(contactHost('192.168.0.9', machine), '192.168.0.9');
+  t.equal(contactHost('localhost', machine), 'localhost');
+  t.ok(isWildcardHost('0.0.0.0') && isWildcardHost('::') && !isWildcardHost('127.0.0.1'));
+});
+
+t.test('a listener on 0.0.0.0 reports a dialable address and accepts on it', async (t) => {
+  let accept: (comm: Comm) => void = () => undefined;
+  const accepted = new Promise<Comm>((resolve) => (accept = resolve));
+  const listener = await listen('tcp://0.0.0.0:0', (comm) => accept(comm));
+  t.teardown(() => listener.close());
+  t.notMatch(listener.address, /0\.0\.0\.0/);
+  const comm = await connect(listener.address);
+  t.teardown(() => comm.close());
+  const server = await accepted;
+  t.teardown(() => server.close());
+  t.ok(server.peerAddress.startsWith('tcp://'), 'the advertised address reaches the listener');
+});

@@ -19,7 +19,8 @@ export const SCHEDULER_HELP = `${SCHEDULER_USAGE}
 Start a distributed-ts scheduler and print "Start scheduler at tcp://HOST:PORT".
 
 Options:
-  --host HOST                  address to bind (default 127.0.0.1; 0.0.0.0 for every interface)
+  --host HOST                  address to bind (default 127.0.0.1; 0.0.0.0 for every interface,
+                               announcing this machine's first external address)
   --port PORT                  TCP port (default ${DEFAULT_SCHEDULER_PORT}; 0 picks a free port)
   --dashboard-address ADDRESS  where to serve the dashboard, e.g. :8787
   -h, --help                   show this help and exit

@@ -48,7 +48,8 @@ Options:
   --resources "GPU=1 MEM=2e9"  abstract resources this worker offers to tasks
   --preload MODULE           module (path or package) imported in every worker; its setup(worker) runs at
                              start and teardown(worker) at close (repeatable)
-  --host HOST                address to bind (default 127.0.0.1)
+  --host HOST                address to bind (default 127.0.0.1; 0.0.0.0 for every interface,
+                             advertising this machine's first external address)
   --port PORT                worker port (default 0 = any free port; --nprocs 1 only)
   --death-timeout DURATION   give up when the scheduler cannot be reached for this long (default 10s)
   -h, --help                 show this help and exit

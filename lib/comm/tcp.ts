@@ -29,6 +29,7 @@ import { invokeOwnerCallback } from './owner-callback.js';
 import { encodeBatch, WireDecoder, type EncodeOptions } from '../protocol/wire.js';
 import { optionalDuration } from '../units.js';
 import type { Comm, ConnectOptions, Listener, ListenOptions, Transport } from './comm.js';
+import { contactHost } from './contact-host.js';
 
 const SCHEME = 'tcp';
 const PREFIX = `${SCHEME}://`;
@@ -461,7 +462,7 @@ export const tcpTransport: Transport = {
         server.off('error', reject);
         server.on('error', (error) => log.error({ err: error, address }, 'listener error'));
         const bound = server.address() as net.AddressInfo;
-        resolve(new TcpListener(formatTcpAddress(host, bound.port), server));
+        resolve(new TcpListener(formatTcpAddress(contactHost(host), bound.port), server));
       });
     });
   },
