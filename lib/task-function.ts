@@ -265,9 +265,23 @@ async function resolveFunction(ref: FunctionRef): Promise<Callable> {
   }
 }
 
+/** Names a function's source may use for itself: binding them lets `const f = (n) => ... f(n - 1)` recurse. */
+const BINDABLE_NAME = /^[A-Za-z_$][\w$]*$/;
+
 function evaluateSource(source: string, name: string): Callable {
   // Compiled here, inside this package: import() in the body resolves from this module.
-  const value: unknown = new Function(`"use strict"; return (${source}\n);`)();
+  let value: unknown;
+  if (BINDABLE_NAME.test(name)) {
+    let compiled: (() => unknown) | undefined;
+    try {
+      // Like a module-level `const name = ...` on the client, so the function can call itself by name.
+      compiled = new Function(`"use strict"; const ${name} = (${source}\n); return ${name};`) as () => unknown;
+    } catch {
+      // A reserved word as name (or a source that only parses alone): no self-binding.
+    }
+    if (compiled !== undefined) value = compiled();
+  }
+  value ??= new Function(`"use strict"; return (${source}\n);`)();
   if (typeof value !== 'function') {
     throw new SerializationError(`source of ${JSON.stringify(name)} evaluated to ${describe(value)}, not a function`);
   }

@@ -128,6 +128,19 @@ t.test('free variables are not captured: ReferenceError when the task runs', asy
   t.throws(() => fn(1), /captured is not defined/);
 });
 
+t.test('a function may call itself by the name it was defined under', async (t) => {
+  const factorial = (n: number): number => (n <= 1 ? 1 : n * factorial(n - 1));
+  t.equal((await roundTrip(factorial))(5), 120, 'an arrow function assigned to a const');
+  const fib = async (n: number): Promise<number> => (n < 2 ? n : (await fib(n - 1)) + (await fib(n - 2)));
+  t.equal(await (await roundTrip(fib))(10), 55, 'an async arrow function');
+  function countdown(n: number): number[] {
+    return n === 0 ? [0] : [n, ...countdown(n - 1)];
+  }
+  t.same((await roundTrip(countdown))(3), [3, 2, 1, 0], 'a function declaration (its own name binding)');
+  const obj = { default(x: number) { return x + 1; } };
+  t.equal((await roundTrip(obj.default))(1), 2, 'a reserved word as name: no self-binding, still loads');
+});
+
 t.test("import('distributed-ts') inside a shipped function resolves this package", async (t) => {
   const fn = await roundTrip(async () => Object.keys(await import('distributed-ts' as string)).sort());
   t.same(await fn(), Object.keys(pkg).sort());
