@@ -8,7 +8,9 @@ t.test('processes: true computes in two other processes and closes them', async 
   t.teardown(() => cluster.close());
   t.match(cluster.schedulerAddress, /^tcp:\/\/127\.0\.0\.1:\d+$/);
   t.equal(cluster.nannies.length, 2);
-  t.equal(cluster.workers.length, 0, 'no in-process workers');
+  t.equal(cluster.workers.length, 2, 'workers are the nannies of the worker processes');
+  t.equal(cluster.workers, cluster.nannies);
+  t.same(cluster.workers.map((nanny) => nanny.workerAddress).sort(), [...cluster.workerAddresses].sort());
   const addresses = cluster.workerAddresses;
   t.equal(addresses.length, 2);
   for (const address of addresses) t.match(address, /^tcp:\/\/127\.0\.0\.1:\d+$/);

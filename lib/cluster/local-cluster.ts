@@ -30,23 +30,38 @@ export interface LocalClusterOptions {
   dashboardAddress?: string;
 }
 
-export class LocalCluster implements AsyncDisposable {
+/** What `LocalCluster.workers` holds: Worker objects in this process, or the nannies of worker processes. */
+export type LocalClusterWorkers<Processes extends boolean> = Processes extends true ? Nanny[] : Worker[];
+
+export class LocalCluster<Processes extends boolean = boolean> implements AsyncDisposable {
   #closing: Promise<void> | undefined;
 
   private constructor(
     readonly scheduler: Scheduler,
-    /** The in-process workers (`processes: false`; empty with processes). */
-    readonly workers: Worker[],
+    private readonly threadWorkers: Worker[],
     /** The nannies of the worker processes (`processes: true`; empty without). */
     readonly nannies: Nanny[] = [],
+    readonly processes = false,
   ) {}
+
+  /**
+   * The workers: with `processes: false` the Worker objects in this process,
+   * with `processes: true` the nannies supervising the worker processes (as
+   * dask's `LocalCluster.workers`).
+   */
+  get workers(): LocalClusterWorkers<Processes> {
+    return (this.processes ? this.nannies : this.threadWorkers) as LocalClusterWorkers<Processes>;
+  }
 
   /** The current workers' addresses, in either mode (a restarted process has a new address). */
   get workerAddresses(): string[] {
-    if (this.nannies.length === 0) return this.workers.map((worker) => worker.address);
+    if (!this.processes) return this.threadWorkers.map((worker) => worker.address);
     return this.nannies.map((nanny) => nanny.workerAddress).filter((address): address is string => address !== undefined);
   }
 
+  static start(options: LocalClusterOptions & { processes: true }): Promise<LocalCluster<true>>;
+  static start(options?: LocalClusterOptions & { processes?: false }): Promise<LocalCluster<false>>;
+  static start(options?: LocalClusterOptions): Promise<LocalCluster>;
   static async start(options: LocalClusterOptions = {}): Promise<LocalCluster> {
     const nWorkers = options.nWorkers ?? 1;
     if (!(Number.isInteger(nWorkers) && nWorkers >= 0)) {
@@ -120,7 +135,7 @@ export class LocalCluster implements AsyncDisposable {
       throw error;
     }
     log.debug({ scheduler: scheduler.address, workers: nannies.length, threadsPerWorker }, 'local cluster of processes started');
-    return new LocalCluster(scheduler, [], nannies);
+    return new LocalCluster(scheduler, [], nannies, true);
   }
 
   get schedulerAddress(): string {
@@ -131,7 +146,7 @@ export class LocalCluster implements AsyncDisposable {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await Promise.allSettled(this.nannies.map((nanny) => nanny.close('local cluster closing')));
-      await Promise.allSettled(this.workers.map((worker) => worker.close()));
+      await Promise.allSettled(this.threadWorkers.map((worker) => worker.close()));
       await this.scheduler.close();
     })();
     return this.#closing;
@@ -142,6 +157,6 @@ export class LocalCluster implements AsyncDisposable {
   }
 
   toString(): string {
-    return `<LocalCluster: scheduler=${this.schedulerAddress} workers=${this.workers.length + this.nannies.length}>`;
+    return `<LocalCluster: scheduler=${this.schedulerAddress} workers=${this.workers.length}>`;
   }
 }
