@@ -76,3 +76,12 @@ export class LostDataError extends DistributedError {
 export class ActorWorkerLostError extends DistributedError {
   override name = 'ActorWorkerLostError';
 }
+
+/**
+ * The pool thread running a task ended under it: the task called
+ * `process.exit()` (which ends only its thread), or an error escaped every
+ * handler there. The pool starts a replacement thread.
+ */
+export class ThreadExitedError extends DistributedError {
+  override name = 'ThreadExitedError';
+}

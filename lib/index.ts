@@ -59,6 +59,7 @@ export {
   InvalidGraphError,
   LostDataError,
   ActorWorkerLostError,
+  ThreadExitedError,
 } from './errors.js';
 export { InvalidTransitionError } from '../machines/transition-table.js';
 export { parseDuration, parseBytes } from './units.js';

@@ -100,7 +100,7 @@ t.test('bad messages and dying threads do not stop the worker', async (t) => {
   peer.send({ op: 'free-keys', keys: 5 } as unknown as OpDict);
   peer.send(computeTask('exit-1', spec(() => process.exit(7), [])));
   const erred = await scheduler.next('task-erred', 'exit-1');
-  t.match((erred.exception as { message: string }).message, /exited with code: 7/);
+  t.match(erred.exception, { name: 'ThreadExitedError', message: /exited with code: 7/ }, 'a typed error says the thread exited');
   peer.send(computeTask('after-1', spec(() => 'still alive', [])));
   t.equal((await scheduler.next('task-finished', 'after-1')).key, 'after-1');
   t.equal(workers[0]!.state.tasks.has('broken-1'), false);

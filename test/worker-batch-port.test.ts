@@ -102,7 +102,7 @@ t.test('ThreadPool: threads open batch ports; a dying thread fails its batch and
   await until(() => pool.batchPorts === 2, 10_000, 'both threads opened their ports');
   const results = await Promise.all(Array.from({ length: 8 }, (_, i) => pool.run([task(`t${i}`, (x: number) => x + 1, [i])])));
   t.same(results.map((outcomes) => valueOf(outcomes[0]!)), [1, 2, 3, 4, 5, 6, 7, 8]);
-  await t.rejects(pool.run([task('exit', () => process.exit(7))]), { message: /exited with code: 7/ });
+  await t.rejects(pool.run([task('exit', () => process.exit(7))]), { name: 'ThreadExitedError', message: /exited with code: 7/ });
   await until(() => pool.batchPorts === 2 && pool.threadCount === 2, 10_000, 'the replacement thread opened its port');
   t.equal(valueOf((await pool.run([task('after', () => 'alive')]))[0]!), 'alive');
   const running = pool.run([task('hang', () => new Promise(() => undefined))]);

@@ -12,6 +12,7 @@
  */
 import { Piscina } from 'piscina';
 import type { MessagePort } from 'node:worker_threads';
+import { ThreadExitedError } from '../errors.js';
 import { childLogger } from '../logging.js';
 import { BATCH_PORT, BatchPort, isBatchPortMessage, type BatchPortMessage } from './batch-port.js';
 import type { TaskOutcome, TaskToRun } from './execute.js';
@@ -53,6 +54,12 @@ export function threadEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessE
   const options = env.NODE_OPTIONS;
   if (options === undefined || !options.includes('@tapjs/') || /["']/.test(options)) return env;
   return { ...env, NODE_OPTIONS: threadExecArgv(options.split(/\s+/).filter((a) => a !== '')).join(' ') };
+}
+
+function threadExited(thread: string, code: number): ThreadExitedError {
+  return new ThreadExitedError(
+    `${thread} exited with code: ${code} while running tasks (process.exit() in a task ends its thread; a new thread replaces it)`,
+  );
 }
 
 export class ThreadPool {
@@ -99,7 +106,7 @@ export class ThreadPool {
       this.ports = this.ports.filter((p) => p !== port);
     };
     thread.once('error', (error: Error) => drop(error));
-    thread.once('exit', (code: number) => drop(new Error(`worker exited with code: ${code}`)));
+    thread.once('exit', (code: number) => drop(threadExited(`pool thread ${message.threadId}`, code)));
     this.ports.push(port);
   }
 
@@ -119,7 +126,12 @@ export class ThreadPool {
     for (const port of this.ports) {
       if (port.usable && (chosen === undefined || port.inFlight < chosen.inFlight)) chosen = port;
     }
-    return chosen === undefined ? this.piscina.run(batch) : chosen.run(batch);
+    if (chosen !== undefined) return chosen.run(batch);
+    return this.piscina.run(batch).catch((error: unknown) => {
+      // Piscina's own words for the same event as a batch port's 'exit'.
+      const exit = error instanceof Error ? /^worker exited with code: (-?\d+)$/.exec(error.message) : null;
+      throw exit === null ? error : threadExited('a pool thread', Number(exit[1]));
+    });
   }
 
   /** Stops every thread; calls still running reject. */
