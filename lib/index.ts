@@ -25,6 +25,7 @@ export { progress, type ProgressOptions } from './client/progress.js';
 export type { Gathered } from './client/gather-shapes.js';
 export { remote, type RemoteFunction } from './task-function.js';
 export { getClient, getWorker, secede, rejoin, type WorkerInfo } from './worker/task-context.js';
+export { importUploaded } from './worker/uploads.js';
 export { actorHandle, type Actor, type ActorClient } from './client/actor.js';
 
 export { LocalCluster, type LocalClusterOptions } from './cluster/local-cluster.js';

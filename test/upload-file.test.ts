@@ -35,6 +35,14 @@ t.test('an uploaded module is importable on current and later workers', async (t
   t.same(Object.values(uploadDir), [true], 'kept in the process upload directory');
 
   await t.rejects(client.submit(remote('upload:missing.mjs', 'f')).result(), /missing\.mjs|Cannot find/);
+  const viaImport = client.submit(async (s: string) => {
+    const { importUploaded } = await import('distributed-ts');
+    const mod = await importUploaded<{ shout(s: string): string }>('shout.mjs');
+    return mod.shout(s);
+  }, 'inside');
+  t.match(await viaImport.result(), /^INSIDE! from \d+$/, 'a task body imports the uploaded module with importUploaded');
+  const missing = client.submit(async () => (await import('distributed-ts')).importUploaded('absent.mjs'));
+  await t.rejects(missing.result(), { message: /no uploaded file "absent\.mjs".*client\.uploadFile/ });
 });
 
 t.test('bad upload names are refused with a clear error', async (t) => {

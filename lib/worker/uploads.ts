@@ -5,7 +5,7 @@
  * finds `remote('upload:<name>', 'export')` without asking its worker, and a
  * nanny can remove a dead child's directory.
  */
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -38,6 +38,20 @@ export function uploadedFilePath(name: string, pid: number = process.pid): strin
 export function resolveUploadUrl(url: string): string {
   if (!url.startsWith(UPLOAD_SCHEME)) return url;
   return pathToFileURL(uploadedFilePath(url.slice(UPLOAD_SCHEME.length))).href;
+}
+
+/**
+ * Inside a task: the module shipped with `client.uploadFile(path)` under its
+ * file name (`'features.mjs'` or `'upload:features.mjs'`), as `import
+ * features` does in dask after `upload_file`.
+ */
+export async function importUploaded<M = Record<string, unknown>>(name: string): Promise<M> {
+  const bare = typeof name === 'string' && name.startsWith(UPLOAD_SCHEME) ? name.slice(UPLOAD_SCHEME.length) : name;
+  const path = uploadedFilePath(bare);
+  if (!existsSync(path)) {
+    throw new DistributedError(`no uploaded file ${JSON.stringify(bare)} in this worker process (upload it with client.uploadFile first)`);
+  }
+  return (await import(pathToFileURL(path).href)) as M;
 }
 
 /** Writes the file atomically (a reader never sees half of it); returns its path. */
