@@ -47,6 +47,12 @@ export interface SchedulerOptions {
   port?: number;
   /** Where a dashboard would be served. Accepted for compatibility; there is no dashboard yet. */
   dashboardAddress?: string;
+  /**
+   * Also accept connections from this thread over in-process comms (an
+   * `inproc://` address, `inprocAddress`): a Client in the scheduler's own
+   * program then skips TCP, while workers in other processes use `address`.
+   */
+  inproc?: boolean;
   /** Unexpected worker deaths a task survives before it errs with KilledWorker (default 3). */
   allowedFailures?: number;
   /** How often to look for work to steal while some worker is idle (default 100 ms; 0 disables stealing). */
@@ -120,6 +126,7 @@ export class Scheduler extends MailboxActor {
   /** The pure state (read it for inspection; change it only through messages). */
   readonly state: SchedulerState;
   private listener: Listener | undefined;
+  private inprocListener: Listener | undefined;
   private readonly clientPeers = new Map<string, Peer>();
   private readonly workerPeers = new Map<string, Peer>();
   private readonly keyWaiters = new Map<string, KeyWaiter[]>();
@@ -273,6 +280,7 @@ export class Scheduler extends MailboxActor {
     const scheduler = new Scheduler(options);
     try {
       scheduler.listener = await scheduler.listen(address);
+      if (options.inproc === true && !address.startsWith('inproc://')) scheduler.inprocListener = await scheduler.listen('inproc://');
     } catch (error) {
       await scheduler.close();
       throw error;
@@ -287,6 +295,12 @@ export class Scheduler extends MailboxActor {
   /** Where clients and workers connect (with the real port when port 0 was asked for). */
   get address(): string {
     return this.listener?.address ?? '';
+  }
+
+  /** Where a client in this thread connects without TCP: `address` itself when that is inproc, else the `inproc` option's listener. */
+  get inprocAddress(): string | undefined {
+    if (this.address.startsWith('inproc://')) return this.address;
+    return this.inprocListener?.address;
   }
 
   /** Closes the listener and every connection; workers and clients notice their comm closing. Idempotent. */

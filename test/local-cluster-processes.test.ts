@@ -17,6 +17,13 @@ t.test('processes: true computes in two other processes and closes them', async 
 
   const client = await Client.connect(cluster);
   t.teardown(() => client.close());
+  t.match(cluster.inprocAddress, /^inproc:\/\//, 'the scheduler also listens in-process');
+  t.equal(client.schedulerAddress, cluster.schedulerAddress, 'the client reports the address others can dial');
+  const schedulerSides = [...cluster.scheduler.peers].map((peer) => peer.address);
+  t.ok(schedulerSides.some((address) => address.startsWith('inproc://')), 'this program\'s client came in without TCP');
+  const overTcp = await Client.connect(cluster.schedulerAddress);
+  t.teardown(() => overTcp.close());
+  t.equal(await overTcp.submit((x: number) => x + 1, 1).result(), 2, 'a client over TCP works beside it');
   const nthreads = await client.nthreads();
   t.same(Object.keys(nthreads).sort(), [...addresses].sort());
   t.same(Object.values(nthreads), [1, 1]);

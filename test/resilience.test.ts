@@ -96,3 +96,20 @@ t.test('Scheduler, Worker and Nanny started and closed from a program leak no ha
     t.ok(count <= (before.get(kind) ?? 0), `${kind}: ${count} after, ${before.get(kind) ?? 0} before`);
   }
 });
+
+t.test('Scheduler.start({ inproc: true }): a client in this program connects without TCP, workers over TCP', async (t) => {
+  const scheduler = await Scheduler.start({ port: 0, inproc: true });
+  t.teardown(() => scheduler.close());
+  t.match(scheduler.address, /^tcp:\/\//);
+  t.match(scheduler.inprocAddress, /^inproc:\/\//);
+  const worker = await Worker.start(scheduler.address, { nthreads: 1 });
+  t.teardown(() => worker.close());
+  const client = await Client.connect(scheduler);
+  t.teardown(() => client.close());
+  t.equal(client.schedulerAddress, scheduler.address);
+  t.ok([...scheduler.peers].some((peer) => peer.address.startsWith('inproc://')), 'the client peer is in-process');
+  t.equal(await client.submit((x: number) => x * 3, 14).result(), 42);
+  const plain = await Scheduler.start({ port: 0 });
+  t.teardown(() => plain.close());
+  t.equal(plain.inprocAddress, undefined, 'without the option there is no in-process address');
+});

@@ -30,8 +30,15 @@ import { mergeTaskOptions, taskSettings, type TaskOptions } from './task-options
 import { wait } from './wait.js';
 import { buildTask, encodeArguments, shipFunction, type TaskFunction } from './task-spec.js';
 
-/** Where to connect: an address, or an object that has one (a LocalCluster or a Scheduler). */
-export type ConnectTarget = string | { readonly schedulerAddress: string } | { readonly address: string };
+/**
+ * Where to connect: an address, or an object that has one (a LocalCluster or
+ * a Scheduler). Such an object's `inprocAddress`, when it has one, is used
+ * instead: the scheduler runs in this program, so no TCP is needed.
+ */
+export type ConnectTarget =
+  | string
+  | { readonly schedulerAddress: string; readonly inprocAddress?: string | undefined }
+  | { readonly address: string; readonly inprocAddress?: string | undefined };
 
 export interface ClientConnectOptions {
   /** For connecting and registering (milliseconds or a string with a unit); default 10 s. */
@@ -646,6 +653,7 @@ export function sessionOf(client: Client): ClientSession {
 function addressOf(target: ConnectTarget): string {
   if (typeof target === 'string') return target;
   if (typeof target === 'object' && target !== null) {
+    if ('inprocAddress' in target && typeof target.inprocAddress === 'string' && target.inprocAddress !== '') return target.inprocAddress;
     if ('schedulerAddress' in target && typeof target.schedulerAddress === 'string') return target.schedulerAddress;
     if ('address' in target && typeof target.address === 'string') return target.address;
   }

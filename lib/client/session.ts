@@ -95,7 +95,9 @@ export class ClientSession implements FutureOwner, SchedulerReports {
       session.schedulerAddress = address;
       const left = Math.max(1, options.timeout - (performance.now() - started));
       try {
-        await peer.call({ op: 'register-client', client: options.id, name: options.name }, { timeout: left });
+        const reply = await peer.call<{ address?: unknown }>({ op: 'register-client', client: options.id, name: options.name }, { timeout: left });
+        // Connected in-process to a scheduler that also listens on TCP: report the address others can use.
+        if (address.startsWith('inproc://') && typeof reply?.address === 'string' && reply.address !== '') session.schedulerAddress = reply.address;
       } catch (error) {
         if (error instanceof TimeoutError) {
           throw new TimeoutError(

@@ -111,6 +111,7 @@ export class LocalCluster<Processes extends boolean = boolean> implements AsyncD
     const scheduler = await Scheduler.start({
       host: '127.0.0.1',
       port: 0,
+      inproc: true,
       ...(options.dashboardAddress !== undefined ? { dashboardAddress: options.dashboardAddress } : {}),
     });
     const nannies: Nanny[] = [];
@@ -140,6 +141,11 @@ export class LocalCluster<Processes extends boolean = boolean> implements AsyncD
 
   get schedulerAddress(): string {
     return this.scheduler.address;
+  }
+
+  /** Where a client in this program connects (Client.connect(cluster) does): in-process, never over TCP. */
+  get inprocAddress(): string | undefined {
+    return this.scheduler.inprocAddress;
   }
 
   /** Closes the workers (with processes: the nannies and their processes), then the scheduler. Idempotent. */
