@@ -339,3 +339,50 @@ t.test('a listener on 0.0.0.0 reports a dialable address and accepts on it', asy
   t.teardown(() => server.close());
   t.ok(server.peerAddress.startsWith('tcp://'), 'the advertised address reaches the listener');
 });
+
+t.test("TcpComm on 'data' events (the fallback when an accepted socket cannot be rebuilt with onread)", async (t) => {
+  const { TcpComm } = await import('../dist/lib/comm/tcp.js');
+  let accept: (comm: Comm) => void = () => undefined;
+  const accepted = new Promise<Comm>((resolve) => (accept = resolve));
+  const server = net.createServer({ noDelay: true, pauseOnConnect: true }, (socket) => accept(new TcpComm(socket, { maxMessageBytes: 4_000_000 })));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const port = (server.address() as net.AddressInfo).port;
+  const client = await connect(`tcp://127.0.0.1:${port}`);
+  t.teardown(() => client.close());
+  const serverSide = await accepted;
+  t.teardown(() => serverSide.close());
+
+  const received: OpDict[] = [];
+  const echoed: OpDict[] = [];
+  serverSide.onMessage((msg) => {
+    received.push(msg);
+    serverSide.write({ op: 'echo', n: msg.n });
+  });
+  client.onMessage((msg) => echoed.push(msg));
+  const big = new Uint8Array(1_000_000).map((_, i) => i % 253);
+  for (let n = 0; n < 200; n++) client.write({ op: 'small', n });
+  client.write({ op: 'big', n: 200, data: big });
+  const deadline = Date.now() + 10_000;
+  while (echoed.length < 201 && Date.now() < deadline) await delay(10);
+  t.equal(received.length, 201, 'every message arrived, split across data events as they came');
+  t.same(received.slice(0, 200).map((m) => m.n), Array.from({ length: 200 }, (_, i) => i), 'in order');
+  t.same(Buffer.from(received[200]!.data as Uint8Array), Buffer.from(big), 'a 1 MB out-of-band frame arrives whole');
+  t.equal(echoed.length, 201, 'and the answers came back');
+
+  // Bad bytes on a fallback comm close it with a ProtocolError, as on the direct path.
+  let goodClosed = false;
+  serverSide.onClose(() => (goodClosed = true));
+  const raw = net.connect(port, '127.0.0.1');
+  t.teardown(() => raw.destroy());
+  const second = new Promise<Comm>((resolve) => (accept = resolve));
+  await once(raw, 'connect');
+  const victim = await second;
+  let victimReason: Error | undefined;
+  const victimClosed = new Promise<void>((resolve) => victim.onClose((reason) => { victimReason = reason; resolve(); }));
+  victim.onMessage(() => t.fail('garbage must not decode into a message'));
+  raw.write(Buffer.alloc(64, 0xff));
+  await victimClosed;
+  t.equal(victimReason?.name, 'ProtocolError');
+  t.equal(goodClosed, false, 'the good connection was not affected');
+});
