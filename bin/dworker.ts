@@ -31,7 +31,7 @@ async function runWithNannies(options: WorkerCliOptions): Promise<void> {
     },
   });
 
-  const starts = workerNames(options.name, options.nprocs).map((name) =>
+  const starts = workerNames(options.name, options.nprocs).map((name, index) =>
     Nanny.start(options.schedulerAddress, {
       nthreads: options.nthreads,
       ...(name === undefined ? {} : { name }),
@@ -39,7 +39,7 @@ async function runWithNannies(options: WorkerCliOptions): Promise<void> {
       ...(options.memoryLimit === undefined ? {} : { memoryLimit: options.memoryLimit }),
       preload: options.preload,
       host: options.host,
-      workerPort: options.port,
+      workerPort: options.ports[index] ?? 0,
       deathTimeout: options.deathTimeout,
       onWorkerStart: ({ address }) => printStarted(address, options.schedulerAddress),
     }).then((nanny) => {
@@ -84,7 +84,7 @@ async function runInProcess(options: WorkerCliOptions): Promise<void> {
       resources: options.resources,
       ...(options.memoryLimit === undefined ? {} : { memoryLimit: options.memoryLimit }),
       host: options.host,
-      ...(options.port === 0 ? {} : { listenAddress: `tcp://${options.host}:${options.port}` }),
+      ...(options.ports[0] === 0 ? {} : { listenAddress: `tcp://${options.host}:${options.ports[0]}` }),
     }),
     options.deathTimeout,
     () => `reaching the scheduler at ${options.schedulerAddress}`,

@@ -100,7 +100,7 @@ t.test('dworker arguments: defaults', async (t) => {
       resources: {},
       preload: [],
       host: '127.0.0.1',
-      port: 0,
+      ports: [0],
       deathTimeout: DEFAULT_DEATH_TIMEOUT_MS,
     },
   });
@@ -116,14 +116,18 @@ t.test('dworker arguments: every flag', async (t) => {
   if (command.kind !== 'run') return;
   t.same(command.options, {
     schedulerAddress: 'tcp://h:1', nprocs: 2, nthreads: 3, name: 'w', nanny: true, memoryLimit: 1e9,
-    resources: { GPU: 1, MEM: 2e9 }, preload: ['./a.js', 'pkg'], host: '0.0.0.0', port: 0, deathTimeout: 2000,
+    resources: { GPU: 1, MEM: 2e9 }, preload: ['./a.js', 'pkg'], host: '0.0.0.0', ports: [0, 0], deathTimeout: 2000,
   });
   const derived = parseWorkerArgs(['h', '--nprocs', '3', '--death-timeout', '1.5'], machine);
   t.equal(derived.kind === 'run' && derived.options.nthreads, 2, 'nthreads defaults to cpus / nprocs');
   t.equal(derived.kind === 'run' && derived.options.deathTimeout, 1500, 'a bare --death-timeout is seconds');
   t.equal(derived.kind === 'run' && derived.options.memoryLimit, Math.floor(16e9 / 3), 'auto memory is shared');
   const single = parseWorkerArgs(['h', '--no-nanny', '--port', '9000'], machine);
-  t.same(single.kind === 'run' && [single.options.nanny, single.options.port], [false, 9000]);
+  t.same(single.kind === 'run' && [single.options.nanny, single.options.ports], [false, [9000]]);
+  const ranged = parseWorkerArgs(['h', '--nprocs', '3', '--port', '9000:9010'], machine);
+  t.same(ranged.kind === 'run' && ranged.options.ports, [9000, 9001, 9002], 'a range gives each process its own port');
+  const exact = parseWorkerArgs(['h', '--nprocs', '2', '--port', '9000:9001'], machine);
+  t.same(exact.kind === 'run' && exact.options.ports, [9000, 9001]);
   t.equal(parseWorkerArgs(['--help'], machine).kind, 'help', '--help needs no scheduler address');
 });
 
@@ -133,7 +137,11 @@ t.test('dworker arguments: clear errors', async (t) => {
   usageError(t, () => parseWorkerArgs(['h', '--nprocs', '0'], machine), /--nprocs must be a positive integer/);
   usageError(t, () => parseWorkerArgs(['h', '--nthreads', 'two'], machine), /--nthreads must be a positive integer/);
   usageError(t, () => parseWorkerArgs(['h', '--nprocs', '2', '--no-nanny'], machine), /needs the nanny/);
-  usageError(t, () => parseWorkerArgs(['h', '--nprocs', '2', '--port', '9000'], machine), /--port needs --nprocs 1/);
+  usageError(t, () => parseWorkerArgs(['h', '--nprocs', '2', '--port', '9000'], machine), /cannot share one port; give a range such as 9000:9001/);
+  usageError(t, () => parseWorkerArgs(['h', '--nprocs', '3', '--port', '9000:9001'], machine), /has 2 ports for 3 worker processes/);
+  usageError(t, () => parseWorkerArgs(['h', '--port', '9001:9000'], machine), /ends before it starts/);
+  usageError(t, () => parseWorkerArgs(['h', '--port', '0:5'], machine), /first port of --port must be between 1 and 65535/);
+  usageError(t, () => parseWorkerArgs(['h', '--port', '9000:70000'], machine), /last port of --port must be between 1 and 65535/);
   usageError(t, () => parseWorkerArgs(['h', '--death-timeout', 'soon'], machine), /invalid --death-timeout/);
   usageError(t, () => parseWorkerArgs(['h', '--death-timeout', '0'], machine), /greater than 0/);
   usageError(t, () => parseWorkerArgs(['h', '--name', ' '], machine), /--name must not be empty/);

@@ -123,3 +123,30 @@ t.test('--host 0.0.0.0 advertises a dialable address; client.shutdown() ends bot
   t.same(await solo.exited, { code: 0, signal: null }, 'dworker --no-nanny exits 0 after client.shutdown()');
   await waitUntil(() => children.every((pid) => !isAlive(pid)), 5000, 'the worker processes have exited');
 });
+
+/** Two consecutive ports nobody is listening on right now (random, retried). */
+async function freePortPair(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const free = (port: number) => new Promise<boolean>((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    if ((await free(base)) && (await free(base + 1))) return base;
+  }
+  throw new Error('no two consecutive free ports found');
+}
+
+t.test('dworker --nprocs 2 --port START:END gives each worker process its own port', async (t) => {
+  const scheduler = new CliProcess('dscheduler', ['--port', '0']);
+  t.teardown(() => scheduler.stop('SIGKILL'));
+  const [announce] = await scheduler.waitForStdout(/^Start scheduler at (tcp:\/\/\S+)$/m);
+  const base = await freePortPair();
+  const workers = new CliProcess('dworker', [announce![1]!, '--nprocs', '2', '--nthreads', '1', '--port', `${base}:${base + 1}`]);
+  t.teardown(() => workers.stop('SIGKILL'));
+  const started = await workers.waitForStdout(/^Start worker at (tcp:\/\/\S+)$/m, 2);
+  t.same(started.map((m) => Number(m[1]!.split(':').pop())).sort(), [base, base + 1]);
+  t.same(await workers.stop('SIGTERM'), { code: 0, signal: null });
+});

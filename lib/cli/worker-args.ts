@@ -21,8 +21,8 @@ export interface WorkerCliOptions {
   resources: Record<string, number>;
   preload: string[];
   host: string;
-  /** Worker port (0 = any); only with a single worker. */
-  port: number;
+  /** The port of each worker process, in order (0 = any free port). */
+  ports: number[];
   /** Milliseconds to reach the scheduler before giving up. */
   deathTimeout: number;
 }
@@ -31,7 +31,7 @@ export type WorkerCommand = { kind: 'help'; text: string } | { kind: 'run'; opti
 
 export const WORKER_USAGE =
   'usage: dworker SCHEDULER_ADDRESS [--nprocs N] [--nthreads T] [--name NAME] [--no-nanny] [--memory-limit SIZE] ' +
-  '[--resources "NAME=AMOUNT ..."] [--preload MODULE] [--host HOST] [--port PORT] [--death-timeout DURATION]';
+  '[--resources "NAME=AMOUNT ..."] [--preload MODULE] [--host HOST] [--port PORT|START:END] [--death-timeout DURATION]';
 
 export const WORKER_HELP = `${WORKER_USAGE}
 
@@ -50,7 +50,8 @@ Options:
                              start and teardown(worker) at close (repeatable)
   --host HOST                address to bind (default 127.0.0.1; 0.0.0.0 for every interface,
                              advertising this machine's first external address)
-  --port PORT                worker port (default 0 = any free port; --nprocs 1 only)
+  --port PORT|START:END      worker port (default 0 = any free port); with --nprocs N > 1 a range
+                             of at least N ports, one per process (e.g. 9000:9009)
   --death-timeout DURATION   give up when the scheduler cannot be reached for this long (default 10s)
   -h, --help                 show this help and exit
 
@@ -115,9 +116,7 @@ export function parseWorkerArgs(argv: readonly string[], machine: MachineFacts =
   const name = stringFlag(flags, 'name');
   if (name !== undefined && name.trim() === '') throw new UsageError('--name must not be empty');
 
-  const portText = stringFlag(flags, 'port');
-  const port = portText === undefined ? 0 : parsePort(portText, '--port');
-  if (port !== 0 && nprocs > 1) throw new UsageError('--port needs --nprocs 1 (several workers cannot share one port)');
+  const ports = workerPorts(stringFlag(flags, 'port'), nprocs);
 
   const hostText = stringFlag(flags, 'host');
 
@@ -149,13 +148,31 @@ export function parseWorkerArgs(argv: readonly string[], machine: MachineFacts =
       resources: resourcesText === undefined ? {} : parseResources(resourcesText),
       preload: listFlag(flags, 'preload'),
       host: hostText === undefined ? '127.0.0.1' : parseHost(hostText),
-      port,
+      ports,
       deathTimeout,
     },
   };
 }
 
 /** The name of each of `nprocs` workers: NAME alone, or NAME-0, NAME-1… when there are several. */
+/** `--port`: nothing (any free ports), one port (one process), or START:END with room for every process. */
+function workerPorts(text: string | undefined, nprocs: number): number[] {
+  if (text === undefined) return Array.from({ length: nprocs }, () => 0);
+  const range = /^\s*(\d+)\s*:\s*(\d+)\s*$/.exec(text);
+  if (range === null) {
+    const port = parsePort(text, '--port');
+    if (port !== 0 && nprocs > 1) {
+      throw new UsageError(`--port ${port} with --nprocs ${nprocs}: several workers cannot share one port; give a range such as ${port}:${port + nprocs - 1}`);
+    }
+    return Array.from({ length: nprocs }, () => port);
+  }
+  const start = parsePort(range[1]!, 'the first port of --port', false);
+  const end = parsePort(range[2]!, 'the last port of --port', false);
+  if (end < start) throw new UsageError(`--port ${text.trim()}: the range ends before it starts`);
+  if (end - start + 1 < nprocs) throw new UsageError(`--port ${text.trim()} has ${end - start + 1} ports for ${nprocs} worker processes`);
+  return Array.from({ length: nprocs }, (_, i) => start + i);
+}
+
 export function workerNames(name: string | undefined, nprocs: number): (string | undefined)[] {
   if (name === undefined) return Array.from({ length: nprocs }, () => undefined);
   if (nprocs === 1) return [name];
