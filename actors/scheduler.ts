@@ -36,6 +36,9 @@ import { isPseudoClient } from '../lib/scheduler/client-record.js';
 import { WorkerHeartbeats } from '../lib/scheduler/worker-heartbeats.js';
 import { acquired, acquisitionsOf, planRebalance, planReplicate, type Acquisition } from '../lib/scheduler/data-movement.js';
 import { checkUploadName } from '../lib/worker/uploads.js';
+import { DashboardServer } from '../lib/scheduler/dashboard-server.js';
+import { dashboardSnapshot, type DashboardSnapshot } from '../lib/scheduler/dashboard-snapshot.js';
+import { parseTcpAddress } from '../lib/comm/tcp.js';
 import { MailboxActor, type Handler, type Peer } from './mailbox.js';
 
 export interface SchedulerOptions {
@@ -45,7 +48,11 @@ export interface SchedulerOptions {
   host?: string;
   /** TCP port (default 8786; 0 picks a free one). */
   port?: number;
-  /** Where a dashboard would be served. Accepted for compatibility; there is no dashboard yet. */
+  /**
+   * Serve the dashboard (status page, JSON, Prometheus metrics) over HTTP at
+   * `[HOST]:PORT`, e.g. ':8787' (an empty host: the scheduler's own, or
+   * 127.0.0.1 for in-process schedulers; port 0: any free port).
+   */
   dashboardAddress?: string;
   /**
    * Also accept connections from this thread over in-process comms (an
@@ -127,6 +134,8 @@ export class Scheduler extends MailboxActor {
   readonly state: SchedulerState;
   private listener: Listener | undefined;
   private inprocListener: Listener | undefined;
+  private dashboard: DashboardServer | undefined;
+  private readonly startedAt = performance.now();
   private readonly clientPeers = new Map<string, Peer>();
   private readonly workerPeers = new Map<string, Peer>();
   private readonly keyWaiters = new Map<string, KeyWaiter[]>();
@@ -286,7 +295,17 @@ export class Scheduler extends MailboxActor {
       throw error;
     }
     if (options.dashboardAddress !== undefined) {
-      scheduler.log.debug({ dashboardAddress: options.dashboardAddress }, 'no dashboard yet: dashboardAddress ignored');
+      try {
+        // An empty dashboard host binds where the scheduler was asked to listen (every interface for 0.0.0.0).
+        const bindHost = address.startsWith('tcp://') ? parseTcpAddress(address).host : '127.0.0.1';
+        scheduler.dashboard = await DashboardServer.start(options.dashboardAddress, bindHost, {
+          snapshot: () => scheduler.dashboardSnapshot(),
+          identity: () => scheduler.identity(),
+        });
+      } catch (error) {
+        await scheduler.close();
+        throw error;
+      }
     }
     scheduler.log.debug({ address: scheduler.address }, 'scheduler started');
     return scheduler;
@@ -295,6 +314,16 @@ export class Scheduler extends MailboxActor {
   /** Where clients and workers connect (with the real port when port 0 was asked for). */
   get address(): string {
     return this.listener?.address ?? '';
+  }
+
+  /** The dashboard's base URL (`http://host:port`), when `dashboardAddress` was given. */
+  get dashboardAddress(): string | undefined {
+    return this.dashboard?.url;
+  }
+
+  /** What the dashboard shows right now. */
+  dashboardSnapshot(): DashboardSnapshot {
+    return dashboardSnapshot(this.state, { address: this.address, id: this.id, uptimeSeconds: (performance.now() - this.startedAt) / 1000 });
   }
 
   /** Where a client in this thread connects without TCP: `address` itself when that is inproc, else the `inproc` option's listener. */
@@ -315,6 +344,7 @@ export class Scheduler extends MailboxActor {
         waiter.reject(closed);
       }
       this.workerCountWaiters.clear();
+      await this.dashboard?.close();
       for (const [key, waiters] of this.keyWaiters) for (const w of waiters) w.resolve({ key, state: 'forgotten' });
       this.keyWaiters.clear();
       await super.close();

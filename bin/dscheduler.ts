@@ -17,4 +17,5 @@ await runCommand('dscheduler', SCHEDULER_USAGE, async () => {
   const scheduler = await Scheduler.start({ address: tcpAddress(host, port), ...(dashboardAddress === undefined ? {} : { dashboardAddress }) });
   closeOnSignals({ program: 'dscheduler', close: () => scheduler.close() });
   process.stdout.write(`Start scheduler at ${scheduler.address}\n`);
+  if (scheduler.dashboardAddress !== undefined) process.stdout.write(`Dashboard at ${scheduler.dashboardAddress}/status\n`);
 });

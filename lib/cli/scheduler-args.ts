@@ -22,7 +22,8 @@ Options:
   --host HOST                  address to bind (default 127.0.0.1; 0.0.0.0 for every interface,
                                announcing this machine's first external address)
   --port PORT                  TCP port (default ${DEFAULT_SCHEDULER_PORT}; 0 picks a free port)
-  --dashboard-address ADDRESS  where to serve the dashboard, e.g. :8787
+  --dashboard-address ADDRESS  serve the dashboard (status page, JSON, Prometheus /metrics) over HTTP
+                               at [HOST]:PORT, e.g. :8787 (off unless given)
   -h, --help                   show this help and exit
 
 SIGINT or SIGTERM closes the scheduler cleanly.

@@ -143,6 +143,11 @@ export class LocalCluster<Processes extends boolean = boolean> implements AsyncD
     return this.scheduler.address;
   }
 
+  /** The dashboard's base URL (`http://host:port`), when the cluster was started with `dashboardAddress`. */
+  get dashboardAddress(): string | undefined {
+    return this.scheduler.dashboardAddress;
+  }
+
   /** Where a client in this program connects (Client.connect(cluster) does): in-process, never over TCP. */
   get inprocAddress(): string | undefined {
     return this.scheduler.inprocAddress;
