@@ -432,7 +432,9 @@ export class Scheduler extends MailboxActor {
   }
 
   private identity(): Record<string, unknown> {
-    return { type: 'Scheduler', id: this.id, address: this.address, workers: this.state.workerSummaries() };
+    // `services` as in dask's scheduler_info(): what else this scheduler serves, by name.
+    const services = this.dashboard === undefined ? {} : { dashboard: this.dashboard.url };
+    return { type: 'Scheduler', id: this.id, address: this.address, services, workers: this.state.workerSummaries() };
   }
 
   /* ---------------------------------------------------------------- */

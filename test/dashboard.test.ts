@@ -61,8 +61,10 @@ t.test('a LocalCluster with a dashboard serves its state over HTTP and closes it
   t.equal(status.tasks.counts.memory, 4);
   t.equal(status.tasks.counts.erred, 1);
   t.same(status.prefixes.map((p) => p.name), ['lambda']);
-  const identity = (await (await fetch(`${base}/json/identity.json`)).json()) as { address: string };
+  const identity = (await (await fetch(`${base}/json/identity.json`)).json()) as { address: string; services: { dashboard?: string } };
   t.equal(identity.address, cluster.schedulerAddress);
+  t.same(identity.services, { dashboard: base }, 'schedulerInfo().services names the dashboard');
+  t.same((await client.schedulerInfo()).services, { dashboard: base });
   const page = await fetch(`${base}/status`);
   t.equal(page.headers.get('content-type'), 'text/html; charset=utf-8');
   const html = await page.text();
