@@ -198,13 +198,25 @@ t.test('decodeTaskInput: large binaries come back as views of the blob, the rest
     const input = decodeTaskInput<ArrayBufferView>(blob);
     t.equal(typeName(input), typeName(value), `${name}: same class`);
     t.same(Buffer.from(input.buffer, input.byteOffset, input.byteLength), Buffer.from(value.buffer, value.byteOffset, value.byteLength), `${name}: same bytes`);
-    // Shared with the blob only where the element alignment allows it: Int32 data starts at offset 7.
-    if (name !== 'Int32Array') t.equal(input.buffer, blob.buffer, `${name}: a view of the blob, not a copy`);
+    t.equal(input.buffer, blob.buffer, `${name}: a view of the blob, not a copy`);
+    const decoded = decodeValue<ArrayBufferView>(blob);
+    t.equal(typeName(decoded), typeName(value), `${name}: decodeValue keeps the class`);
+    t.not(decoded.buffer, blob.buffer, `${name}: decodeValue copies`);
+    t.same(Buffer.from(decoded.buffer, decoded.byteOffset, decoded.byteLength), Buffer.from(value.buffer, value.byteOffset, value.byteLength));
   }
+  const bad = encodeValue(bytes);
+  bad[7] = 1;
+  t.throws(() => decodeValue(bad), SerializationError, 'a malformed lone binary is a SerializationError');
+  t.throws(() => decodeTaskInput(bad), SerializationError, 'also as a task input (never a view of bad bytes)');
   const float = encodeValue(new Float64Array(20_000).fill(0.5));
-  const misaligned = decodeTaskInput<Float64Array>(float);
-  t.ok(misaligned instanceof Float64Array && misaligned.length === 20_000 && misaligned[19_999] === 0.5, 'a misaligned Float64Array is copied');
-  t.not(misaligned.buffer, float.buffer);
+  const aligned = decodeTaskInput<Float64Array>(float);
+  t.ok(aligned instanceof Float64Array && aligned.length === 20_000 && aligned[19_999] === 0.5);
+  t.equal(aligned.buffer, float.buffer, 'a Float64Array input is an aligned view too (its bytes start 8 bytes in)');
+  const shifted = new Uint8Array(float.byteLength + 1);
+  shifted.set(float, 1);
+  const misaligned = decodeTaskInput<Float64Array>(shifted.subarray(1));
+  t.ok(misaligned instanceof Float64Array && misaligned.length === 20_000 && misaligned[19_999] === 0.5, 'a blob at an odd offset still decodes');
+  t.not(misaligned.buffer, shifted.buffer, 'as a copy, since a view would be misaligned');
   const arrayBuffer = encodeValue(new ArrayBuffer(n));
   const back = decodeTaskInput<ArrayBuffer>(arrayBuffer);
   t.ok(back instanceof ArrayBuffer && back.byteLength === n, 'ArrayBuffers are never views');

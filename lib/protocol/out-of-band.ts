@@ -11,28 +11,24 @@
 import { addExtension, Packr } from 'msgpackr';
 import { ProtocolError } from '../errors.js';
 import { EXT_FRAME_REF } from './extension-codes.js';
+import {
+  bytesOf,
+  kindOf,
+  typedArrayClassOf,
+  typedArrayCode,
+  KIND_ARRAY_BUFFER,
+  KIND_BUFFER,
+  KIND_DATA_VIEW,
+  type Binary,
+  type TypedArrayClass,
+} from './binary-kinds.js';
 
 /** Binaries of at least this many bytes leave the msgpack body and become frames. */
 export const OUT_OF_BAND_THRESHOLD = 64 * 1024;
 
-/** Same order as msgpackr's typed-array codes (ext 't'), so inline output matches msgpackr byte for byte. */
-const TYPED_ARRAY_CLASSES = [
-  Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
-  Float32Array, Float64Array, BigInt64Array, BigUint64Array,
-] as const;
-type TypedArrayClass = (typeof TYPED_ARRAY_CLASSES)[number];
-
 const MSGPACKR_TYPED_ARRAY_EXT = 0x74;
 const MSGPACKR_ARRAY_BUFFER_CODE = 0x10;
 const MSGPACKR_DATA_VIEW_CODE = 0x11;
-
-/** What a frame reference rebuilds: a Buffer, an ArrayBuffer, a DataView, or TYPED_ARRAY_KIND + class index. */
-const KIND_BUFFER = 0;
-const KIND_ARRAY_BUFFER = 1;
-const KIND_DATA_VIEW = 2;
-const KIND_TYPED_ARRAY = 16;
-
-type Binary = ArrayBufferView | ArrayBuffer;
 
 /** Collects the out-of-band frames of one encode; frame 0 is the body, so references start at 1. */
 export class OutOfBandSink {
@@ -63,19 +59,6 @@ type AllocateForWrite = (size: number) => WriteTarget;
 interface PackingContext {
   moreTypes?: boolean;
   outOfBand?: OutOfBandSink | null;
-}
-
-function typedArrayCode(view: ArrayBufferView): number {
-  const ownClass = view.constructor;
-  for (let i = 0; i < TYPED_ARRAY_CLASSES.length; i++) if (TYPED_ARRAY_CLASSES[i] === ownClass) return i;
-  for (let i = 0; i < TYPED_ARRAY_CLASSES.length; i++) if (view instanceof TYPED_ARRAY_CLASSES[i]) return i;
-  return 1;
-}
-
-function bytesOf(value: Binary): Uint8Array {
-  if (value instanceof Uint8Array) return value;
-  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  return new Uint8Array(value);
 }
 
 function writeBin(bytes: Uint8Array, allocateForWrite: AllocateForWrite): void {
@@ -125,13 +108,6 @@ function frameReference(kind: number, index: number): Uint8Array {
   return Uint8Array.of(kind, index >>> 24, (index >>> 16) & 0xff, (index >>> 8) & 0xff, index & 0xff);
 }
 
-function kindOf(value: Binary): number {
-  if (value instanceof ArrayBuffer) return KIND_ARRAY_BUFFER;
-  if (value instanceof DataView) return KIND_DATA_VIEW;
-  if (Buffer.isBuffer(value)) return KIND_BUFFER;
-  return KIND_TYPED_ARRAY + typedArrayCode(value);
-}
-
 function packBinary(this: PackingContext, value: Binary, allocateForWrite: AllocateForWrite): Uint8Array | undefined {
   const sink = this.outOfBand;
   if (sink !== undefined && sink !== null && value.byteLength >= sink.threshold) {
@@ -149,47 +125,6 @@ function packBinary(this: PackingContext, value: Binary, allocateForWrite: Alloc
     writeTypedExt(bytes, typedArrayCode(value), allocateForWrite);
   }
   return undefined;
-}
-
-/**
- * `value` encoded on its own, byte for byte what a Packr with these options
- * writes for it, in one exactly sized buffer: a single copy of the bytes
- * (packing it through msgpackr copies it into the Packr's growing buffer first).
- */
-export function packBinaryAlone(value: Binary, moreTypes: boolean): Uint8Array {
-  let out: Uint8Array | undefined;
-  const allocateForWrite: AllocateForWrite = (size) => {
-    out = new Uint8Array(size);
-    return { target: out, targetView: new DataView(out.buffer), position: 0 };
-  };
-  packBinary.call({ moreTypes, outOfBand: null }, value, allocateForWrite);
-  return out!;
-}
-
-/**
- * The binary a `packBinaryAlone` blob holds, as a view of the blob's own bytes
- * (no copy), or undefined when `blob` is not such a blob or the view would be
- * misaligned (ArrayBuffers are never views: they come back through the copying path).
- */
-export function viewOfLoneBinary(blob: Uint8Array): Binary | undefined {
-  if (blob.byteLength < 7) return undefined;
-  const header = new DataView(blob.buffer, blob.byteOffset, 7);
-  const first = blob[0]!;
-  const buffer = blob.buffer as ArrayBuffer;
-  if (first === 0xc6) {
-    if (header.getUint32(1) !== blob.byteLength - 5) return undefined;
-    return Buffer.from(buffer, blob.byteOffset + 5, blob.byteLength - 5);
-  }
-  if (first !== 0xc9 || blob[5] !== MSGPACKR_TYPED_ARRAY_EXT || header.getUint32(1) !== blob.byteLength - 6) return undefined;
-  const code = blob[6]!;
-  const offset = blob.byteOffset + 7;
-  const length = blob.byteLength - 7;
-  if (code === MSGPACKR_DATA_VIEW_CODE) return new DataView(buffer, offset, length);
-  const typedArrayClass: TypedArrayClass | undefined = TYPED_ARRAY_CLASSES[code];
-  if (typedArrayClass === undefined) return undefined;
-  const elementSize = typedArrayClass.BYTES_PER_ELEMENT;
-  if (offset % elementSize !== 0 || length % elementSize !== 0) return undefined;
-  return new typedArrayClass(buffer, offset, length / elementSize);
 }
 
 /** The frames of the message being decoded; frame references resolve against it. */
@@ -228,7 +163,7 @@ function resolveFrameReference(data: Uint8Array): Binary {
     case KIND_DATA_VIEW:
       return new DataView(buffer, frame.byteOffset, frame.byteLength);
   }
-  const typedArrayClass: TypedArrayClass | undefined = TYPED_ARRAY_CLASSES[kind - KIND_TYPED_ARRAY];
+  const typedArrayClass: TypedArrayClass | undefined = typedArrayClassOf(kind);
   if (typedArrayClass === undefined) throw new ProtocolError(`unknown frame reference kind ${kind}`);
   const elementSize = typedArrayClass.BYTES_PER_ELEMENT;
   if (frame.byteLength % elementSize !== 0) throw new ProtocolError(`frame of ${frame.byteLength} bytes is not a ${typedArrayClass.name}`);

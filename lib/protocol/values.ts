@@ -12,7 +12,8 @@ import { Packr, Unpackr } from 'msgpackr';
 import { SerializationError } from '../errors.js';
 import { DependencyRef, withDependencies } from './dependency-ref.js';
 import { EncodedMap, NEGATIVE_ZERO } from './value-extensions.js';
-import { OUT_OF_BAND_THRESHOLD, packBinaryAlone, viewOfLoneBinary } from './out-of-band.js';
+import { OUT_OF_BAND_THRESHOLD } from './out-of-band.js';
+import { encodeLoneBinary, viewOfLoneBinary } from './lone-binary.js';
 import './actor-ref.js';
 
 export { DependencyRef } from './dependency-ref.js';
@@ -139,7 +140,7 @@ function encodeFailure(value: unknown, error: unknown): SerializationError {
  * into msgpackr's shared buffer), so it can be transferred or kept.
  */
 export function encodeValue(value: unknown): Uint8Array {
-  if (isLargeBinary(value)) return packBinaryAlone(value, MSGPACK_OPTIONS.moreTypes);
+  if (isLargeBinary(value)) return encodeLoneBinary(value);
   let packed: Uint8Array;
   try {
     packed = packr.pack(needsRewrite(value, 0) ? rewrite(value, 0) : value);

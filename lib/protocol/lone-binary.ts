@@ -1,0 +1,83 @@
+/**
+ * A large binary encoded on its own — a task result or a scattered value that
+ * is one Buffer, TypedArray, DataView or ArrayBuffer of 64 KiB or more — as a
+ * single msgpack extension whose bytes start 8 bytes into the blob:
+ *
+ *   c9 | u32 payload length | EXT_LONE_BINARY | kind | 00 | bytes...
+ *
+ * A blob at an 8-aligned offset (they are created at offset 0, and received
+ * into buffers of their own) therefore holds its bytes aligned for every
+ * TypedArray, so a task can read a 100 MB Float64Array input as a view of
+ * the stored blob (viewOfLoneBinary) instead of a copy. Decoding it as a
+ * value (decodeValue) copies, like every other binary.
+ */
+import { addExtension } from 'msgpackr';
+import { SerializationError } from '../errors.js';
+import { EXT_LONE_BINARY } from './extension-codes.js';
+import {
+  bytesOf,
+  kindOf,
+  typedArrayClassOf,
+  KIND_ARRAY_BUFFER,
+  KIND_BUFFER,
+  KIND_DATA_VIEW,
+  type Binary,
+} from './binary-kinds.js';
+
+const HEADER_BYTES = 8;
+/** Kind and padding byte, counted in the ext payload's length. */
+const PAYLOAD_PREFIX = 2;
+
+/** `value` as a lone-binary blob, in one exactly sized buffer (a single copy of its bytes). */
+export function encodeLoneBinary(value: Binary): Uint8Array {
+  const bytes = bytesOf(value);
+  const blob = new Uint8Array(HEADER_BYTES + bytes.byteLength);
+  blob[0] = 0xc9;
+  new DataView(blob.buffer).setUint32(1, PAYLOAD_PREFIX + bytes.byteLength);
+  blob[5] = EXT_LONE_BINARY;
+  blob[6] = kindOf(value);
+  blob[7] = 0;
+  blob.set(bytes, HEADER_BYTES);
+  return blob;
+}
+
+/**
+ * The binary in a lone-binary blob as a view of the blob's bytes (no copy),
+ * or undefined when `blob` is not one, holds an ArrayBuffer (which cannot be
+ * a view), or sits at an offset that would misalign the view.
+ */
+export function viewOfLoneBinary(blob: Uint8Array): Binary | undefined {
+  if (blob.byteLength < HEADER_BYTES || blob[0] !== 0xc9 || blob[5] !== EXT_LONE_BINARY || blob[7] !== 0) return undefined;
+  const length = blob.byteLength - HEADER_BYTES;
+  if (new DataView(blob.buffer, blob.byteOffset, HEADER_BYTES).getUint32(1) !== PAYLOAD_PREFIX + length) return undefined;
+  const kind = blob[6]!;
+  const buffer = blob.buffer as ArrayBuffer;
+  const offset = blob.byteOffset + HEADER_BYTES;
+  if (kind === KIND_BUFFER) return Buffer.from(buffer, offset, length);
+  if (kind === KIND_DATA_VIEW) return new DataView(buffer, offset, length);
+  const typedArrayClass = typedArrayClassOf(kind);
+  if (typedArrayClass === undefined) return undefined;
+  const elementSize = typedArrayClass.BYTES_PER_ELEMENT;
+  if (offset % elementSize !== 0 || length % elementSize !== 0) return undefined;
+  return new typedArrayClass(buffer, offset, length / elementSize);
+}
+
+/** Decoding inside a value: a copy of the bytes, in the class that was encoded. */
+function unpackLoneBinary(payload: Uint8Array): Binary {
+  if (payload.byteLength < PAYLOAD_PREFIX || payload[1] !== 0) throw new SerializationError('malformed lone binary');
+  const kind = payload[0]!;
+  // A fresh Uint8Array (payload may be a Buffer, whose slice() is a view, not a copy).
+  const copy = new Uint8Array(payload.subarray(PAYLOAD_PREFIX));
+  if (kind === KIND_BUFFER) return Buffer.from(copy.buffer, copy.byteOffset, copy.byteLength);
+  if (kind === KIND_ARRAY_BUFFER) return copy.buffer;
+  if (kind === KIND_DATA_VIEW) return new DataView(copy.buffer);
+  const typedArrayClass = typedArrayClassOf(kind);
+  if (typedArrayClass === undefined) throw new SerializationError(`unknown binary kind ${kind}`);
+  if (copy.byteLength % typedArrayClass.BYTES_PER_ELEMENT !== 0) {
+    throw new SerializationError(`${copy.byteLength} bytes are not a ${typedArrayClass.name}`);
+  }
+  return new typedArrayClass(copy.buffer, 0, copy.byteLength / typedArrayClass.BYTES_PER_ELEMENT);
+}
+
+// Decoding only: values.ts writes these blobs itself (encodeLoneBinary), never through a Packr.
+addExtension({ type: EXT_LONE_BINARY, unpack: unpackLoneBinary } as Parameters<typeof addExtension>[0]);
