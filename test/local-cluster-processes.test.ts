@@ -24,6 +24,15 @@ t.test('processes: true computes in two other processes and closes them', async 
   const overTcp = await Client.connect(cluster.schedulerAddress);
   t.teardown(() => overTcp.close());
   t.equal(await overTcp.submit((x: number) => x + 1, 1).result(), 2, 'a client over TCP works beside it');
+  const big = overTcp.submit((n: number) => new Float64Array(n).fill(2.5), 1_000_000);
+  const fetched = await big.result();
+  t.ok(fetched instanceof Float64Array && fetched.length === 1_000_000 && fetched[999_999] === 2.5, 'a large result arrives whole');
+  t.ok(fetched.buffer instanceof SharedArrayBuffer && fetched.byteOffset === 8, 'over TCP, as a view of the bytes received (no second copy)');
+  fetched.fill(0);
+  const again = overTcp.submit((data: Float64Array) => data[0], big);
+  t.equal(await again.result(), 2.5, "writing into the fetched array does not change the worker's copy");
+  const local = await client.submit((n: number) => new Float64Array(n).fill(1), 100_000).result();
+  t.ok(local instanceof Float64Array && !(local.buffer instanceof SharedArrayBuffer), 'in-process, fetched values are copies');
   const nthreads = await client.nthreads();
   t.same(Object.keys(nthreads).sort(), [...addresses].sort());
   t.same(Object.values(nthreads), [1, 1]);

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { encodeValue, decodeValue, decodeTaskInput, DependencyRef, typeName } from '../dist/lib/protocol/values.js';
+import { encodeValue, decodeValue, decodeWithViews, DependencyRef, typeName } from '../dist/lib/protocol/values.js';
 import { SerializationError, CancelledError, KilledWorker, TimeoutError } from '../dist/lib/errors.js';
 
 const roundTrip = <T>(value: T): T => decodeValue<T>(encodeValue(value));
@@ -184,7 +184,7 @@ t.test('encodeValue output owns its ArrayBuffer', async (t) => {
   t.same(decodeValue(transferred), { a: 1 }, 'transferable');
 });
 
-t.test('decodeTaskInput: large binaries come back as views of the blob, the rest as decodeValue does', async (t) => {
+t.test('decodeWithViews: large binaries come back as views of the blob, the rest as decodeValue does', async (t) => {
   const n = 100_000;
   const bytes = new Uint8Array(n).map((_, i) => i % 251);
   const cases: [string, ArrayBufferView][] = [
@@ -195,7 +195,7 @@ t.test('decodeTaskInput: large binaries come back as views of the blob, the rest
   ];
   for (const [name, value] of cases) {
     const blob = encodeValue(value);
-    const input = decodeTaskInput<ArrayBufferView>(blob);
+    const input = decodeWithViews<ArrayBufferView>(blob);
     t.equal(typeName(input), typeName(value), `${name}: same class`);
     t.same(Buffer.from(input.buffer, input.byteOffset, input.byteLength), Buffer.from(value.buffer, value.byteOffset, value.byteLength), `${name}: same bytes`);
     t.equal(input.buffer, blob.buffer, `${name}: a view of the blob, not a copy`);
@@ -207,22 +207,22 @@ t.test('decodeTaskInput: large binaries come back as views of the blob, the rest
   const bad = encodeValue(bytes);
   bad[7] = 1;
   t.throws(() => decodeValue(bad), SerializationError, 'a malformed lone binary is a SerializationError');
-  t.throws(() => decodeTaskInput(bad), SerializationError, 'also as a task input (never a view of bad bytes)');
+  t.throws(() => decodeWithViews(bad), SerializationError, 'also as a task input (never a view of bad bytes)');
   const float = encodeValue(new Float64Array(20_000).fill(0.5));
-  const aligned = decodeTaskInput<Float64Array>(float);
+  const aligned = decodeWithViews<Float64Array>(float);
   t.ok(aligned instanceof Float64Array && aligned.length === 20_000 && aligned[19_999] === 0.5);
   t.equal(aligned.buffer, float.buffer, 'a Float64Array input is an aligned view too (its bytes start 8 bytes in)');
   const shifted = new Uint8Array(float.byteLength + 1);
   shifted.set(float, 1);
-  const misaligned = decodeTaskInput<Float64Array>(shifted.subarray(1));
+  const misaligned = decodeWithViews<Float64Array>(shifted.subarray(1));
   t.ok(misaligned instanceof Float64Array && misaligned.length === 20_000 && misaligned[19_999] === 0.5, 'a blob at an odd offset still decodes');
   t.not(misaligned.buffer, shifted.buffer, 'as a copy, since a view would be misaligned');
   const arrayBuffer = encodeValue(new ArrayBuffer(n));
-  const back = decodeTaskInput<ArrayBuffer>(arrayBuffer);
+  const back = decodeWithViews<ArrayBuffer>(arrayBuffer);
   t.ok(back instanceof ArrayBuffer && back.byteLength === n, 'ArrayBuffers are never views');
-  t.same(decodeTaskInput(encodeValue({ small: [1, 2] })), { small: [1, 2] }, 'ordinary values decode as usual');
-  t.same(decodeTaskInput(encodeValue([bytes])), [bytes], 'a binary inside a structure is decoded (copied) as usual');
-  t.throws(() => decodeTaskInput(new Uint8Array(n).fill(0xc1)), SerializationError, 'garbage is a SerializationError');
+  t.same(decodeWithViews(encodeValue({ small: [1, 2] })), { small: [1, 2] }, 'ordinary values decode as usual');
+  t.same(decodeWithViews(encodeValue([bytes])), [bytes], 'a binary inside a structure is decoded (copied) as usual');
+  t.throws(() => decodeWithViews(new Uint8Array(n).fill(0xc1)), SerializationError, 'garbage is a SerializationError');
 });
 
 t.test('typeName', async (t) => {

@@ -11,7 +11,7 @@ import { childLogger } from '../logging.js';
 import type {
   Blob, CancelledKeysMsg, GraphTask, KeyInMemoryMsg, LostDataMsg, OpDict, TaskErredToClientMsg, TaskRetriedMsg,
 } from '../protocol/messages.js';
-import { decodeValue } from '../protocol/values.js';
+import { decodeValue, decodeWithViews } from '../protocol/values.js';
 import { parseDuration } from '../units.js';
 import { ClientMailbox, type SchedulerReports } from './client-mailbox.js';
 import { formatMs } from '../deadline.js';
@@ -75,6 +75,12 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   /** The fetch the current tick's result() calls join. */
   private batch: FetchBatch | undefined;
   private schedulerAddress = '';
+  /**
+   * Fetched values: over TCP they arrive in memory of this process's own, so a
+   * large binary is handed over as a view of it; in-process the bytes are the
+   * worker's stored ones, so they are copied.
+   */
+  private decodeFetched: (blob: Uint8Array) => unknown = decodeValue;
   /** Set by shutdown(): the scheduler closing the connection is expected. */
   shuttingDown = false;
 
@@ -93,6 +99,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
       const peer = await session.mailbox.connect(address, { timeout: options.timeout });
       session.scheduler = peer;
       session.schedulerAddress = address;
+      if (!address.startsWith('inproc://')) session.decodeFetched = decodeWithViews;
       const left = Math.max(1, options.timeout - (performance.now() - started));
       try {
         const reply = await peer.call<{ address?: unknown }>({ op: 'register-client', client: options.id, name: options.name }, { timeout: left });
@@ -346,7 +353,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
       if (state.hasValue) continue;
       const blob = reply.data[state.key];
       if (blob !== undefined) {
-        state.setValue(decodeValue(blob));
+        state.setValue(this.decodeFetched(blob));
         this.actorHolds.fetched(state);
         continue;
       }

@@ -172,12 +172,13 @@ export function decodeValue<T = unknown>(blob: Uint8Array, deps?: ReadonlyMap<st
 }
 
 /**
- * Decode a task's input. Like decodeValue, except that a large binary on its
- * own comes back as a view of `blob`'s bytes instead of a copy: a task reading
- * 100 MB that a peer sent does not copy it again. Tasks must treat such inputs
- * as read-only (as in dask, where a task receives the stored object itself).
+ * Like decodeValue, except that a large binary on its own comes back as a
+ * view of `blob`'s bytes instead of a copy. For bytes nobody else will write:
+ * a task's inputs (tasks treat them as read-only, as in dask, where a task
+ * receives the stored object itself) and values a client received over TCP
+ * into memory of its own.
  */
-export function decodeTaskInput<T = unknown>(blob: Uint8Array): T {
+export function decodeWithViews<T = unknown>(blob: Uint8Array): T {
   if (blob instanceof Uint8Array && blob.byteLength >= OUT_OF_BAND_THRESHOLD) {
     const view = viewOfLoneBinary(blob);
     if (view !== undefined) return view as T;

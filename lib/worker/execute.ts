@@ -9,7 +9,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Blob, RunSpec, SerializedError } from '../protocol/messages.js';
-import { decodeTaskInput, decodeValue, encodeValue, typeName } from '../protocol/values.js';
+import { decodeWithViews, decodeValue, encodeValue, typeName } from '../protocol/values.js';
 import { serializeError } from '../protocol/errors.js';
 import { SerializationError } from '../errors.js';
 import { loadFunction, loadedFunction } from '../task-function.js';
@@ -84,7 +84,7 @@ export function decodeArguments(task: TaskToRun): unknown[] {
   let deps = noDependencies;
   if (depKeys.length > 0) {
     const decoded = new Map<string, unknown>();
-    for (const key of depKeys) decoded.set(key, decodeTaskInput(task.deps[key]!));
+    for (const key of depKeys) decoded.set(key, decodeWithViews(task.deps[key]!));
     deps = decoded;
   }
   const args = decodeValue(task.runSpec.args, deps);
