@@ -79,7 +79,12 @@ export type SchedulerRole = { kind: 'client'; id: string } | { kind: 'worker'; a
 export interface GatherReply {
   data: Record<string, Blob>;
   missing: string[];
+  /** Asked with `direct`: large values for the client to fetch itself, with the workers holding each. */
+  direct?: Record<string, string[]>;
 }
+
+/** With `direct`, values at least this large are left to the client to fetch from their holders. */
+export const DIRECT_GATHER_MIN_BYTES = 1024 * 1024;
 
 export type RunOutcome = { ok: true; value: Blob } | { ok: false; error: SerializedError };
 
@@ -186,7 +191,7 @@ export class Scheduler extends MailboxActor {
       return 'OK';
     },
     'close-client': (msg, from) => this.closeClient(requireString(msg.client, 'client', 'close-client'), from),
-    gather: (msg) => this.gather(requireKeys(msg.keys, 'gather')),
+    gather: (msg) => this.gather(requireKeys(msg.keys, 'gather'), msg.direct === true),
     scatter: (msg) => this.scatter(msg),
     who_has: (msg) => this.state.whoHas(optionalStrings(msg.keys, 'keys', 'who_has')),
     has_what: (msg) => this.state.hasWhat(optionalStrings(msg.workers, 'workers', 'has_what')),
@@ -447,7 +452,7 @@ export class Scheduler extends MailboxActor {
    * the scheduler does not know, or whose value could not be fetched, is listed
    * in `missing`.
    */
-  private async gather(keys: string[]): Promise<GatherReply> {
+  private async gather(keys: string[], direct = false): Promise<GatherReply> {
     const unique = [...new Set(keys)];
     const missing: string[] = [];
     const ready: string[] = [];
@@ -464,8 +469,19 @@ export class Scheduler extends MailboxActor {
       else if (entry.state === 'erred') throw deserializeError(entry.exception ?? { name: 'Error', message: `${entry.key} erred` });
       else missing.push(entry.key);
     }
-    const data = await this.fetchValues(ready, missing);
-    return { data, missing };
+    let relayed = ready;
+    let holders: Record<string, string[]> | undefined;
+    if (direct) {
+      relayed = [];
+      for (const key of ready) {
+        const ts = this.state.tasks.get(key);
+        const on = ts === undefined || ts.nbytes < DIRECT_GATHER_MIN_BYTES ? [] : ts.holders();
+        if (on.length === 0) relayed.push(key);
+        else (holders ??= {})[key] = on.map((ws) => ws.address);
+      }
+    }
+    const data = await this.fetchValues(relayed, missing);
+    return holders === undefined ? { data, missing } : { data, missing, direct: holders };
   }
 
   private whenSettled(key: string): Promise<SettledKey> {

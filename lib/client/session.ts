@@ -22,11 +22,14 @@ import { whenAllDone } from './settle-all.js';
 import { ActorHolds } from './actor-holds.js';
 import { blockingWait } from '../worker/task-context.js';
 import type { TaskReference } from './arguments.js';
+import { DirectFetcher } from './direct-fetch.js';
 import type { Client } from './client.js';
 
 export interface GatherReply {
   data: Record<string, Blob>;
   missing?: string[];
+  /** Large values to fetch from these workers directly (when the gather asked for `direct`). */
+  direct?: Record<string, string[]>;
 }
 
 export interface OpenOptions {
@@ -81,6 +84,8 @@ export class ClientSession implements FutureOwner, SchedulerReports {
    * worker's stored ones, so they are copied.
    */
   private decodeFetched: (blob: Uint8Array) => unknown = decodeValue;
+  /** Over TCP: fetches large values from their workers directly, not through the scheduler. */
+  private direct: DirectFetcher | undefined;
   /** Set by shutdown(): the scheduler closing the connection is expected. */
   shuttingDown = false;
 
@@ -99,7 +104,10 @@ export class ClientSession implements FutureOwner, SchedulerReports {
       const peer = await session.mailbox.connect(address, { timeout: options.timeout });
       session.scheduler = peer;
       session.schedulerAddress = address;
-      if (!address.startsWith('inproc://')) session.decodeFetched = decodeWithViews;
+      if (!address.startsWith('inproc://')) {
+        session.decodeFetched = decodeWithViews;
+        session.direct = new DirectFetcher(session.id);
+      }
       const left = Math.max(1, options.timeout - (performance.now() - started));
       try {
         const reply = await peer.call<{ address?: unknown }>({ op: 'register-client', client: options.id, name: options.name }, { timeout: left });
@@ -342,7 +350,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
     this.watches.add(watch);
     let reply: GatherReply;
     try {
-      reply = await Promise.race([this.call<GatherReply>({ op: 'gather', keys }), watch.interrupted]);
+      reply = await Promise.race([this.gatherData(keys), watch.interrupted]);
     } catch (error) {
       for (const state of states) throwIfUnusable(state);
       throw error;
@@ -365,6 +373,26 @@ export class ClientSession implements FutureOwner, SchedulerReports {
           : `${state.key} is not on the cluster any more (its data was lost or released)`,
       );
     }
+  }
+
+  /**
+   * The scheduler's gather, with large values fetched from their workers
+   * directly when this client is remote; whatever that does not get (a worker
+   * this client cannot reach, or one that lost the key) comes through the
+   * scheduler after all.
+   */
+  private async gatherData(keys: string[]): Promise<GatherReply> {
+    const direct = this.direct;
+    const reply = await this.call<GatherReply>(direct === undefined ? { op: 'gather', keys } : { op: 'gather', keys, direct: true });
+    if (direct === undefined || reply.direct === undefined) return reply;
+    const fetched = await direct.fetch(reply.direct);
+    Object.assign(reply.data, fetched.data);
+    if (fetched.failed.length > 0) {
+      const relayed = await this.call<GatherReply>({ op: 'gather', keys: fetched.failed });
+      Object.assign(reply.data, relayed.data);
+      reply.missing = [...(reply.missing ?? []), ...(relayed.missing ?? [])];
+    }
+    return reply;
   }
 
   private interruptFetches(key: string, error: () => Error): void {
@@ -471,7 +499,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
         this.scheduler.send({ op: 'close-client', client: this.id });
       }
       this.markClosed(new CommClosedError('the client is closed'));
-      await this.mailbox.close();
+      await Promise.all([this.mailbox.close(), this.direct?.close()]);
     })();
     return this.closing;
   }

@@ -1,0 +1,121 @@
+/**
+ * A remote client fetching large values straight from the workers that hold
+ * them (`get_data`), as dask clients do when they can reach the workers,
+ * instead of through the scheduler, which would receive and forward every
+ * byte. The scheduler's `gather` names the holders of such keys (`direct`);
+ * what cannot be fetched here (a worker unreachable from this client, gone, or
+ * busy for too long) is left for the caller to gather through the scheduler.
+ */
+import { MailboxActor, type Handler, type Peer } from '../../actors/mailbox.js';
+import { childLogger } from '../logging.js';
+import type { Blob } from '../protocol/messages.js';
+
+/** Connecting to a worker, and each get_data call, give up after this long (ms). */
+const DIRECT_TIMEOUT_MS = 10_000;
+/** A busy worker (too many transfers at once) is asked again after 20, 40, 80 ms, then left to the scheduler. */
+const BUSY_RETRIES = 3;
+const BUSY_FIRST_DELAY_MS = 20;
+
+function isBlob(value: unknown): value is Blob {
+  return value instanceof Uint8Array;
+}
+
+/** Connections to workers for get_data only: nothing arrives on them unasked. */
+class WorkerConnections extends MailboxActor {
+  protected readonly handlers: Readonly<Record<string, Handler>> = {};
+  private readonly byAddress = new Map<string, Promise<Peer>>();
+
+  constructor(clientId: string) {
+    super('client-data', { logger: childLogger('client-data', { client: clientId }) });
+  }
+
+  peerFor(address: string): Promise<Peer> {
+    let peer = this.byAddress.get(address);
+    if (peer === undefined) {
+      peer = this.connect(address, { timeout: DIRECT_TIMEOUT_MS });
+      this.byAddress.set(address, peer);
+      peer.catch(() => this.byAddress.delete(address));
+    }
+    return peer;
+  }
+
+  protected override onPeerClosed(peer: Peer): void {
+    for (const [address, pending] of this.byAddress) {
+      void pending.then((open) => {
+        if (open === peer && this.byAddress.get(address) === pending) this.byAddress.delete(address);
+      }, () => undefined);
+    }
+  }
+}
+
+export class DirectFetcher {
+  private readonly connections: WorkerConnections;
+
+  constructor(private readonly clientId: string) {
+    this.connections = new WorkerConnections(clientId);
+  }
+
+  /**
+   * Fetches each key from one of its holders (in the order given), one call
+   * per worker. Returns what arrived and the keys no holder gave.
+   */
+  async fetch(holders: Readonly<Record<string, readonly string[]>>): Promise<{ data: Record<string, Blob>; failed: string[] }> {
+    const data: Record<string, Blob> = {};
+    const tried = new Map<string, number>();
+    let left = Object.keys(holders);
+    const failed: string[] = [];
+    while (left.length > 0) {
+      const byWorker = new Map<string, string[]>();
+      for (const key of left) {
+        const next = tried.get(key) ?? 0;
+        const address = holders[key]?.[next];
+        if (address === undefined) {
+          failed.push(key);
+          continue;
+        }
+        tried.set(key, next + 1);
+        const list = byWorker.get(address);
+        if (list === undefined) byWorker.set(address, [key]);
+        else list.push(key);
+      }
+      const again: string[] = [];
+      await Promise.all(
+        [...byWorker].map(async ([address, keys]) => {
+          const got = await this.getData(address, keys);
+          for (const key of keys) {
+            const blob = got?.[key];
+            if (isBlob(blob)) data[key] = blob;
+            else again.push(key);
+          }
+        }),
+      );
+      left = again;
+    }
+    return { data, failed };
+  }
+
+  /** What `address` sent for `keys`, or undefined when it could not be asked (or stayed busy). */
+  private async getData(address: string, keys: string[]): Promise<Record<string, unknown> | undefined> {
+    let delay = BUSY_FIRST_DELAY_MS;
+    for (let attempt = 0; attempt <= BUSY_RETRIES; attempt++) {
+      let reply: { status?: unknown; data?: unknown };
+      try {
+        const peer = await this.connections.peerFor(address);
+        reply = await peer.call({ op: 'get_data', keys, who: this.clientId }, { timeout: DIRECT_TIMEOUT_MS });
+      } catch (error) {
+        this.connections.log.debug({ err: error, worker: address }, 'direct get_data failed; the scheduler will fetch');
+        return undefined;
+      }
+      if (reply?.status !== 'busy') {
+        return typeof reply?.data === 'object' && reply.data !== null ? (reply.data as Record<string, unknown>) : undefined;
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay *= 2;
+    }
+    return undefined;
+  }
+
+  close(): Promise<void> {
+    return this.connections.close();
+  }
+}
