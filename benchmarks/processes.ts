@@ -1,12 +1,14 @@
 /**
  * The futures workloads on `LocalCluster({ processes: true })` with 2 worker
  * processes × 1 thread over TCP on 127.0.0.1, plus a 100 MB worker-to-worker
- * transfer (beside a bare TCP socket measured in the same run) and cluster
+ * transfer and a 100 MB result fetched by a client over TCP (both beside a
+ * bare TCP socket measured in the same run) and cluster
  * start-up to the first result (beside starting a bare `node` process).
  */
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { Client } from '../lib/client/client.js';
+import { wait } from '../lib/client/wait.js';
 import { LocalCluster } from '../lib/cluster/local-cluster.js';
 import { piscinaThroughput, tcpLoopbackMBps, tcpRoundTripMicros } from './baselines.js';
 import type { BenchRow } from './report.js';
@@ -42,6 +44,24 @@ async function transferMBps(client: Client, from: string, to: string, megabytes:
   read.release();
   made.release();
   return megabytes / seconds;
+}
+
+/** A value made on a worker, fetched by a client connected over TCP (it reads from the worker directly). */
+async function fetchOverTcpMBps(address: string, megabytes: number): Promise<number> {
+  const remote = await Client.connect(address);
+  try {
+    const bytes = megabytes * 1_000_000;
+    const made = remote.with({ pure: false }).submit(produce, bytes);
+    await wait([made]);
+    const t0 = performance.now();
+    const value = await made.result();
+    const seconds = (performance.now() - t0) / 1000;
+    if (consume(value) !== bytes) throw new Error(`the client received ${value.byteLength} bytes, expected ${bytes}`);
+    made.release();
+    return megabytes / seconds;
+  } finally {
+    await remote.close();
+  }
 }
 
 async function bareNodeStartSeconds(): Promise<number> {
@@ -81,6 +101,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
       await treeSeconds(client, 256, -6_000_000);
       await roundTripMicros(client, 30);
       await transferMBps(client, a, b, Math.min(10, megabytes));
+      await fetchOverTcpMBps(cluster.schedulerAddress, Math.min(10, megabytes));
 
       await quiet(client);
       const rt = await roundTripMicros(client, roundTrips);
@@ -94,6 +115,8 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
       const tree = await treeSeconds(client, leaves, 4_000_000);
       await quiet(client);
       const transfer = await transferMBps(client, a, b, megabytes);
+      await quiet(client);
+      const fetched = await fetchOverTcpMBps(cluster.schedulerAddress, megabytes);
 
       const rawRt = await tcpRoundTripMicros({ messages: roundTrips * 5 });
       const rawSubmit = await piscinaThroughput({ tasks: submits, inFlight: submits, threads: 2 });
@@ -108,6 +131,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
         { group, workload: `${chain}-task dependency chain, 2 procs × 1 thread`, ours: chainMs, baseline: rawRt / 1000, baselineName: 'TCP ping-pong', unit: 'ms/task', higherIsBetter: false },
         { group, workload: `tree reduction, ${leaves} leaves (${leaves * 2 - 1} tasks), 2 procs × 1 thread`, ours: tree, baseline: (leaves * 2 - 1) / rawTreeRate, baselineName: 'piscina', unit: 's', higherIsBetter: false },
         { group, workload: `${megabytes} MB worker-to-worker transfer`, ours: transfer, baseline: rawTcp, baselineName: 'bare TCP socket', unit: 'MB/s', higherIsBetter: true, target: '>= 50% of bare TCP' },
+        { group, workload: `${megabytes} MB result fetched by a client over TCP`, ours: fetched, baseline: rawTcp, baselineName: 'bare TCP socket', unit: 'MB/s', higherIsBetter: true },
         { group, workload: 'cluster start-up (2 worker processes) to first result', ours: startUp, baseline: bareStart, baselineName: 'bare node start', unit: 's', higherIsBetter: false },
       );
     } finally {
