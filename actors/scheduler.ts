@@ -79,7 +79,7 @@ export type SchedulerRole = { kind: 'client'; id: string } | { kind: 'worker'; a
 export interface GatherReply {
   data: Record<string, Blob>;
   missing: string[];
-  /** Asked with `direct`: large values for the client to fetch itself, with the workers holding each. */
+  /** Asked with `direct`: large values for the client to fetch itself, with the TCP workers holding each. */
   direct?: Record<string, string[]>;
 }
 
@@ -475,7 +475,8 @@ export class Scheduler extends MailboxActor {
       relayed = [];
       for (const key of ready) {
         const ts = this.state.tasks.get(key);
-        const on = ts === undefined || ts.nbytes < DIRECT_GATHER_MIN_BYTES ? [] : ts.holders();
+        // Only holders a client can dial from anywhere: in-process workers' bytes are relayed (shared, uncopied).
+        const on = ts === undefined || ts.nbytes < DIRECT_GATHER_MIN_BYTES ? [] : ts.holders().filter((ws) => ws.address.startsWith('tcp://'));
         if (on.length === 0) relayed.push(key);
         else (holders ??= {})[key] = on.map((ws) => ws.address);
       }

@@ -31,8 +31,10 @@ t.test('processes: true computes in two other processes and closes them', async 
   fetched.fill(0);
   const again = overTcp.submit((data: Float64Array) => data[0], big);
   t.equal(await again.result(), 2.5, "writing into the fetched array does not change the worker's copy");
-  const local = await client.submit((n: number) => new Float64Array(n).fill(1), 100_000).result();
-  t.ok(local instanceof Float64Array && !(local.buffer instanceof SharedArrayBuffer), 'in-process, fetched values are copies');
+  const mid = await client.submit((n: number) => new Float64Array(n).fill(1), 100_000).result();
+  t.ok(mid instanceof Float64Array && !(mid.buffer instanceof SharedArrayBuffer), 'a value under 1 MiB relayed to the in-process client is a copy');
+  const large = await client.submit((n: number) => new Float64Array(n).fill(3), 500_000).result();
+  t.ok(large.buffer instanceof SharedArrayBuffer && large[499_999] === 3, 'a large one the in-process client fetched from its worker over TCP is a view of what it received');
   const nthreads = await client.nthreads();
   t.same(Object.keys(nthreads).sort(), [...addresses].sort());
   t.same(Object.values(nthreads), [1, 1]);

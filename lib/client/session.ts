@@ -32,6 +32,13 @@ export interface GatherReply {
   direct?: Record<string, string[]>;
 }
 
+/** What a fetch got: from the scheduler's reply, straight from workers over TCP, and keys nobody has. */
+interface FetchedData {
+  relayed: Record<string, Blob>;
+  fromWorkers: Record<string, Blob>;
+  missing: string[];
+}
+
 export interface OpenOptions {
   id: string;
   name: string;
@@ -79,19 +86,20 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   private batch: FetchBatch | undefined;
   private schedulerAddress = '';
   /**
-   * Fetched values: over TCP they arrive in memory of this process's own, so a
-   * large binary is handed over as a view of it; in-process the bytes are the
-   * worker's stored ones, so they are copied.
+   * Values relayed by the scheduler: over TCP they arrive in memory of this
+   * process's own, so a large binary is handed over as a view of it;
+   * in-process the bytes are the worker's stored ones, so they are copied.
    */
-  private decodeFetched: (blob: Uint8Array) => unknown = decodeValue;
-  /** Over TCP: fetches large values from their workers directly, not through the scheduler. */
-  private direct: DirectFetcher | undefined;
+  private decodeRelayed: (blob: Uint8Array) => unknown = decodeValue;
+  /** Fetches large values from workers reachable over TCP directly, not through the scheduler. */
+  private readonly direct: DirectFetcher;
   /** Set by shutdown(): the scheduler closing the connection is expected. */
   shuttingDown = false;
 
   private constructor(readonly id: string) {
     this.log = childLogger('client', { client: id });
     this.mailbox = new ClientMailbox(this, id);
+    this.direct = new DirectFetcher(id);
     this.outbox = new Outbox((msg) => this.scheduler?.send(msg));
     this.registry = new FinalizationRegistry((state) => this.dropReference(state));
   }
@@ -104,10 +112,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
       const peer = await session.mailbox.connect(address, { timeout: options.timeout });
       session.scheduler = peer;
       session.schedulerAddress = address;
-      if (!address.startsWith('inproc://')) {
-        session.decodeFetched = decodeWithViews;
-        session.direct = new DirectFetcher(session.id);
-      }
+      if (!address.startsWith('inproc://')) session.decodeRelayed = decodeWithViews;
       const left = Math.max(1, options.timeout - (performance.now() - started));
       try {
         const reply = await peer.call<{ address?: unknown }>({ op: 'register-client', client: options.id, name: options.name }, { timeout: left });
@@ -348,7 +353,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
     const keys = [...new Set(states.map((state) => state.key))];
     const watch = new FetchWatch(new Set(keys));
     this.watches.add(watch);
-    let reply: GatherReply;
+    let reply: FetchedData;
     try {
       reply = await Promise.race([this.gatherData(keys), watch.interrupted]);
     } catch (error) {
@@ -359,9 +364,11 @@ export class ClientSession implements FutureOwner, SchedulerReports {
     }
     for (const state of states) {
       if (state.hasValue) continue;
-      const blob = reply.data[state.key];
+      const own = reply.fromWorkers[state.key];
+      const blob = own ?? reply.relayed[state.key];
       if (blob !== undefined) {
-        state.setValue(this.decodeFetched(blob));
+        // Fetched from a worker over TCP: memory of this client's own, so large binaries stay views of it.
+        state.setValue(own !== undefined ? decodeWithViews(blob) : this.decodeRelayed(blob));
         this.actorHolds.fetched(state);
         continue;
       }
@@ -376,23 +383,31 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   }
 
   /**
-   * The scheduler's gather, with large values fetched from their workers
-   * directly when this client is remote; whatever that does not get (a worker
-   * this client cannot reach, or one that lost the key) comes through the
-   * scheduler after all.
+   * The scheduler's gather, with large values held by workers this client
+   * reaches over TCP fetched from those workers directly; whatever that does
+   * not get (a worker this client cannot reach, or one that lost the key)
+   * comes through the scheduler after all.
    */
-  private async gatherData(keys: string[]): Promise<GatherReply> {
-    const direct = this.direct;
-    const reply = await this.call<GatherReply>(direct === undefined ? { op: 'gather', keys } : { op: 'gather', keys, direct: true });
-    if (direct === undefined || reply.direct === undefined) return reply;
-    const fetched = await direct.fetch(reply.direct);
-    Object.assign(reply.data, fetched.data);
-    if (fetched.failed.length > 0) {
-      const relayed = await this.call<GatherReply>({ op: 'gather', keys: fetched.failed });
-      Object.assign(reply.data, relayed.data);
-      reply.missing = [...(reply.missing ?? []), ...(relayed.missing ?? [])];
+  private async gatherData(keys: string[]): Promise<FetchedData> {
+    const reply = await this.call<GatherReply>({ op: 'gather', keys, direct: true });
+    const fetched: FetchedData = { relayed: reply.data, fromWorkers: {}, missing: reply.missing ?? [] };
+    if (reply.direct === undefined) return fetched;
+    const overTcp: Record<string, string[]> = {};
+    const viaScheduler: string[] = [];
+    for (const [key, holders] of Object.entries(reply.direct)) {
+      const reachable = holders.filter((address) => address.startsWith('tcp://'));
+      if (reachable.length > 0) overTcp[key] = reachable;
+      else viaScheduler.push(key);
     }
-    return reply;
+    const direct = await this.direct.fetch(overTcp);
+    fetched.fromWorkers = direct.data;
+    viaScheduler.push(...direct.failed);
+    if (viaScheduler.length > 0) {
+      const relayed = await this.call<GatherReply>({ op: 'gather', keys: viaScheduler });
+      Object.assign(fetched.relayed, relayed.data);
+      fetched.missing.push(...(relayed.missing ?? []));
+    }
+    return fetched;
   }
 
   private interruptFetches(key: string, error: () => Error): void {
@@ -499,7 +514,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
         this.scheduler.send({ op: 'close-client', client: this.id });
       }
       this.markClosed(new CommClosedError('the client is closed'));
-      await Promise.all([this.mailbox.close(), this.direct?.close()]);
+      await Promise.all([this.mailbox.close(), this.direct.close()]);
     })();
     return this.closing;
   }
