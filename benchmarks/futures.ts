@@ -9,7 +9,7 @@ import { Client } from '../lib/client/client.js';
 import { LocalCluster } from '../lib/cluster/local-cluster.js';
 import { piscinaFirstResultSeconds, piscinaRoundTripMicros, piscinaThroughput } from './baselines.js';
 import type { BenchRow } from './report.js';
-import { chainMsPerTask, mapRate, quiet, roundTripMicros, startUpSeconds, submitRate, treeSeconds } from './workloads.js';
+import { chainMsPerTask, mapRate, measureCoreWorkloads, quiet, roundTripMicros, startUpSeconds, submitRate, treeSeconds } from './workloads.js';
 
 const group = 'futures';
 
@@ -63,17 +63,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
       await treeSeconds(client, 256, -6_000_000);
       await roundTripMicros(client, 50);
 
-      await quiet(client);
-      const rt = await roundTripMicros(client, roundTrips);
-      await quiet(client);
-      const submit = await submitRate(client, submits, 1_000_000);
-      await quiet(client);
-      const map = await mapRate(client, mapped, 2_000_000);
-      await quiet(client);
-      const chainMs = await chainMsPerTask(client, chain, 3_000_000);
-      await quiet(client);
-      const tree = await treeSeconds(client, leaves, 4_000_000);
-      await quiet(client);
+      const { roundTrip: rt, submit, map, chain: chainMs, tree } = await measureCoreWorkloads(client, { roundTrips, submits, mapped, chain, leaves });
       const mbps = await scatterGatherMBps(client, megabytes);
 
       const rawRt = await piscinaRoundTripMicros({ tasks: roundTrips * 5, threads: 2 });

@@ -12,7 +12,7 @@ import { wait } from '../lib/client/wait.js';
 import { LocalCluster } from '../lib/cluster/local-cluster.js';
 import { piscinaThroughput, tcpLoopbackMBps, tcpRoundTripMicros } from './baselines.js';
 import type { BenchRow } from './report.js';
-import { chainMsPerTask, mapRate, quiet, roundTripMicros, startUpSeconds, submitRate, treeSeconds } from './workloads.js';
+import { chainMsPerTask, mapRate, measureCoreWorkloads, quiet, roundTripMicros, startUpSeconds, submitRate, treeSeconds } from './workloads.js';
 
 const group = 'futures, processes';
 
@@ -103,17 +103,7 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
       await transferMBps(client, a, b, Math.min(10, megabytes));
       await fetchOverTcpMBps(cluster.schedulerAddress, Math.min(10, megabytes));
 
-      await quiet(client);
-      const rt = await roundTripMicros(client, roundTrips);
-      await quiet(client);
-      const submit = await submitRate(client, submits, 1_000_000);
-      await quiet(client);
-      const map = await mapRate(client, mapped, 2_000_000);
-      await quiet(client);
-      const chainMs = await chainMsPerTask(client, chain, 3_000_000);
-      await quiet(client);
-      const tree = await treeSeconds(client, leaves, 4_000_000);
-      await quiet(client);
+      const { roundTrip: rt, submit, map, chain: chainMs, tree } = await measureCoreWorkloads(client, { roundTrips, submits, mapped, chain, leaves });
       const transfer = await transferMBps(client, a, b, megabytes);
       await quiet(client);
       const fetched = await fetchOverTcpMBps(cluster.schedulerAddress, megabytes);

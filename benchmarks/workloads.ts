@@ -116,3 +116,40 @@ export async function startUpSeconds(options: LocalClusterOptions): Promise<numb
     await cluster.close();
   }
 }
+
+export interface CoreSizes {
+  roundTrips: number;
+  submits: number;
+  mapped: number;
+  chain: number;
+  leaves: number;
+}
+
+export interface CoreFigures {
+  /** µs, median */
+  roundTrip: number;
+  /** tasks/s */
+  submit: number;
+  /** tasks/s */
+  map: number;
+  /** ms per task */
+  chain: number;
+  /** s */
+  tree: number;
+}
+
+/** The core issue's five workloads, in order, each started on a quiet cluster (values offset so no key repeats). */
+export async function measureCoreWorkloads(client: Client, sizes: CoreSizes): Promise<CoreFigures> {
+  await quiet(client);
+  const roundTrip = await roundTripMicros(client, sizes.roundTrips);
+  await quiet(client);
+  const submit = await submitRate(client, sizes.submits, 1_000_000);
+  await quiet(client);
+  const map = await mapRate(client, sizes.mapped, 2_000_000);
+  await quiet(client);
+  const chain = await chainMsPerTask(client, sizes.chain, 3_000_000);
+  await quiet(client);
+  const tree = await treeSeconds(client, sizes.leaves, 4_000_000);
+  await quiet(client);
+  return { roundTrip, submit, map, chain, tree };
+}
