@@ -29,13 +29,14 @@ import type {
   WorkerStatus,
 } from '../lib/protocol/messages.js';
 import { PUBLISHED_PREFIX } from '../lib/scheduler/client-record.js';
-import { SchedulerState, type SchedulerMessages, type SchedulerStateOptions, type SettledKey } from '../lib/scheduler/state.js';
+import { SchedulerState, type PlacedData, type SchedulerMessages, type SchedulerStateOptions, type SettledKey } from '../lib/scheduler/state.js';
 import { parseDuration } from '../lib/units.js';
 import { createCoordinationExtension, type SchedulerExtension } from '../lib/coordination/extension.js';
 import { isPseudoClient } from '../lib/scheduler/client-record.js';
 import { WorkerHeartbeats } from '../lib/scheduler/worker-heartbeats.js';
 import { acquired, acquisitionsOf, planRebalance, planReplicate, type Acquisition } from '../lib/scheduler/data-movement.js';
 import { checkUploadName } from '../lib/worker/uploads.js';
+import { DIRECT_TRANSFER_MIN_BYTES, isDirectlyReachable } from '../lib/protocol/direct-transfer.js';
 import { DashboardServer } from '../lib/scheduler/dashboard-server.js';
 import { dashboardSnapshot, type DashboardSnapshot } from '../lib/scheduler/dashboard-snapshot.js';
 import { parseTcpAddress } from '../lib/comm/tcp.js';
@@ -82,9 +83,6 @@ export interface GatherReply {
   /** Asked with `direct`: large values for the client to fetch itself, with the TCP workers holding each. */
   direct?: Record<string, string[]>;
 }
-
-/** With `direct`, values at least this large are left to the client to fetch from their holders. */
-export const DIRECT_GATHER_MIN_BYTES = 1024 * 1024;
 
 export type RunOutcome = { ok: true; value: Blob } | { ok: false; error: SerializedError };
 
@@ -193,6 +191,8 @@ export class Scheduler extends MailboxActor {
     'close-client': (msg, from) => this.closeClient(requireString(msg.client, 'client', 'close-client'), from),
     gather: (msg) => this.gather(requireKeys(msg.keys, 'gather'), msg.direct === true),
     scatter: (msg) => this.scatter(msg),
+    'scatter-plan': (msg) => this.scatterPlan(msg),
+    'scatter-placed': (msg) => this.scatterPlaced(msg),
     who_has: (msg) => this.state.whoHas(optionalStrings(msg.keys, 'keys', 'who_has')),
     has_what: (msg) => this.state.hasWhat(optionalStrings(msg.workers, 'workers', 'has_what')),
     ncores: (msg) => this.state.ncores(optionalStrings(msg.workers, 'workers', 'ncores')),
@@ -475,8 +475,7 @@ export class Scheduler extends MailboxActor {
       relayed = [];
       for (const key of ready) {
         const ts = this.state.tasks.get(key);
-        // Only holders a client can dial from anywhere: in-process workers' bytes are relayed (shared, uncopied).
-        const on = ts === undefined || ts.nbytes < DIRECT_GATHER_MIN_BYTES ? [] : ts.holders().filter((ws) => ws.address.startsWith('tcp://'));
+        const on = ts === undefined || ts.nbytes < DIRECT_TRANSFER_MIN_BYTES ? [] : ts.holders().filter((ws) => isDirectlyReachable(ws.address));
         if (on.length === 0) relayed.push(key);
         else (holders ??= {})[key] = on.map((ws) => ws.address);
       }
@@ -564,14 +563,11 @@ export class Scheduler extends MailboxActor {
     if (typeof data !== 'object' || data === null) throw new DistributedError('scatter: data must be an object of key -> Blob');
     const keys = Object.keys(data);
     for (const key of keys) if (!isBlob(data[key])) throw new DistributedError(`scatter: the value of ${key} is not a Blob`);
-    const workers = optionalStrings(msg.workers, 'workers', 'scatter');
-    const broadcast = msg.broadcast === true;
     if (keys.length === 0) return { keys };
-    if (workers === undefined && this.state.running.length === 0) await this.workersAtLeast(1, undefined);
-    const plan = this.state.planScatter(keys, { ...(workers !== undefined ? { workers } : {}), broadcast });
+    const plan = await this.placementFor(keys, msg, 'scatter');
     const placed = new Map<string, string[]>();
     await Promise.all(
-      [...plan].map(async ([address, assigned]) => {
+      Object.entries(plan).map(async ([address, assigned]) => {
         const peer = this.workerPeers.get(address);
         if (peer === undefined) return;
         const subset: Record<string, Blob> = {};
@@ -599,6 +595,35 @@ export class Scheduler extends MailboxActor {
       ),
     );
     return { keys };
+  }
+
+  /** Which workers should receive which keys (round-robin by threads, or every worker with `broadcast`). */
+  private async placementFor(keys: string[], msg: OpDict, op: string): Promise<Record<string, string[]>> {
+    const workers = optionalStrings(msg.workers, 'workers', op);
+    if (workers === undefined && this.state.running.length === 0) await this.workersAtLeast(1, undefined);
+    return Object.fromEntries(this.state.planScatter(keys, { ...(workers !== undefined ? { workers } : {}), broadcast: msg.broadcast === true }));
+  }
+
+  /** A client scattering large values itself: where to put them (it then sends them and says `scatter-placed`). */
+  private async scatterPlan(msg: OpDict): Promise<{ plan: Record<string, string[]> }> {
+    const keys = requireKeys(msg.keys, 'scatter-plan');
+    return { plan: keys.length === 0 ? {} : await this.placementFor(keys, msg, 'scatter-plan') };
+  }
+
+  /** A client placed scattered values on workers itself: they are in memory there now, and the client wants them. */
+  private scatterPlaced(msg: OpDict): { keys: string[] } {
+    const client = requireString(msg.client, 'client', 'scatter-placed');
+    const placed = msg.placed as unknown;
+    if (!Array.isArray(placed)) throw new DistributedError('scatter-placed: placed must be a list of { key, nbytes, workers }');
+    const entries: PlacedData[] = placed.map((entry: unknown) => {
+      const { key, nbytes, workers } = (entry ?? {}) as { key?: unknown; nbytes?: unknown; workers?: unknown };
+      if (typeof key !== 'string' || typeof nbytes !== 'number' || !Array.isArray(workers) || !workers.every((w) => typeof w === 'string')) {
+        throw new DistributedError('scatter-placed: each entry needs key (string), nbytes (number) and workers (strings)');
+      }
+      return { key, nbytes, workers: workers as string[] };
+    });
+    this.sendOut(this.state.addData(client, entries, this.state.nextStimulusId('scatter')));
+    return { keys: entries.map((entry) => entry.key) };
   }
 
   private async broadcastRun(msg: OpDict): Promise<Record<string, RunOutcome>> {

@@ -1,7 +1,7 @@
 /** A client over TCP fetches large values from the workers directly; small ones, and what it cannot reach, come through the scheduler. */
 import t from 'tap';
 import { Client, Scheduler, Worker } from '../dist/index.js';
-import { DirectFetcher } from '../dist/lib/client/direct-fetch.js';
+import { DirectData } from '../dist/lib/client/direct-data.js';
 
 async function tcpCluster(t: Tap.Test) {
   const scheduler = await Scheduler.start({ port: 0 });
@@ -38,10 +38,42 @@ t.test('a worker the client cannot reach: the scheduler fetches instead', async 
   t.ok(value.length === 2_000_000 && value[0] === 9, 'the value still arrives');
 });
 
-t.test('DirectFetcher reports what it could not fetch', async (t) => {
-  const fetcher = new DirectFetcher('test-client');
+t.test('DirectData reports what it could not fetch', async (t) => {
+  const fetcher = new DirectData('test-client');
   t.teardown(() => fetcher.close());
   const { data, failed } = await fetcher.fetch({ 'x-1': ['tcp://127.0.0.1:1'], 'y-2': [] });
   t.same(data, {});
   t.same(failed.sort(), ['x-1', 'y-2']);
+});
+
+t.test('scatter: large values go straight to the workers, small ones through the scheduler', async (t) => {
+  const { scheduler, worker } = await tcpCluster(t);
+  const second = await Worker.start(scheduler.address, { nthreads: 1 });
+  t.teardown(() => second.close());
+  const client = await Client.connect(scheduler.address);
+  t.teardown(() => client.close());
+  const before = worker.peers.size + second.peers.size;
+  const [small] = await client.scatter([new Uint8Array(1000).fill(1)]);
+  t.equal(worker.peers.size + second.peers.size, before, 'a small value went through the scheduler');
+  const big = new Float64Array(400_000).map((_, i) => i);
+  const [a, b] = await client.scatter([big, new Uint8Array(2_000_000).fill(4)]);
+  t.ok(worker.peers.size + second.peers.size > before, 'the client connected to workers to place the large ones');
+  t.equal(await client.submit((x: Float64Array) => x[399_999]! + x.length, a!).result(), 399_999 + 400_000, 'a task reads the scattered array');
+  t.equal(await client.submit((x: Uint8Array) => x.reduce((s, v) => s + v, 0), b!).result(), 8_000_000);
+  const smallBack = (await small!.result()) as Uint8Array;
+  t.same([smallBack.length, smallBack[999]], [1000, 1], 'the small value is on the cluster too');
+  const who = await client.whoHas([a!, b!]);
+  t.ok(Object.values(who).every((holders) => holders.length === 1), 'each value is on one worker, as the scheduler planned');
+  const everywhere = await client.scatter([new Uint8Array(1_500_000).fill(2)], { broadcast: true });
+  t.same(Object.values(await client.whoHas(everywhere))[0]!.length, 2, 'broadcast puts it on every worker');
+  t.same(await client.gather(everywhere).then((values) => (values as Uint8Array[])[0]!.length), 1_500_000);
+});
+
+t.test('scatter to workers the client cannot reach goes through the scheduler', async (t) => {
+  const { scheduler, worker } = await tcpCluster(t);
+  for (const listener of (worker as unknown as { listeners: Set<{ close(): Promise<void> }> }).listeners) await listener.close();
+  const client = await Client.connect(scheduler.address);
+  t.teardown(() => client.close());
+  const [big] = await client.scatter([new Uint8Array(3_000_000).fill(7)]);
+  t.equal(await client.submit((x: Uint8Array) => x[2_999_999], big!).result(), 7, 'placed, and readable by tasks');
 });

@@ -421,11 +421,9 @@ export class Client implements AsyncDisposable {
       }
     }
     if (toSend > 0) {
-      await session.call(
+      await session.scatter(
+        data,
         {
-          op: 'scatter',
-          client: session.id,
-          data,
           ...(workers !== undefined ? { workers: typeof workers === 'string' ? [workers] : [...workers] } : {}),
           ...(options.broadcast === true ? { broadcast: true } : {}),
         },

@@ -22,7 +22,8 @@ import { whenAllDone } from './settle-all.js';
 import { ActorHolds } from './actor-holds.js';
 import { blockingWait } from '../worker/task-context.js';
 import type { TaskReference } from './arguments.js';
-import { DirectFetcher } from './direct-fetch.js';
+import { DirectData } from './direct-data.js';
+import { DIRECT_TRANSFER_MIN_BYTES, isDirectlyReachable } from '../protocol/direct-transfer.js';
 import type { Client } from './client.js';
 
 export interface GatherReply {
@@ -92,14 +93,14 @@ export class ClientSession implements FutureOwner, SchedulerReports {
    */
   private decodeRelayed: (blob: Uint8Array) => unknown = decodeValue;
   /** Fetches large values from workers reachable over TCP directly, not through the scheduler. */
-  private readonly direct: DirectFetcher;
+  private readonly direct: DirectData;
   /** Set by shutdown(): the scheduler closing the connection is expected. */
   shuttingDown = false;
 
   private constructor(readonly id: string) {
     this.log = childLogger('client', { client: id });
     this.mailbox = new ClientMailbox(this, id);
-    this.direct = new DirectFetcher(id);
+    this.direct = new DirectData(id);
     this.outbox = new Outbox((msg) => this.scheduler?.send(msg));
     this.registry = new FinalizationRegistry((state) => this.dropReference(state));
   }
@@ -395,7 +396,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
     const overTcp: Record<string, string[]> = {};
     const viaScheduler: string[] = [];
     for (const [key, holders] of Object.entries(reply.direct)) {
-      const reachable = holders.filter((address) => address.startsWith('tcp://'));
+      const reachable = holders.filter(isDirectlyReachable);
       if (reachable.length > 0) overTcp[key] = reachable;
       else viaScheduler.push(key);
     }
@@ -408,6 +409,29 @@ export class ClientSession implements FutureOwner, SchedulerReports {
       fetched.missing.push(...(relayed.missing ?? []));
     }
     return fetched;
+  }
+
+  /**
+   * Places scattered values on workers: those of DIRECT_TRANSFER_MIN_BYTES or
+   * more straight from this client when every worker the scheduler plans for
+   * them is reachable over TCP, the rest (and whatever a worker refused)
+   * through the scheduler.
+   */
+  async scatter(data: Record<string, Blob>, where: { workers?: string[]; broadcast?: boolean }, options?: { timeout?: number | string }): Promise<void> {
+    let relayed = data;
+    const large = Object.keys(data).filter((key) => data[key]!.byteLength >= DIRECT_TRANSFER_MIN_BYTES);
+    if (large.length > 0) {
+      const { plan } = await this.call<{ plan: Record<string, string[]> }>({ op: 'scatter-plan', keys: large, ...where }, options);
+      if (Object.keys(plan).every(isDirectlyReachable)) {
+        const { placed } = await this.direct.put(plan, Object.fromEntries(large.map((key) => [key, data[key]!])));
+        if (placed.size > 0) {
+          const entries = [...placed].map(([key, workers]) => ({ key, nbytes: data[key]!.byteLength, workers }));
+          await this.call({ op: 'scatter-placed', client: this.id, placed: entries }, options);
+          relayed = Object.fromEntries(Object.entries(data).filter(([key]) => !placed.has(key)));
+        }
+      }
+    }
+    if (Object.keys(relayed).length > 0) await this.call({ op: 'scatter', client: this.id, data: relayed, ...where }, options);
   }
 
   private interruptFetches(key: string, error: () => Error): void {

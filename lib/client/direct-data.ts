@@ -1,16 +1,18 @@
 /**
- * A remote client fetching large values straight from the workers that hold
- * them (`get_data`), as dask clients do when they can reach the workers,
- * instead of through the scheduler, which would receive and forward every
- * byte. The scheduler's `gather` names the holders of such keys (`direct`);
- * what cannot be fetched here (a worker unreachable from this client, gone, or
- * busy for too long) is left for the caller to gather through the scheduler.
+ * A client moving large values to and from workers itself, as dask clients do
+ * when they can reach the workers, instead of through the scheduler, which
+ * would receive and forward every byte. Fetching (`get_data`): the scheduler's
+ * `gather` names the holders (`direct`). Scattering (`update_data`): the
+ * scheduler's `scatter-plan` says which worker gets which key, and the client
+ * reports with `scatter-placed`. Whatever fails here (a worker unreachable
+ * from this client, gone, or busy for too long) is left for the caller to
+ * move through the scheduler.
  */
 import { MailboxActor, type Handler, type Peer } from '../../actors/mailbox.js';
 import { childLogger } from '../logging.js';
 import type { Blob } from '../protocol/messages.js';
 
-/** Connecting to a worker, and each get_data call, give up after this long (ms). */
+/** Connecting to a worker, and each get_data or update_data call, give up after this long (ms). */
 const DIRECT_TIMEOUT_MS = 10_000;
 /** A busy worker (too many transfers at once) is asked again after 20, 40, 80 ms, then left to the scheduler. */
 const BUSY_RETRIES = 3;
@@ -48,7 +50,7 @@ class WorkerConnections extends MailboxActor {
   }
 }
 
-export class DirectFetcher {
+export class DirectData {
   private readonly connections: WorkerConnections;
 
   constructor(private readonly clientId: string) {
@@ -92,6 +94,33 @@ export class DirectFetcher {
       left = again;
     }
     return { data, failed };
+  }
+
+  /**
+   * Sends each worker of `plan` its keys' values (`update_data`), all workers
+   * at once. Returns where each key was placed, and the keys no worker took.
+   */
+  async put(plan: Readonly<Record<string, readonly string[]>>, data: Readonly<Record<string, Blob>>): Promise<{ placed: Map<string, string[]>; failed: string[] }> {
+    const placed = new Map<string, string[]>();
+    await Promise.all(
+      Object.entries(plan).map(async ([address, keys]) => {
+        const subset: Record<string, Blob> = {};
+        for (const key of keys) subset[key] = data[key]!;
+        try {
+          const peer = await this.connections.peerFor(address);
+          await peer.call({ op: 'update_data', data: subset }, { timeout: DIRECT_TIMEOUT_MS });
+        } catch (error) {
+          this.connections.log.debug({ err: error, worker: address }, 'direct update_data failed; the scheduler will place the data');
+          return;
+        }
+        for (const key of keys) {
+          const list = placed.get(key);
+          if (list === undefined) placed.set(key, [address]);
+          else list.push(address);
+        }
+      }),
+    );
+    return { placed, failed: Object.keys(data).filter((key) => !placed.has(key)) };
   }
 
   /** What `address` sent for `keys`, or undefined when it could not be asked (or stayed busy). */
