@@ -36,7 +36,7 @@ import { isPseudoClient } from '../lib/scheduler/client-record.js';
 import { WorkerHeartbeats } from '../lib/scheduler/worker-heartbeats.js';
 import { acquired, acquisitionsOf, planRebalance, planReplicate, type Acquisition } from '../lib/scheduler/data-movement.js';
 import { checkUploadName } from '../lib/worker/uploads.js';
-import { DIRECT_TRANSFER_MIN_BYTES, isDirectlyReachable } from '../lib/protocol/direct-transfer.js';
+import { DIRECT_TRANSFER_MIN_BYTES, isDirectlyReachable, placeByPlan } from '../lib/protocol/direct-transfer.js';
 import { DashboardServer } from '../lib/scheduler/dashboard-server.js';
 import { dashboardSnapshot, type DashboardSnapshot } from '../lib/scheduler/dashboard-snapshot.js';
 import { parseTcpAddress } from '../lib/comm/tcp.js';
@@ -565,26 +565,16 @@ export class Scheduler extends MailboxActor {
     for (const key of keys) if (!isBlob(data[key])) throw new DistributedError(`scatter: the value of ${key} is not a Blob`);
     if (keys.length === 0) return { keys };
     const plan = await this.placementFor(keys, msg, 'scatter');
-    const placed = new Map<string, string[]>();
-    await Promise.all(
-      Object.entries(plan).map(async ([address, assigned]) => {
+    const placed = await placeByPlan(plan, data as Record<string, Blob>, async (address, subset) => {
+      try {
         const peer = this.workerPeers.get(address);
-        if (peer === undefined) return;
-        const subset: Record<string, Blob> = {};
-        for (const key of assigned) subset[key] = data[key] as Blob;
-        try {
-          await peer.call({ op: 'update_data', data: subset });
-        } catch (error) {
-          this.log.warn({ err: error, worker: address }, 'update_data failed during scatter');
-          return;
-        }
-        for (const key of assigned) {
-          const list = placed.get(key);
-          if (list === undefined) placed.set(key, [address]);
-          else list.push(address);
-        }
-      }),
-    );
+        if (peer === undefined) throw new DistributedError(`${address} is not connected`);
+        await peer.call({ op: 'update_data', data: subset });
+      } catch (error) {
+        this.log.warn({ err: error, worker: address }, 'update_data failed during scatter');
+        throw error;
+      }
+    });
     const failed = keys.filter((key) => !placed.has(key));
     if (failed.length > 0) throw new DistributedError(`scatter: could not place ${failed.slice(0, 5).join(', ')} on any worker`);
     this.sendOut(

@@ -11,6 +11,7 @@
 import { MailboxActor, type Handler, type Peer } from '../../actors/mailbox.js';
 import { childLogger } from '../logging.js';
 import type { Blob } from '../protocol/messages.js';
+import { placeByPlan } from '../protocol/direct-transfer.js';
 
 /** Connecting to a worker, and each get_data or update_data call, give up after this long (ms). */
 const DIRECT_TIMEOUT_MS = 10_000;
@@ -101,25 +102,15 @@ export class DirectData {
    * at once. Returns where each key was placed, and the keys no worker took.
    */
   async put(plan: Readonly<Record<string, readonly string[]>>, data: Readonly<Record<string, Blob>>): Promise<{ placed: Map<string, string[]>; failed: string[] }> {
-    const placed = new Map<string, string[]>();
-    await Promise.all(
-      Object.entries(plan).map(async ([address, keys]) => {
-        const subset: Record<string, Blob> = {};
-        for (const key of keys) subset[key] = data[key]!;
-        try {
-          const peer = await this.connections.peerFor(address);
-          await peer.call({ op: 'update_data', data: subset }, { timeout: DIRECT_TIMEOUT_MS });
-        } catch (error) {
-          this.connections.log.debug({ err: error, worker: address }, 'direct update_data failed; the scheduler will place the data');
-          return;
-        }
-        for (const key of keys) {
-          const list = placed.get(key);
-          if (list === undefined) placed.set(key, [address]);
-          else list.push(address);
-        }
-      }),
-    );
+    const placed = await placeByPlan(plan, data, async (address, subset) => {
+      try {
+        const peer = await this.connections.peerFor(address);
+        await peer.call({ op: 'update_data', data: subset }, { timeout: DIRECT_TIMEOUT_MS });
+      } catch (error) {
+        this.connections.log.debug({ err: error, worker: address }, 'direct update_data failed; the scheduler will place the data');
+        throw error;
+      }
+    });
     return { placed, failed: Object.keys(data).filter((key) => !placed.has(key)) };
   }
 
