@@ -1,6 +1,6 @@
 /**
  * The Nanny: a mailbox actor that supervises one worker process (dask's
- * `distributed.nanny.Nanny`). It forks lib/nanny/worker-child.js, which starts
+ * `distributed.nanny.Nanny`). It forks actors/worker-child.js, which starts
  * a Worker that registers with the scheduler and reports its address back over
  * the IPC channel. The nanny
  * - restarts the worker when it dies unexpectedly (with a backoff),
@@ -28,12 +28,12 @@ import {
 } from '../lib/nanny/memory-monitor.js';
 import { RestartBackoff } from '../lib/nanny/restart-backoff.js';
 import { hasExited, stopChild } from '../lib/nanny/stop-child.js';
-import { removeUploads } from '../lib/worker/uploads.js';
+import { removeUploads } from '../lib/uploads.js';
 import { lifecycleState, sendStrict, startLifecycle } from '../machines/lifecycle.js';
 import { nannyProcessMachine, type NannyProcessState } from '../machines/nanny-process.js';
-import { MailboxActor, type Handler, type Peer } from './mailbox.js';
+import { MailboxActor, type Handler, type Peer } from '../lib/comm/mailbox.js';
 
-const WORKER_CHILD_ENTRY = fileURLToPath(new URL('../lib/nanny/worker-child.js', import.meta.url));
+const WORKER_CHILD_ENTRY = fileURLToPath(new URL('./worker-child.js', import.meta.url));
 const DEFAULT_DEATH_TIMEOUT = '10s';
 /** Time a worker gets to close cleanly (unregister) before SIGTERM. */
 const STOP_GRACE_MS = 3000;

@@ -28,19 +28,18 @@ import type {
   TaskFinishedMsg,
   WorkerStatus,
 } from '../lib/protocol/messages.js';
-import { PUBLISHED_PREFIX } from '../lib/scheduler/client-record.js';
+import { PUBLISHED_PREFIX, isPseudoClient } from '../lib/scheduler/records.js';
 import { SchedulerState, type PlacedData, type SchedulerMessages, type SchedulerStateOptions, type SettledKey } from '../lib/scheduler/state.js';
 import { parseDuration } from '../lib/units.js';
 import { createCoordinationExtension, type SchedulerExtension } from '../lib/coordination/extension.js';
-import { isPseudoClient } from '../lib/scheduler/client-record.js';
 import { WorkerHeartbeats } from '../lib/scheduler/worker-heartbeats.js';
 import { acquired, acquisitionsOf, planRebalance, planReplicate, type Acquisition } from '../lib/scheduler/data-movement.js';
-import { checkUploadName } from '../lib/worker/uploads.js';
+import { checkUploadName } from '../lib/uploads.js';
 import { DIRECT_TRANSFER_MIN_BYTES, isDirectlyReachable, placeByPlan } from '../lib/protocol/direct-transfer.js';
 import { DashboardServer } from '../lib/scheduler/dashboard-server.js';
 import { dashboardSnapshot, type DashboardSnapshot } from '../lib/scheduler/dashboard-snapshot.js';
 import { parseTcpAddress } from '../lib/comm/tcp.js';
-import { MailboxActor, type Handler, type Peer } from './mailbox.js';
+import { MailboxActor, type Handler, type Peer } from '../lib/comm/mailbox.js';
 
 export interface SchedulerOptions {
   /** Full listen address, e.g. 'inproc://' (in-process clusters) or 'tcp://0.0.0.0:8786'. Overrides host/port. */

@@ -30,17 +30,17 @@ import { decodeValue, encodeValue } from '../lib/protocol/values.js';
 import { DistributedError, SerializationError } from '../lib/errors.js';
 import { loadFunction } from '../lib/task-function.js';
 import { parseBytes, parseDuration } from '../lib/units.js';
-import { checkUploadName, holdUploads, writeUpload } from '../lib/worker/uploads.js';
+import { checkUploadName, holdUploads, writeUpload } from '../lib/uploads.js';
 import type { TaskOutcome, TaskToRun } from '../lib/worker/execute.js';
 import { ThreadPool } from '../lib/worker/pool.js';
 import { ActorHost } from '../lib/worker/actor-host.js';
-import { runInTask } from '../lib/worker/task-context.js';
+import { runInTask } from '../lib/task-context.js';
 import { WorkerTaskHost } from '../lib/worker/task-host.js';
 import type { Instruction, WorkerEvent } from '../lib/worker/state-events.js';
 import { WorkerState } from '../lib/worker/worker-state.js';
 import { lifecycleState, sendStrict, startLifecycle } from '../machines/lifecycle.js';
 import { workerProcessMachine } from '../machines/worker-process.js';
-import { MailboxActor, type Handler, type Peer } from './mailbox.js';
+import { MailboxActor, type Handler, type Peer } from '../lib/comm/mailbox.js';
 
 export interface WorkerOptions {
   /** Threads running tasks (default: the machine's available parallelism). */
@@ -68,6 +68,8 @@ export interface WorkerOptions {
 export type RunReply = { ok: true; value: Blob } | { ok: false; error: SerializedError };
 
 /** Longest back-off before asking a busy peer again. */
+/** The module each of the worker's threads loads. */
+const THREAD_ENTRY = new URL('./worker-thread.js', import.meta.url).href;
 const MAX_BUSY_BACKOFF_MS = 1000;
 const FIRST_BUSY_BACKOFF_MS = 20;
 
@@ -214,7 +216,7 @@ export class Worker extends MailboxActor {
     const taskHost = new WorkerTaskHost(info, (event) => this.feed(event));
     this.taskHost = taskHost;
     this.actors = new ActorHost(listener.address, taskHost);
-    this.pool = new ThreadPool(this.nthreads, { worker: info, onThreadLink: (port) => taskHost.serveThread(port) });
+    this.pool = new ThreadPool(this.nthreads, { entry: THREAD_ENTRY, worker: info, onThreadLink: (port) => taskHost.serveThread(port) });
     const connectTimeout = this.options.connectTimeout ?? '10s';
     const scheduler = await this.connect(schedulerAddress, { timeout: connectTimeout });
     this.scheduler = scheduler;

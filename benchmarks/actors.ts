@@ -4,7 +4,7 @@
  * beside a bare MessagePort round trip / pipelined echo measured in the same run.
  */
 import { Client } from '../lib/client/client.js';
-import { LocalCluster } from '../lib/cluster/local-cluster.js';
+import { LocalCluster } from '../actors/local-cluster.js';
 import type { Actor } from '../lib/client/actor.js';
 import { messagePortPipelinedRate, messagePortRoundTripMicros } from './baselines.js';
 import type { BenchRow } from './report.js';

@@ -6,7 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Client } from '../lib/client/client.js';
-import { LocalCluster } from '../lib/cluster/local-cluster.js';
+import { LocalCluster } from '../actors/local-cluster.js';
 import { piscinaFirstResultSeconds, piscinaRoundTripMicros, piscinaThroughput } from './baselines.js';
 import type { BenchRow } from './report.js';
 import { chainMsPerTask, mapRate, measureCoreWorkloads, quiet, roundTripMicros, startUpSeconds, submitRate, treeSeconds } from './workloads.js';

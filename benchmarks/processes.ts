@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { Client } from '../lib/client/client.js';
 import { wait } from '../lib/client/wait.js';
-import { LocalCluster } from '../lib/cluster/local-cluster.js';
+import { LocalCluster } from '../actors/local-cluster.js';
 import { piscinaThroughput, tcpLoopbackMBps, tcpRoundTripMicros } from './baselines.js';
 import type { BenchRow } from './report.js';
 import { chainMsPerTask, mapRate, measureCoreWorkloads, quiet, roundTripMicros, startUpSeconds, submitRate, treeSeconds } from './workloads.js';

@@ -27,7 +27,7 @@ import { getHeapStatistics } from 'node:v8';
 import { Client } from '../lib/client/client.js';
 import type { Future } from '../lib/client/future.js';
 import { wait } from '../lib/client/wait.js';
-import { LocalCluster } from '../lib/cluster/local-cluster.js';
+import { LocalCluster } from '../actors/local-cluster.js';
 import { SchedulerState } from '../lib/scheduler/state.js';
 import type { GraphTask, RunSpec } from '../lib/protocol/messages.js';
 import { piscinaThroughput } from './baselines.js';

@@ -15,7 +15,7 @@ import { createServer, connect as netConnect, type AddressInfo, type Socket } fr
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel } from 'node:worker_threads';
-import { MailboxActor, type Handler } from '../actors/mailbox.js';
+import { MailboxActor, type Handler } from '../lib/comm/mailbox.js';
 import type { Comm } from '../lib/comm/comm.js';
 import { connect, listen } from '../lib/comm/registry.js';
 import type { OpDict } from '../lib/protocol/messages.js';

@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { Client } from '../lib/client/client.js';
 import type { Future } from '../lib/client/future.js';
-import { LocalCluster, type LocalClusterOptions } from '../lib/cluster/local-cluster.js';
+import { LocalCluster, type LocalClusterOptions } from '../actors/local-cluster.js';
 
 /**
  * Lets the previous workload's clean-up finish before the next is timed: its

@@ -73,7 +73,8 @@ async function runWithNannies(options: WorkerCliOptions): Promise<void> {
 }
 
 async function runInProcess(options: WorkerCliOptions): Promise<void> {
-  const { Worker } = await import('../actors/worker.js');
+  // The package root installs the client side (getClient() in tasks, actor proxies) as in any program.
+  const { Worker } = await import('../lib/index.js');
   const { importPreloads, runSetups, runTeardowns } = await import('../lib/nanny/preload.js');
   const preloads = await importPreloads(options.preload, process.cwd());
   const name = workerNames(options.name, 1)[0];

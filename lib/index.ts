@@ -1,6 +1,11 @@
 /** The package root: everything users import from 'distributed-ts'. */
+import { LocalCluster } from '../actors/local-cluster.js';
+import { installClientPort } from './client/client-port.js';
 import { installClientAdapter } from './coordination/client-adapter.js';
 
+// Tasks get their worker's client through the task context's port; decoded
+// actor handles become proxies; Client.connect() without a target starts a LocalCluster.
+installClientPort({ startLocalCluster: () => LocalCluster.start({ processes: false }) });
 // Lets Lock, Event, Semaphore, Queue and Variable use a Client (and find the default one).
 installClientAdapter();
 
@@ -15,6 +20,7 @@ export {
   type TaskGraph,
   type KeySpec,
   type TaskOptions,
+  type ActorClient,
 } from './client/client.js';
 export { Future, type WaitOptions, type CancelOptions } from './client/future.js';
 export { delayed, Delayed } from './client/delayed.js';
@@ -24,11 +30,11 @@ export { fireAndForget } from './client/fire-and-forget.js';
 export { progress, type ProgressOptions } from './client/progress.js';
 export type { Gathered } from './client/gather-shapes.js';
 export { remote, type RemoteFunction } from './task-function.js';
-export { getClient, getWorker, secede, rejoin, type WorkerInfo } from './worker/task-context.js';
-export { importUploaded } from './worker/uploads.js';
-export { actorHandle, type Actor, type ActorClient } from './client/actor.js';
+export { getClient, getWorker, secede, rejoin, type WorkerInfo } from './task-context.js';
+export { importUploaded } from './uploads.js';
+export { actorHandle, type Actor } from './client/actor.js';
 
-export { LocalCluster, type LocalClusterOptions } from './cluster/local-cluster.js';
+export { LocalCluster, type LocalClusterOptions } from '../actors/local-cluster.js';
 export { Scheduler } from '../actors/scheduler.js';
 export { Worker, type WorkerOptions } from '../actors/worker.js';
 export { Nanny, type NannyOptions } from '../actors/nanny.js';

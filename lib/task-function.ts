@@ -18,7 +18,7 @@
 import { builtinModules } from 'node:module';
 import { SerializationError } from './errors.js';
 import type { FunctionRef } from './protocol/messages.js';
-import { resolveUploadUrl } from './worker/uploads.js';
+import { resolveUploadUrl } from './uploads.js';
 
 export type { FunctionRef };
 

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client } from '../dist/lib/client/client.js';
+import { Client } from '../dist/index.js';
 import { CliProcess, descendantPids, isAlive, waitUntil } from './fixtures/cli-process.js';
 
 const preloadModule = fileURLToPath(new URL('./fixtures/preload-module.mjs', import.meta.url));

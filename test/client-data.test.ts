@@ -1,8 +1,8 @@
 import t from 'tap';
-import { Client } from '../dist/lib/client/client.js';
+import { Client } from '../dist/index.js';
 import { delayed } from '../dist/lib/client/delayed.js';
 import { Future } from '../dist/lib/client/future.js';
-import { LocalCluster } from '../dist/lib/cluster/local-cluster.js';
+import { LocalCluster } from '../dist/actors/local-cluster.js';
 import { wait } from '../dist/lib/client/wait.js';
 import { SerializationError, TimeoutError } from '../dist/lib/errors.js';
 

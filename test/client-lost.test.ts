@@ -1,6 +1,6 @@
 import t from 'tap';
-import { Client } from '../dist/lib/client/client.js';
-import { LocalCluster } from '../dist/lib/cluster/local-cluster.js';
+import { Client } from '../dist/index.js';
+import { LocalCluster } from '../dist/actors/local-cluster.js';
 import { wait } from '../dist/lib/client/wait.js';
 import { CommClosedError, LostDataError } from '../dist/lib/errors.js';
 

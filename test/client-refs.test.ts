@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { Client } from '../dist/lib/client/client.js';
+import { Client } from '../dist/index.js';
 import { fireAndForget } from '../dist/lib/client/fire-and-forget.js';
-import { LocalCluster } from '../dist/lib/cluster/local-cluster.js';
+import { LocalCluster } from '../dist/actors/local-cluster.js';
 import { CommClosedError } from '../dist/lib/errors.js';
 
 setFlagsFromString('--expose-gc');

@@ -1,7 +1,7 @@
 import t from 'tap';
-import { Client } from '../dist/lib/client/client.js';
+import { Client } from '../dist/index.js';
 import type { Future } from '../dist/lib/client/future.js';
-import { LocalCluster } from '../dist/lib/cluster/local-cluster.js';
+import { LocalCluster } from '../dist/actors/local-cluster.js';
 import { CancelledError, InvalidGraphError, SerializationError, TimeoutError } from '../dist/lib/errors.js';
 
 // One cluster for the file: 1 worker with 1 thread (errors must not block others).

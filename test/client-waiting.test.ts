@@ -1,11 +1,11 @@
 import t from 'tap';
 import { Writable } from 'node:stream';
-import { Client } from '../dist/lib/client/client.js';
+import { Client } from '../dist/index.js';
 import { asCompleted } from '../dist/lib/client/as-completed.js';
 import type { Future } from '../dist/lib/client/future.js';
 import { progress } from '../dist/lib/client/progress.js';
 import { wait } from '../dist/lib/client/wait.js';
-import { LocalCluster } from '../dist/lib/cluster/local-cluster.js';
+import { LocalCluster } from '../dist/actors/local-cluster.js';
 import { TimeoutError } from '../dist/lib/errors.js';
 
 const cluster = await LocalCluster.start({ nWorkers: 1, threadsPerWorker: 2 });

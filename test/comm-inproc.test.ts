@@ -159,7 +159,7 @@ t.test('a message that cannot be cloned is dropped alone; an RPC carrying it rej
 t.test('a process whose inproc comms are all closed exits by itself', async (t) => {
   const dist = fileURLToPath(new URL('../dist/', import.meta.url));
   const script = `
-    import { MailboxActor } from '${dist}actors/mailbox.js';
+    import { MailboxActor } from '${dist}lib/comm/mailbox.js';
     class Echo extends MailboxActor { handlers = { echo: (m) => m.value }; }
     class Caller extends MailboxActor { handlers = {}; }
     const server = new Echo('server');

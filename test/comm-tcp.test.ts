@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { MailboxActor, type Handler, type Peer } from '../dist/actors/mailbox.js';
+import { MailboxActor, type Handler, type Peer } from '../dist/lib/comm/mailbox.js';
 import { connect, listen } from '../dist/lib/comm/registry.js';
 import { RpcChannel } from '../dist/lib/comm/rpc.js';
 import { isSameHost, parseTcpAddress } from '../dist/lib/comm/tcp.js';
@@ -267,7 +267,7 @@ t.test('a server that accepts but never answers: timeout, then CommClosedError w
 t.test('a peer process that dies rejects outstanding calls promptly', async (t) => {
   const dist = fileURLToPath(new URL('../dist/', import.meta.url));
   const child = spawn(process.execPath, ['--input-type=module', '-e', `
-      import { MailboxActor } from '${dist}actors/mailbox.js';
+      import { MailboxActor } from '${dist}lib/comm/mailbox.js';
       class S extends MailboxActor { handlers = { never: () => new Promise(() => {}), pid: () => process.pid }; }
       const s = new S('doomed');
       const l = await s.listen('tcp://127.0.0.1:0');

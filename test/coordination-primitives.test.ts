@@ -1,11 +1,11 @@
 // The coordination extension served by a real MailboxActor over inproc comms,
 // used through the client-side classes (Lock, Semaphore, Event, Queue, Variable).
 import t from 'tap';
-import { MailboxActor, type Handler, type Peer } from '../dist/actors/mailbox.js';
+import { MailboxActor, type Handler, type Peer } from '../dist/lib/comm/mailbox.js';
 import { encodeValue, decodeValue } from '../dist/lib/protocol/values.js';
 import type { CoordinationOps, OpDict } from '../dist/lib/protocol/messages.js';
 import { TimeoutError } from '../dist/lib/errors.js';
-import { Client } from '../dist/lib/client/client.js';
+import { Client } from '../dist/index.js';
 import { Future } from '../dist/lib/client/future.js';
 import {
   CoordinationError,

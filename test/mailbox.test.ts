@@ -2,7 +2,7 @@ import t from 'tap';
 import { Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
-import { MailboxActor, type Handler, type Peer } from '../dist/actors/mailbox.js';
+import { MailboxActor, type Handler, type Peer } from '../dist/lib/comm/mailbox.js';
 import { CommClosedError, LostDataError, TimeoutError } from '../dist/lib/errors.js';
 import type { OpDict } from '../dist/lib/protocol/messages.js';
 

@@ -1,7 +1,7 @@
 /** The nanny's memory watchdog end to end: a task that allocates past --memory-limit gets its worker restarted. */
 import t from 'tap';
 import { Scheduler } from '../dist/actors/scheduler.js';
-import { Client } from '../dist/lib/client/client.js';
+import { Client } from '../dist/index.js';
 import { CliProcess } from './fixtures/cli-process.js';
 
 t.test('dworker --memory-limit: the nanny kills and restarts a worker over 95% of it', async (t) => {

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { Scheduler } from '../dist/actors/scheduler.js';
 import { Nanny } from '../dist/actors/nanny.js';
-import { Client } from '../dist/lib/client/client.js';
+import { Client } from '../dist/index.js';
 import { waitUntil } from './fixtures/cli-process.js';
 
 type FutureLike = { key: string; done(): boolean; result(): Promise<unknown> };

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { Scheduler } from '../dist/actors/scheduler.js';
 import { Nanny, type WorkerStartEvent } from '../dist/actors/nanny.js';
-import { Client } from '../dist/lib/client/client.js';
+import { Client } from '../dist/index.js';
 import { connectRpc } from '../dist/lib/comm/rpc.js';
 import { isAlive, unusedPort, waitUntil } from './fixtures/cli-process.js';
 

@@ -1,11 +1,11 @@
 import t from 'tap';
 import { Scheduler } from '../dist/actors/scheduler.js';
 import { Worker } from '../dist/actors/worker.js';
-import { MailboxActor, type Handler, type Peer } from '../dist/actors/mailbox.js';
+import { MailboxActor, type Handler, type Peer } from '../dist/lib/comm/mailbox.js';
 import { decodeValue, encodeValue, DependencyRef } from '../dist/lib/protocol/values.js';
 import { toFunctionRef } from '../dist/lib/task-function.js';
 import type { GraphTask, OpDict } from '../dist/lib/protocol/messages.js';
-import { Client } from '../dist/lib/client/client.js';
+import { Client } from '../dist/index.js';
 
 /** A bare client speaking the scheduler protocol, recording every stream message it receives. */
 class RawClient extends MailboxActor {

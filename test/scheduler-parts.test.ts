@@ -1,9 +1,8 @@
 import t from 'tap';
 import { TaskQueue, ResourceWaitQueues, rootishSlotLimit, DEFAULT_QUEUING } from '../dist/lib/scheduler/queuing.js';
-import { TaskRecord } from '../dist/lib/scheduler/task-record.js';
+import { TaskRecord, hostOfAddress, WorkerRecord } from '../dist/lib/scheduler/records.js';
 import { TaskPrefix, TaskPrefixes, prefixName } from '../dist/lib/scheduler/task-prefix.js';
 import { orderNewTasks } from '../dist/lib/scheduler/graph-validation.js';
-import { hostOfAddress, WorkerRecord } from '../dist/lib/scheduler/worker-record.js';
 import { TransitionLog } from '../dist/lib/scheduler/transition-log.js';
 import { planScatter } from '../dist/lib/scheduler/scatter-placement.js';
 import { contains, count, toArray, withMember, withoutMember, type OneOrMany } from '../dist/lib/scheduler/one-or-many.js';

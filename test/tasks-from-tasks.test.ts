@@ -5,7 +5,7 @@ import t from 'tap';
 import { MessageChannel } from 'node:worker_threads';
 import { Client, LocalCluster, getWorker, secede, rejoin, Queue, Variable, Future } from '../dist/index.js';
 import { DistributedError, CommClosedError, ConnectError } from '../dist/lib/errors.js';
-import { blockingWait, currentTask, runInTask, type TaskHost, type WorkerInfo } from '../dist/lib/worker/task-context.js';
+import { blockingWait, currentTask, runInTask, type TaskHost, type WorkerInfo } from '../dist/lib/task-context.js';
 import { WorkerState } from '../dist/lib/worker/worker-state.js';
 import type { Instruction } from '../dist/lib/worker/state-events.js';
 import { WorkerTaskHost, type SlotEvent } from '../dist/lib/worker/task-host.js';
@@ -136,8 +136,7 @@ function recordingHost(): TaskHost & { events: string[] } {
     events,
     secede: (key) => void events.push(`secede ${key}`),
     rejoin: async (key) => void events.push(`rejoin ${key}`),
-    client: () => Promise.reject(new Error('no client here')),
-    coordinationClient: () => {
+    client: () => {
       throw new Error('no client here');
     },
   };

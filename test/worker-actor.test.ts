@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { isMainThread } from 'node:worker_threads';
-import { MailboxActor, type Handler, type Peer } from '../dist/actors/mailbox.js';
+import { MailboxActor, type Handler, type Peer } from '../dist/lib/comm/mailbox.js';
 import { Worker } from '../dist/actors/worker.js';
 import { toFunctionRef } from '../dist/lib/task-function.js';
 import { encodeValue, decodeValue, DependencyRef } from '../dist/lib/protocol/values.js';

@@ -95,7 +95,7 @@ t.test('transferListOf transfers large results, each from a buffer of its own, o
 });
 
 t.test('ThreadPool: threads open batch ports; a dying thread fails its batch and is replaced', async (t) => {
-  const pool = new ThreadPool(2);
+  const pool = new ThreadPool(2, { entry: new URL('../dist/actors/worker-thread.js', import.meta.url).href });
   t.teardown(() => pool.destroy());
   // Sent before the threads are up: travels through piscina.
   t.equal(valueOf((await pool.run([task('early', (x: number) => x * 2, [21])]))[0]!), 42);

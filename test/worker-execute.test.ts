@@ -1,6 +1,6 @@
 import t from 'tap';
 import { executeTasks, executeTask } from '../dist/lib/worker/execute.js';
-import runBatch from '../dist/lib/worker/thread.js';
+import runBatch from '../dist/actors/worker-thread.js';
 import { toFunctionRef, remote } from '../dist/lib/task-function.js';
 import { encodeValue, decodeValue, DependencyRef } from '../dist/lib/protocol/values.js';
 import { deserializeError } from '../dist/lib/protocol/errors.js';

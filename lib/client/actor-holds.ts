@@ -11,7 +11,6 @@
  */
 import { actorRefOf } from '../protocol/actor-ref.js';
 import type { FutureState } from './future-state.js';
-import './actor.js';
 
 export class ActorHolds {
   private readonly holds = new WeakMap<FutureState, number>();

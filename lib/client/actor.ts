@@ -19,19 +19,12 @@ import { ActorWorkerLostError, CommClosedError, ConnectError } from '../errors.j
 import { ActorRef, actorRefOf, registerActorStandIn, setActorMaterializer } from '../protocol/actor-ref.js';
 import type { ActorAttributeMsg, ActorExecuteMsg, Blob } from '../protocol/messages.js';
 import { decodeValue, encodeValue } from '../protocol/values.js';
-import type { Client, TaskArgs } from './client.js';
-import type { Future } from './future.js';
 
 /** Methods become calls returning promises of their results; other members become awaitable reads. */
 export type Actor<T> = {
   readonly [K in keyof T as K extends string ? K : never]: T[K] extends (...args: infer A) => infer R
     ? (...args: A) => Promise<Awaited<R>>
     : PromiseLike<Awaited<T[K]>>;
-};
-
-/** `client.with({ actor: true })`: submitting a class gives a Future of its `Actor` proxy. */
-export type ActorClient = Omit<Client, 'submit'> & {
-  submit<A extends unknown[], R extends object>(cls: new (...args: A) => R, ...args: NoInfer<TaskArgs<A>>): Future<Actor<R>>;
 };
 
 const channels = new Map<string, Promise<RpcChannel>>();
@@ -142,5 +135,10 @@ export function actorHandle(value: unknown): ActorRef | undefined {
   return actorRefOf(value);
 }
 
-// Decoded actor handles become proxies in every thread that loads this module.
-setActorMaterializer((ref) => actorProxy(ref));
+/**
+ * Decoded actor handles become proxies from now on, in this thread. Called
+ * once per thread by installClientPort (package root, thread entry).
+ */
+export function installActorProxy(): void {
+  setActorMaterializer((ref) => actorProxy(ref));
+}

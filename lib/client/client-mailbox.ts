@@ -2,7 +2,7 @@
  * The client's end of its scheduler connection: a mailbox actor whose
  * handlers are the reports a scheduler sends to clients.
  */
-import { MailboxActor, type Handler, type Peer } from '../../actors/mailbox.js';
+import { MailboxActor, type Handler, type Peer } from '../comm/mailbox.js';
 import { childLogger } from '../logging.js';
 import type {
   CancelledKeysMsg, KeyInMemoryMsg, LostDataMsg, OpDict, TaskErredToClientMsg, TaskRetriedMsg,

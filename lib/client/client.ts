@@ -15,8 +15,8 @@ import { deserializeError } from '../protocol/errors.js';
 import { decodeValue, encodeValue, typeName } from '../protocol/values.js';
 import type { RemoteFunction } from '../task-function.js';
 import { optionalDuration } from '../units.js';
-import type { LocalCluster } from '../cluster/local-cluster.js';
-import type { ActorClient } from './actor.js';
+import { startLocalCluster, type OwnedCluster } from './owned-cluster.js';
+import type { Actor } from './actor.js';
 import { isPlainObject, replaceReferences } from './arguments.js';
 import { registerDefaultClient, unregisterDefaultClient } from './default-client.js';
 import { collectDelayedGraph, Delayed } from './delayed.js';
@@ -52,6 +52,11 @@ export interface ClientConnectOptions {
 /** An argument of a task whose parameter has type T: the value, or a Future of it (also inside arrays). */
 export type TaskArg<T> = T | Future<T> | (T extends readonly (infer E)[] ? ReadonlyArray<E | Future<E>> : never);
 export type TaskArgs<A extends readonly unknown[]> = { [K in keyof A]: TaskArg<A[K]> };
+/** `client.with({ actor: true })`: submitting a class gives a Future of its `Actor` proxy. */
+export type ActorClient = Omit<Client, 'submit'> & {
+  submit<A extends unknown[], R extends object>(cls: new (...args: A) => R, ...args: NoInfer<TaskArgs<A>>): Future<Actor<R>>;
+};
+
 /** One iterable per parameter for map. */
 export type MapIterables<A extends readonly unknown[]> = { [K in keyof A]: Iterable<TaskArg<A[K]>> };
 export type MapAsyncIterables<A extends readonly unknown[]> = {
@@ -116,7 +121,7 @@ type RunOutcome = { ok: true; value: Blob } | { ok: false; error: SerializedErro
 interface ClientCore {
   session: ClientSession;
   /** The cluster this client started (and closes). */
-  cluster: LocalCluster | undefined;
+  cluster: OwnedCluster | undefined;
   closing: Promise<void> | undefined;
 }
 
@@ -142,11 +147,10 @@ export class Client implements AsyncDisposable {
    */
   static async connect(target?: ConnectTarget, options: ClientConnectOptions = {}): Promise<Client> {
     const timeout = connectTimeout(options.timeout);
-    let cluster: LocalCluster | undefined;
+    let cluster: OwnedCluster | undefined;
     let address: string;
     if (target === undefined) {
-      const { LocalCluster } = await import('../cluster/local-cluster.js');
-      cluster = await LocalCluster.start({ processes: false });
+      cluster = await startLocalCluster();
       address = cluster.schedulerAddress;
     } else {
       address = addressOf(target);
@@ -165,6 +169,20 @@ export class Client implements AsyncDisposable {
     return client;
   }
 
+  /**
+   * @internal A client usable at once, connecting to `address` in the
+   * background: what a task's `getClient()` returns (through the client port).
+   * Submits queue until connected; a failed connection closes it with the
+   * error. Never the default client.
+   */
+  static connectInBackground(address: string, options: ClientConnectOptions = {}): Client {
+    const id = options.id ?? `Client-worker-${randomUUID()}`;
+    const session = ClientSession.start(address, { id, name: options.name ?? id, timeout: connectTimeout(options.timeout) });
+    const client = new Client({ session, cluster: undefined, closing: undefined }, {});
+    session.client = client;
+    return client;
+  }
+
   get id(): string {
     return this.#core.session.id;
   }
@@ -178,7 +196,7 @@ export class Client implements AsyncDisposable {
   }
 
   /** The LocalCluster this client started, if it started one. */
-  get cluster(): LocalCluster | undefined {
+  get cluster(): OwnedCluster | undefined {
     return this.#core.cluster;
   }
 

@@ -8,7 +8,7 @@
  * from this client, gone, or busy for too long) is left for the caller to
  * move through the scheduler.
  */
-import { MailboxActor, type Handler, type Peer } from '../../actors/mailbox.js';
+import { MailboxActor, type Handler, type Peer } from '../comm/mailbox.js';
 import { childLogger } from '../logging.js';
 import type { Blob } from '../protocol/messages.js';
 import { placeByPlan } from '../protocol/direct-transfer.js';

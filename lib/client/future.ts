@@ -9,7 +9,7 @@
  */
 import { inspect } from 'node:util';
 import type { FutureStatus } from '../../machines/future.js';
-import type { Client } from './client.js';
+import type { RegisteredClient as Client } from '../task-context.js';
 import { childLogger } from '../logging.js';
 import { taskKeyOf, type TaskReference } from './arguments.js';
 import { withTimeout } from '../deadline.js';

@@ -5,6 +5,9 @@
  * consecutive key messages of the same op and client become one) and sent from
  * one microtask. Order between different kinds is kept: a release queued after
  * a submit reaches the scheduler after it.
+ *
+ * A client handed out before its connection is up (a task's `getClient()`)
+ * starts held: messages queue, in order, until `open()`.
  */
 import type { GraphTask, OpDict } from '../protocol/messages.js';
 
@@ -26,8 +29,17 @@ type Queued = QueuedGraph | QueuedKeys | OpDict;
 export class Outbox {
   private queue: Queued[] = [];
   private scheduled = false;
+  private held: boolean;
 
-  constructor(private readonly deliver: (msg: OpDict) => void) {}
+  constructor(private readonly deliver: (msg: OpDict) => void, options: { held?: boolean } = {}) {
+    this.held = options.held === true;
+  }
+
+  /** The connection is up: sends what queued while held, and from now on per tick. */
+  open(): void {
+    this.held = false;
+    this.flush();
+  }
 
   get pending(): number {
     return this.queue.length;
@@ -66,7 +78,7 @@ export class Outbox {
 
   /** Sends everything queued now (RPCs call this first so they overtake nothing). */
   flush(): void {
-    if (this.queue.length === 0) return;
+    if (this.held || this.queue.length === 0) return;
     const queue = this.queue;
     this.queue = [];
     for (const msg of queue) this.deliver(msg as OpDict);

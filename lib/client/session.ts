@@ -5,7 +5,7 @@
  * Future talks to it as its FutureOwner.
  */
 import type { Logger } from 'pino';
-import type { Peer } from '../../actors/mailbox.js';
+import type { Peer } from '../comm/mailbox.js';
 import { CancelledError, CommClosedError, ConnectError, InvalidGraphError, LostDataError, TimeoutError } from '../errors.js';
 import { childLogger } from '../logging.js';
 import type {
@@ -20,11 +20,11 @@ import { FutureState } from './future-state.js';
 import { Outbox } from './outbox.js';
 import { whenAllDone } from './settle-all.js';
 import { ActorHolds } from './actor-holds.js';
-import { blockingWait } from '../worker/task-context.js';
+import { blockingWait } from '../task-context.js';
 import type { TaskReference } from './arguments.js';
 import { DirectData } from './direct-data.js';
 import { DIRECT_TRANSFER_MIN_BYTES, isDirectlyReachable } from '../protocol/direct-transfer.js';
-import type { Client } from './client.js';
+import type { RegisteredClient as Client } from '../task-context.js';
 
 export interface GatherReply {
   data: Record<string, Blob>;
@@ -97,28 +97,49 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   /** Set by shutdown(): the scheduler closing the connection is expected. */
   shuttingDown = false;
 
-  private constructor(readonly id: string) {
+  /** Resolves once connected and registered; rejects (and the session is closed) if that fails. */
+  private ready: Promise<void> = Promise.resolve();
+
+  private constructor(readonly id: string, held: boolean) {
     this.log = childLogger('client', { client: id });
     this.mailbox = new ClientMailbox(this, id);
     this.direct = new DirectData(id);
-    this.outbox = new Outbox((msg) => this.scheduler?.send(msg));
+    this.outbox = new Outbox((msg) => this.scheduler!.send(msg), { held });
     this.registry = new FinalizationRegistry((state) => this.dropReference(state));
   }
 
   /** Connects to the scheduler and registers; rejects with ConnectError or TimeoutError within `timeout`. */
   static async open(address: string, options: OpenOptions): Promise<ClientSession> {
-    const session = new ClientSession(options.id);
+    const session = new ClientSession(options.id, false);
+    await session.connect(address, options);
+    return session;
+  }
+
+  /**
+   * A session usable at once, connecting in the background (a task's
+   * `getClient()`): submits and releases queue until the connection is up,
+   * calls wait for it. If connecting fails, the session closes with that error.
+   */
+  static start(address: string, options: OpenOptions): ClientSession {
+    const session = new ClientSession(options.id, true);
+    session.schedulerAddress = address;
+    session.ready = session.connect(address, options).then(() => session.outbox.open());
+    session.ready.catch(() => undefined);
+    return session;
+  }
+
+  private async connect(address: string, options: OpenOptions): Promise<void> {
     const started = performance.now();
     try {
-      const peer = await session.mailbox.connect(address, { timeout: options.timeout });
-      session.scheduler = peer;
-      session.schedulerAddress = address;
-      if (!address.startsWith('inproc://')) session.decodeRelayed = decodeWithViews;
+      const peer = await this.mailbox.connect(address, { timeout: options.timeout });
+      this.scheduler = peer;
+      this.schedulerAddress = address;
+      if (!address.startsWith('inproc://')) this.decodeRelayed = decodeWithViews;
       const left = Math.max(1, options.timeout - (performance.now() - started));
       try {
         const reply = await peer.call<{ address?: unknown }>({ op: 'register-client', client: options.id, name: options.name }, { timeout: left });
         // Connected in-process to a scheduler that also listens on TCP: report the address others can use.
-        if (address.startsWith('inproc://') && typeof reply?.address === 'string' && reply.address !== '') session.schedulerAddress = reply.address;
+        if (address.startsWith('inproc://') && typeof reply?.address === 'string' && reply.address !== '') this.schedulerAddress = reply.address;
       } catch (error) {
         if (error instanceof TimeoutError) {
           throw new TimeoutError(
@@ -129,11 +150,10 @@ export class ClientSession implements FutureOwner, SchedulerReports {
         throw error;
       }
     } catch (error) {
-      session.closedError = error instanceof Error ? error : new ConnectError(String(error));
-      await session.mailbox.close().catch(() => undefined);
+      this.markClosed(error instanceof Error ? error : new ConnectError(String(error)));
+      await this.mailbox.close().catch(() => undefined);
       throw error;
     }
-    return session;
   }
 
   get closed(): boolean {
@@ -151,8 +171,9 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   /** An RPC to the scheduler; everything queued in the outbox goes first. */
   call<T>(msg: OpDict, options?: { timeout?: number | string }): Promise<T> {
     if (this.closedError !== undefined) return Promise.reject(this.closedError);
+    if (this.scheduler === undefined) return this.ready.then(() => this.call<T>(msg, options));
     this.outbox.flush();
-    return this.scheduler!.call<T>(msg, options);
+    return this.scheduler.call<T>(msg, options);
   }
 
   /** A stream message, in order with queued submissions and releases. */
@@ -533,6 +554,8 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   /** Sends what is queued, says goodbye and closes the connection. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      // Still connecting (a task's client): let that finish, so the goodbye reaches the scheduler.
+      await this.ready.catch(() => undefined);
       if (this.closedError === undefined && this.scheduler !== undefined && !this.scheduler.closed) {
         this.outbox.flush();
         this.scheduler.send({ op: 'close-client', client: this.id });

@@ -10,7 +10,7 @@ import type { OpDict } from '../protocol/messages.js';
 import { decodeValue, encodeValue } from '../protocol/values.js';
 import type { CoordinationClient } from './coordination-client.js';
 import { setClientAdapter, setDefaultClientResolver } from './default-client.js';
-import { currentTask } from '../worker/task-context.js';
+import { currentTask } from '../task-context.js';
 
 const adapted = new WeakMap<Client, CoordinationClient>();
 
@@ -44,9 +44,9 @@ export function coordinationClientOf(client: Client): CoordinationClient {
 export function installClientAdapter(): void {
   setClientAdapter((candidate) => (candidate instanceof Client ? coordinationClientOf(candidate) : undefined));
   setDefaultClientResolver(() => {
-    // Inside a task (or other code a worker runs): the worker's client.
+    // Inside a task (or other code a worker runs): the worker's client (usable while it connects).
     const task = currentTask();
-    if (task !== undefined) return task.host.coordinationClient();
+    if (task !== undefined) return coordinationClientOf(task.host.client());
     const client = defaultClient<Client>();
     return client === undefined ? undefined : coordinationClientOf(client);
   });

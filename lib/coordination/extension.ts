@@ -8,7 +8,7 @@
  * Wiring (done by the Scheduler actor): merge `handlers` into its own, call
  * `peerClosed(clientId)` when a client goes away, `close()` when closing.
  */
-import type { Peer } from '../../actors/mailbox.js';
+import type { Peer } from '../comm/mailbox.js';
 import { childLogger } from '../logging.js';
 import type { CoordinationItem, OpDict } from '../protocol/messages.js';
 import { parseDuration } from '../units.js';

@@ -6,8 +6,7 @@
  */
 import { DistributedError } from '../errors.js';
 import type { SchedulerState } from './state.js';
-import type { TaskRecord } from './task-record.js';
-import type { WorkerRecord } from './worker-record.js';
+import type { TaskRecord, WorkerRecord } from './records.js';
 
 /** One recipient's share of a plan: the keys to fetch and from whom. */
 export interface Acquisition {

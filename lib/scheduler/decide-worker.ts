@@ -10,8 +10,7 @@
  * free right now qualify, so they are never oversubscribed.
  */
 import { contains } from './one-or-many.js';
-import type { TaskRecord } from './task-record.js';
-import type { WorkerRecord } from './worker-record.js';
+import type { TaskRecord, WorkerRecord } from './records.js';
 
 /** No running worker satisfies the restrictions: the task goes `no-worker` until one joins. */
 export const NO_VALID_WORKER = 0;

@@ -5,8 +5,7 @@
  * coalesced into one message.
  */
 import type { FreeKeysMsg, OpDict, SerializedError } from '../protocol/messages.js';
-import type { ClientRecord } from './client-record.js';
-import type { WorkerRecord } from './worker-record.js';
+import type { ClientRecord, WorkerRecord } from './records.js';
 
 /** A watched key (see SchedulerState.watch) that reached a final state during the stimulus. */
 export interface SettledKey {

@@ -12,7 +12,7 @@
  * each. A prefix whose duration is still unknown gets only the first term: the
  * first task to finish makes the average known, and the slots open at once.
  */
-import { runsBefore, type TaskRecord } from './task-record.js';
+import { runsBefore, type TaskRecord } from './records.js';
 
 export interface QueuingOptions {
   /** dask's `distributed.scheduler.worker-saturation`. */

@@ -3,7 +3,7 @@
  * two threads gets two values per round), continuing where the previous
  * scatter stopped; `broadcast` puts every value on every worker.
  */
-import type { WorkerRecord } from './worker-record.js';
+import type { WorkerRecord } from './records.js';
 
 export interface ScatterPlan {
   /** worker -> keys to send it */

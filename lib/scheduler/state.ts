@@ -40,7 +40,7 @@ import type {
   WorkerStatus,
 } from '../protocol/messages.js';
 import { parseDuration } from '../units.js';
-import { ClientRecord, FIRE_AND_FORGET } from './client-record.js';
+import { ClientRecord, FIRE_AND_FORGET, NO_TASKS, normalizeRestrictions, runsBefore, TaskRecord, WorkerRecord, type WorkerInfo } from './records.js';
 import { contains, count, toArray, withMember, withoutMember } from './one-or-many.js';
 import { allowedOn, decideWorker, NO_VALID_WORKER, RESOURCES_BUSY, type WorkerDirectory } from './decide-worker.js';
 import { orderNewTasks } from './graph-validation.js';
@@ -48,10 +48,8 @@ import { Outbox, type SchedulerMessages, type SettledKey } from './outbox.js';
 import { DEFAULT_QUEUING, ResourceWaitQueues, rootishSlotLimit, TaskQueue, type QueuingOptions } from './queuing.js';
 import { planScatter } from './scatter-placement.js';
 import { planSteals } from './stealing.js';
-import { NO_TASKS, normalizeRestrictions, runsBefore, TaskRecord } from './task-record.js';
 import { prefixName, TaskPrefixes } from './task-prefix.js';
 import { TransitionLog } from './transition-log.js';
-import { WorkerRecord, type WorkerInfo } from './worker-record.js';
 
 export type { SchedulerMessages, SettledKey };
 

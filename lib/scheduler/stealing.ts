@@ -13,8 +13,7 @@
  * run (restrictions, resources not free) stay.
  */
 import { allowedOn, bytesToFetch } from './decide-worker.js';
-import type { TaskRecord } from './task-record.js';
-import type { WorkerRecord } from './worker-record.js';
+import type { TaskRecord, WorkerRecord } from './records.js';
 
 export interface StealPlan {
   task: TaskRecord;

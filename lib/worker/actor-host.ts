@@ -17,9 +17,7 @@ import type { ActorAttributeMsg, ActorExecuteMsg, Blob } from '../protocol/messa
 import { decodeValue, encodeValue, typeName } from '../protocol/values.js';
 import { loadFunction, loadedFunction } from '../task-function.js';
 import { decodeArguments, type TaskOutcome, type TaskToRun } from './execute.js';
-import { runInTask, type TaskHost } from './task-context.js';
-// Actor handles among call arguments become Actor proxies.
-import '../client/actor.js';
+import { runInTask, type TaskHost } from '../task-context.js';
 
 /** Names of the methods an instance answers (its class chain's and its own function-valued fields). */
 export function methodNames(instance: object): string[] {

@@ -5,7 +5,7 @@
  * counters) cost about as much main-thread time as everything else on a
  * dependency chain's link. Piscina still starts, replaces and stops the
  * threads (lib/worker/pool.ts); each thread opens its port when it loads
- * (lib/worker/thread.ts) and serves batches on it with `serveBatches`.
+ * (actors/worker-thread.ts) and serves batches on it with `serveBatches`.
  *
  * Both ends live here and import nothing thread-specific, so they are tested
  * on the main thread over a plain MessageChannel.
@@ -15,7 +15,7 @@ import { CommClosedError } from '../errors.js';
 import { deserializeError, serializeError } from '../protocol/errors.js';
 import type { SerializedError } from '../protocol/messages.js';
 import { executeTasks, type TaskOutcome, type TaskToRun } from './execute.js';
-import type { TaskHost } from './task-context.js';
+import type { TaskHost } from '../task-context.js';
 import { SpinPolicy, spinForMessage } from './spin-wait.js';
 
 /** The key of the message by which a thread hands its batch port to the pool. */

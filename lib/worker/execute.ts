@@ -1,6 +1,6 @@
 /**
  * Running tasks: decode dependencies and arguments, load the function, call
- * it, encode the result. Runs inside piscina threads (lib/worker/thread.ts)
+ * it, encode the result. Runs inside piscina threads (actors/worker-thread.ts)
  * but imports nothing thread-specific, so it is unit-tested on the main thread.
  *
  * Errors never escape: each task yields an outcome, and a failure carries a
@@ -13,7 +13,7 @@ import { decodeWithViews, decodeValue, encodeValue, typeName } from '../protocol
 import { serializeError } from '../protocol/errors.js';
 import { SerializationError } from '../errors.js';
 import { loadFunction, loadedFunction } from '../task-function.js';
-import { runInTask, type TaskHost } from './task-context.js';
+import { runInTask, type TaskHost } from '../task-context.js';
 
 export interface TaskToRun {
   key: string;

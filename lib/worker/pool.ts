@@ -16,14 +16,14 @@ import { ThreadExitedError } from '../errors.js';
 import { childLogger } from '../logging.js';
 import { BATCH_PORT, BatchPort, isBatchPortMessage, type BatchPortMessage } from './batch-port.js';
 import type { TaskOutcome, TaskToRun } from './execute.js';
-import type { WorkerInfo } from './task-context.js';
+import type { WorkerInfo } from '../task-context.js';
 import { isThreadLinkMessage, THREAD_LINK } from './thread-link.js';
 
 const log = childLogger('thread-pool');
 
-const threadEntry = new URL('./thread.js', import.meta.url).href;
-
 export interface ThreadPoolOptions {
+  /** The module each thread loads (actors/worker-thread.js: the entry stands with the actors). */
+  entry: string;
   worker?: WorkerInfo;
   onThreadLink?: (port: MessagePort) => void;
 }
@@ -67,15 +67,15 @@ export class ThreadPool {
   private ports: BatchPort[] = [];
 
   /**
-   * `worker` (optional): told to every thread (getWorker() inside tasks);
+   * `entry`: the thread entry module's URL; `worker` (optional): told to every thread (getWorker() inside tasks);
    * `onThreadLink` receives the port a thread opens to reach the worker
    * (lib/worker/thread-link.ts).
    */
-  constructor(readonly nthreads: number, options: ThreadPoolOptions = {}) {
+  constructor(readonly nthreads: number, options: ThreadPoolOptions) {
     if (!Number.isInteger(nthreads) || nthreads < 1) throw new RangeError(`nthreads must be a positive integer, got ${nthreads}`);
     this.piscina = new Piscina({
       workerData: { [BATCH_PORT]: true, ...(options.worker !== undefined ? { [THREAD_LINK]: options.worker } : {}) },
-      filename: threadEntry,
+      filename: options.entry,
       minThreads: nthreads,
       maxThreads: nthreads,
       idleTimeout: Infinity,

@@ -10,9 +10,7 @@ import { expose } from 'comlink';
 import { portEndpoint } from '../comm/comlink-port.js';
 import { acceptInprocPort } from '../comm/inproc.js';
 import { CommClosedError } from '../errors.js';
-import type { Client } from '../client/client.js';
-import type { CoordinationClient } from '../coordination/coordination-client.js';
-import type { TaskHost, WorkerInfo } from './task-context.js';
+import type { RegisteredClient, TaskHost, WorkerInfo } from '../task-context.js';
 import type { ThreadHostApi } from './thread-link.js';
 import { WorkerClient } from './worker-client.js';
 
@@ -61,12 +59,8 @@ export class WorkerTaskHost implements TaskHost {
     for (const waiter of waiters) waiter.resolve();
   }
 
-  client(): Promise<Client> {
+  client(): RegisteredClient {
     return this.workerClient.client();
-  }
-
-  coordinationClient(): CoordinationClient {
-    return this.workerClient.coordinationClient();
   }
 
   /** Serves the link port a thread posted (its calls arrive here in order). */

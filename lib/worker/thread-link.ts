@@ -14,9 +14,7 @@ import { transfer } from 'comlink';
 import { guardedRemote, type GuardedRemote } from '../comm/comlink-port.js';
 import { setInprocDialer } from '../comm/inproc.js';
 import { childLogger } from '../logging.js';
-import type { Client } from '../client/client.js';
-import type { CoordinationClient } from '../coordination/coordination-client.js';
-import type { TaskHost, WorkerInfo } from './task-context.js';
+import type { RegisteredClient, TaskHost, WorkerInfo } from '../task-context.js';
 import { WorkerClient } from './worker-client.js';
 
 /** The key of the message carrying a thread's link port, and of its worker info in piscina's workerData. */
@@ -85,11 +83,7 @@ export class ThreadTaskHost implements TaskHost {
     return this.link().rejoin(key);
   }
 
-  client(): Promise<Client> {
+  client(): RegisteredClient {
     return this.workerClient.client();
-  }
-
-  coordinationClient(): CoordinationClient {
-    return this.workerClient.coordinationClient();
   }
 }

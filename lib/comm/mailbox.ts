@@ -15,12 +15,12 @@
  * Once `close()` has begun, peers closing no longer reach `onPeerClosed`.
  */
 import type { Logger } from 'pino';
-import type { Comm, ConnectOptions, Listener, ListenOptions } from '../lib/comm/comm.js';
-import { connect, listen } from '../lib/comm/registry.js';
-import { RpcChannel } from '../lib/comm/rpc.js';
-import { UnknownOpError } from '../lib/errors.js';
-import { childLogger } from '../lib/logging.js';
-import type { OpDict } from '../lib/protocol/messages.js';
+import type { Comm, ConnectOptions, Listener, ListenOptions } from './comm.js';
+import { connect, listen } from './registry.js';
+import { RpcChannel } from './rpc.js';
+import { UnknownOpError } from '../errors.js';
+import { childLogger } from '../logging.js';
+import type { OpDict } from '../protocol/messages.js';
 
 export interface CallOptions {
   /** milliseconds or a string with a unit; default: no timeout, but a closed peer always rejects */

@@ -6,11 +6,18 @@
  * and exits. If the nanny goes away (IPC disconnect) the child exits too, so
  * no worker outlives its nanny.
  */
-import { Worker } from '../../actors/worker.js';
-import { childLogger } from '../logging.js';
-import { serializeError } from '../protocol/errors.js';
-import { isNannyToChild, type ChildToNanny, type WorkerChildConfig } from './child-messages.js';
-import { importPreloads, runSetups, runTeardowns, type PreloadedModule } from './preload.js';
+import { Worker } from './worker.js';
+import { childLogger } from '../lib/logging.js';
+import { serializeError } from '../lib/protocol/errors.js';
+import { isNannyToChild, type ChildToNanny, type WorkerChildConfig } from '../lib/nanny/child-messages.js';
+import { importPreloads, runSetups, runTeardowns, type PreloadedModule } from '../lib/nanny/preload.js';
+import { installClientPort } from '../lib/client/client-port.js';
+import { installClientAdapter } from '../lib/coordination/client-adapter.js';
+
+// As the package root does: code this worker runs gets its client (getClient()),
+// actor handles become proxies, primitives find the client.
+installClientPort();
+installClientAdapter();
 
 const log = childLogger('worker-process');
 const CLOSE_TIMEOUT_MS = 5000;

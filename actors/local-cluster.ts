@@ -7,11 +7,18 @@
  * a Nanny in this process.
  */
 import { availableParallelism } from 'node:os';
-import { Scheduler } from '../../actors/scheduler.js';
-import { Worker } from '../../actors/worker.js';
-import { Nanny } from '../../actors/nanny.js';
-import { childLogger } from '../logging.js';
-import { parseBytes } from '../units.js';
+import { Scheduler } from './scheduler.js';
+import { Worker } from './worker.js';
+import { Nanny } from './nanny.js';
+import { childLogger } from '../lib/logging.js';
+import { parseBytes } from '../lib/units.js';
+
+// `client.cluster` is a LocalCluster (lib/client cannot import this file: it stands below it).
+declare module '../lib/client/owned-cluster.js' {
+  interface ClusterTypes {
+    cluster: LocalCluster;
+  }
+}
 
 const log = childLogger('local-cluster');
 

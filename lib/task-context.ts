@@ -9,15 +9,60 @@
  * (lib/worker/thread-link.ts); on the main thread (client.run, actor methods)
  * it is the worker's own host (lib/worker/task-host.ts).
  *
+ * This file is neutral ground: the client (lib/client) asks it "am I in a
+ * task?" and the worker (lib/worker) sets it, yet neither imports the other.
+ * Clients come through a port that lib/client registers at package load
+ * (`registerClientPort`, called by lib/index.ts and the thread entry), so a
+ * worker asks the port for a client and never imports one.
+ *
  * Blocking waits inside a task (gathering results, waiting on futures) go
  * through `blockingWait`: the task gives its slot back while it waits and
  * takes one again afterwards, so tasks that wait on subtasks cannot fill
  * every slot of a worker and deadlock it (docs/tasks-from-tasks.md).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { DistributedError } from '../errors.js';
-import type { Client } from '../client/client.js';
-import type { CoordinationClient } from '../coordination/coordination-client.js';
+import { DistributedError } from './errors.js';
+
+/** What this file needs of a client: the port's clients are real Clients. */
+export interface PortClient {
+  readonly id: string;
+  readonly status: 'running' | 'closed';
+  close(): Promise<void>;
+}
+
+/**
+ * The Client type, filled in by lib/client/client-port.ts through module
+ * augmentation, so `getClient()` is typed as the Client without this file
+ * importing it.
+ */
+export interface ClientTypes {}
+export type RegisteredClient = ClientTypes extends { client: infer C } ? C : PortClient;
+
+/** How code here gets clients; registered by lib/client (installClientPort). */
+export interface ClientPort {
+  /**
+   * A client for a worker's tasks, returned at once and connecting in the
+   * background (submits wait in its outbox). Never the process's default client.
+   */
+  workerClient(schedulerAddress: string, name: string): RegisteredClient;
+  /** The newest connected client of this process, if any. */
+  defaultClient(): RegisteredClient | undefined;
+}
+
+let port: ClientPort | undefined;
+
+/** Registers the client port (lib/client/client-port.ts does, once per thread). */
+export function registerClientPort(clientPort: ClientPort): void {
+  port = clientPort;
+}
+
+/** The registered port; throws a clear error when nothing registered one. */
+export function clientPort(): ClientPort {
+  if (port === undefined) {
+    throw new DistributedError("no client port is registered: import 'distributed-ts' (the package root) before asking for a client");
+  }
+  return port;
+}
 
 /** What `getWorker()` tells a task about the worker running it. */
 export interface WorkerInfo {
@@ -36,10 +81,8 @@ export interface TaskHost {
   secede(key: string): void;
   /** Resolves once `key` holds a thread slot again. */
   rejoin(key: string): Promise<void>;
-  /** This worker's client (one per thread, connected on first use). */
-  client(): Promise<Client>;
-  /** The same client for the coordination primitives (usable before it has connected). */
-  coordinationClient(): CoordinationClient;
+  /** This worker's client (one per thread): returned at once, connecting in the background on first use. */
+  client(): RegisteredClient;
 }
 
 export interface TaskContext {
@@ -121,12 +164,16 @@ async function waitSeceded<T>(context: TaskContext, key: string, wait: Promise<T
   }
 }
 
-/** The client for code running in a task (the worker's), else the newest connected Client. */
-export async function getClient(): Promise<Client> {
+/**
+ * The client for code running in a task (the worker's, returned at once:
+ * it connects in the background and queues submits meanwhile, as dask's
+ * `get_client()`), else the newest connected Client. Synchronous; `await
+ * getClient()` works too, since a Client is not thenable.
+ */
+export function getClient(): RegisteredClient {
   const context = storage.getStore();
   if (context !== undefined) return context.host.client();
-  const { defaultClient } = await import('../client/default-client.js');
-  const client = defaultClient<Client>();
+  const client = port?.defaultClient();
   if (client === undefined) {
     throw new DistributedError('getClient(): no client is connected and this code is not running in a task; use Client.connect()');
   }

@@ -1,5 +1,6 @@
 /**
- * The piscina thread entry. Piscina loads it when the thread starts; it then
+ * The piscina thread entry (it stands with the actors: it installs the client
+ * side, which lib/worker may not import). Piscina loads it when the thread starts; it then
  * opens the thread's batch port (lib/worker/batch-port.ts), over which the
  * pool sends nearly every batch. The default export runs a batch handed over
  * by `piscina.run` (batches sent before the port reached the pool): it sends
@@ -7,11 +8,16 @@
  */
 import { Piscina } from 'piscina';
 import { MessageChannel, parentPort, threadId, workerData } from 'node:worker_threads';
-import { executeTasks, type TaskOutcome, type TaskToRun } from './execute.js';
-import { BATCH_PORT, serveBatches, transferListOf, type BatchPortMessage } from './batch-port.js';
-import { ThreadTaskHost, workerInfoOf } from './thread-link.js';
-// Actor handles among task arguments become Actor proxies here too.
-import '../client/actor.js';
+import { executeTasks, type TaskOutcome, type TaskToRun } from '../lib/worker/execute.js';
+import { BATCH_PORT, serveBatches, transferListOf, type BatchPortMessage } from '../lib/worker/batch-port.js';
+import { ThreadTaskHost, workerInfoOf } from '../lib/worker/thread-link.js';
+import { installClientPort } from '../lib/client/client-port.js';
+import { installClientAdapter } from '../lib/coordination/client-adapter.js';
+
+// As the package root does: tasks here get the worker's client (getClient()),
+// actor handles among their arguments become proxies, primitives find the client.
+installClientPort();
+installClientAdapter();
 
 type Movable = Parameters<typeof Piscina.move>[0];
 

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { DistributedError } from '../errors.js';
+import { DistributedError } from './errors.js';
 
 /** `remote('upload:name.mjs', 'fn')` names an export of an uploaded module. */
 export const UPLOAD_SCHEME = 'upload:';
