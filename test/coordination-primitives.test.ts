@@ -5,7 +5,7 @@ import { MailboxActor, type Handler, type Peer } from '../dist/lib/comm/mailbox.
 import { encodeValue, decodeValue } from '../dist/lib/protocol/values.js';
 import type { CoordinationOps, OpDict } from '../dist/lib/protocol/messages.js';
 import { TimeoutError } from '../dist/lib/errors.js';
-import { Client } from '../dist/index.js';
+import { Client } from '../dist/lib/client/client.js';
 import { Future } from '../dist/lib/client/future.js';
 import {
   CoordinationError,
