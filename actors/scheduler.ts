@@ -40,6 +40,7 @@ import { DashboardServer } from '../lib/scheduler/dashboard-server.js';
 import { dashboardSnapshot, type DashboardSnapshot } from '../lib/scheduler/dashboard-snapshot.js';
 import { parseTcpAddress } from '../lib/comm/tcp.js';
 import { MailboxActor, type Handler, type Peer } from '../lib/comm/mailbox.js';
+import { createRetirementExtension, type RetirementExtension, type RetirementHost } from './scheduler/retirement.js';
 
 export interface SchedulerOptions {
   /** Full listen address, e.g. 'inproc://' (in-process clusters) or 'tcp://0.0.0.0:8786'. Overrides host/port. */
@@ -168,8 +169,12 @@ export class Scheduler extends MailboxActor {
     },
   });
 
+  /** retire_workers / workers_to_close: graceful retirement (actors/scheduler/retirement.ts). */
+  private readonly retirement: RetirementExtension = createRetirementExtension(this.retirementHost());
+
   protected readonly handlers: Readonly<Record<string, Handler>> = {
     ...this.coordination.handlers,
+    ...this.retirement.handlers,
     // clients
     'register-client': (msg, from) => this.registerClient(msg, from),
     'update-graph': (msg) => this.updateGraph(msg),
@@ -342,6 +347,7 @@ export class Scheduler extends MailboxActor {
       if (this.stealingTimer !== undefined) clearInterval(this.stealingTimer);
       this.heartbeats.close();
       this.coordination.close?.();
+      this.retirement.close?.();
       const closed = new DistributedError('the scheduler is closing');
       for (const waiter of this.workerCountWaiters) {
         if (waiter.timer !== undefined) clearTimeout(waiter.timer);
@@ -833,6 +839,35 @@ export class Scheduler extends MailboxActor {
       throw new DistributedError(`upload_file: could not write ${filename} on ${targets[failed]![0]}: ${reason.message}`, { cause: reason });
     }
     return { status: 'OK', workers: targets.map(([address]) => address) };
+  }
+
+  /** What the retirement extension may do here (a getter for the state: it is made after field initializers run). */
+  private retirementHost(): RetirementHost {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const scheduler = this;
+    return {
+      get state() {
+        return scheduler.state;
+      },
+      setWorkerStatus: (address, status) => this.sendOut(this.state.workerStatusChange(address, status, this.state.nextStimulusId('retire'))),
+      acquire: (plan) => this.acquire(plan),
+      closeWorker: (address, reason) => this.closeRetiredWorker(address, reason),
+    };
+  }
+
+  /** An expected departure (nothing is suspicious, nothing recomputed), then the process is closed; its nanny must not restart it. */
+  private async closeRetiredWorker(address: string, reason: string): Promise<void> {
+    const nanny = this.state.workers.get(address)?.nanny;
+    const peer = this.dropWorker(address, true, this.state.nextStimulusId('retired'));
+    if (nanny !== undefined) {
+      try {
+        await this.callNanny(nanny, { op: 'close', reason }, '10s');
+        return;
+      } catch (error) {
+        this.log.warn({ err: error, nanny }, 'could not ask the nanny to close its retired worker; closing the worker');
+      }
+    }
+    if (peer !== undefined && !peer.closed) peer.send({ op: 'close', reason });
   }
 
   private async replicate(msg: OpDict): Promise<{ status: 'OK' }> {

@@ -21,6 +21,8 @@ export {
   type KeySpec,
   type TaskOptions,
   type ActorClient,
+  type RetireWorkersOptions,
+  type RetireWorkersResult,
 } from './client/client.js';
 export { Future, type WaitOptions, type CancelOptions } from './client/future.js';
 export { delayed, Delayed } from './client/delayed.js';

@@ -95,6 +95,20 @@ export interface ReplicateOptions {
   workers?: string | readonly string[];
 }
 
+export interface RetireWorkersOptions {
+  /** Without `workers`: retire this many idle workers, those holding the fewest bytes first. */
+  n?: number;
+  /** Give up (the workers stay, running) after this long (default 120 s). */
+  timeout?: number | string;
+}
+
+/** What `retireWorkers` answers: the workers retired, and those left running with the reason. */
+export interface RetireWorkersResult {
+  retired: Record<string, { name: string; nthreads: number; host: string; [field: string]: unknown }>;
+  notRetired: Record<string, string>;
+}
+
+const DEFAULT_RETIRE_TIMEOUT_MS = 120_000;
 const DEFAULT_RESTART_TIMEOUT_MS = 30_000;
 /** The scheduler answers a restart's timeout itself; ours is a backstop. */
 const RESTART_REPLY_SLACK_MS = 5_000;
@@ -570,6 +584,27 @@ export class Client implements AsyncDisposable {
       ...(list !== undefined ? { keys: list.map((future) => future.key) } : {}),
       ...workersField(workers),
     });
+  }
+
+  /**
+   * Retires workers gracefully (dask's `retire_workers`): no new tasks go to
+   * them, they finish what they run, the data only they hold is copied to the
+   * other workers, and then they are closed (with their nanny: it does not
+   * restart them). Nothing in memory is lost and nothing is recomputed. A
+   * worker whose data has nowhere to go stays and is listed in `notRetired`.
+   */
+  async retireWorkers(workers?: string | readonly string[], options: RetireWorkersOptions = {}): Promise<RetireWorkersResult> {
+    if (workers === undefined && options.n === undefined) throw new TypeError('retireWorkers: give the workers (addresses or names), or options.n');
+    const timeout = optionalDuration(options.timeout);
+    return this.#core.session.call<RetireWorkersResult>(
+      {
+        op: 'retire_workers',
+        ...workersField(workers),
+        ...(options.n !== undefined ? { n: options.n } : {}),
+        ...(timeout !== undefined ? { timeout } : {}),
+      },
+      { timeout: (timeout ?? DEFAULT_RETIRE_TIMEOUT_MS) + RESTART_REPLY_SLACK_MS },
+    );
   }
 
   /* ---------------------------------------------------------------- */
