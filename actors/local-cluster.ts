@@ -10,6 +10,8 @@ import { availableParallelism } from 'node:os';
 import { Scheduler } from './scheduler.js';
 import { Worker } from './worker.js';
 import { Nanny } from './nanny.js';
+import { WorkerScaling, type Cluster, type WorkerLauncher } from './cluster.js';
+import type { Adaptive, AdaptOptions, AdaptiveStep } from './adaptive.js';
 import { childLogger } from '../lib/logging.js';
 import { parseBytes } from '../lib/units.js';
 
@@ -40,8 +42,16 @@ export interface LocalClusterOptions {
 /** What `LocalCluster.workers` holds: Worker objects in this process, or the nannies of worker processes. */
 export type LocalClusterWorkers<Processes extends boolean> = Processes extends true ? Nanny[] : Worker[];
 
-export class LocalCluster<Processes extends boolean = boolean> implements AsyncDisposable {
+/** How LocalCluster starts one more worker of its kind (for scale and adapt). */
+interface WorkerSpec {
+  threadsPerWorker: number;
+  memoryLimit: number | undefined;
+  resources: Record<string, number> | undefined;
+}
+
+export class LocalCluster<Processes extends boolean = boolean> implements Cluster {
   #closing: Promise<void> | undefined;
+  readonly #scaling: WorkerScaling<Worker> | WorkerScaling<Nanny>;
 
   private constructor(
     readonly scheduler: Scheduler,
@@ -49,7 +59,32 @@ export class LocalCluster<Processes extends boolean = boolean> implements AsyncD
     /** The nannies of the worker processes (`processes: true`; empty without). */
     readonly nannies: Nanny[] = [],
     readonly processes = false,
-  ) {}
+    spec: WorkerSpec = { threadsPerWorker: 1, memoryLimit: undefined, resources: undefined },
+  ) {
+    const common = {
+      nthreads: spec.threadsPerWorker,
+      ...(spec.memoryLimit !== undefined ? { memoryLimit: spec.memoryLimit } : {}),
+      ...(spec.resources !== undefined ? { resources: spec.resources } : {}),
+    };
+    const address = (): string => scheduler.inprocAddress ?? scheduler.address;
+    if (processes) {
+      const launcher: WorkerLauncher<Nanny> = {
+        threadsPerWorker: spec.threadsPerWorker,
+        start: (name) => Nanny.start(scheduler.address, { ...common, name, host: '127.0.0.1' }),
+        addressOf: (nanny) => nanny.workerAddress,
+        stop: (nanny) => nanny.close('retired'),
+      };
+      this.#scaling = new WorkerScaling(launcher, nannies, address, 'local-');
+    } else {
+      const launcher: WorkerLauncher<Worker> = {
+        threadsPerWorker: spec.threadsPerWorker,
+        start: (name) => Worker.start(scheduler.address, { ...common, name }),
+        addressOf: (worker) => worker.address,
+        stop: (worker) => worker.close(),
+      };
+      this.#scaling = new WorkerScaling(launcher, threadWorkers, address, 'local-');
+    }
+  }
 
   /**
    * The workers: with `processes: false` the Worker objects in this process,
@@ -106,7 +141,7 @@ export class LocalCluster<Processes extends boolean = boolean> implements AsyncD
       throw error;
     }
     log.debug({ scheduler: scheduler.address, workers: workers.length, threadsPerWorker }, 'local cluster started');
-    return new LocalCluster(scheduler, workers);
+    return new LocalCluster(scheduler, workers, [], false, { threadsPerWorker, memoryLimit, resources: options.resources });
   }
 
   private static async startProcesses(
@@ -143,7 +178,7 @@ export class LocalCluster<Processes extends boolean = boolean> implements AsyncD
       throw error;
     }
     log.debug({ scheduler: scheduler.address, workers: nannies.length, threadsPerWorker }, 'local cluster of processes started');
-    return new LocalCluster(scheduler, [], nannies, true);
+    return new LocalCluster(scheduler, [], nannies, true, { threadsPerWorker, memoryLimit, resources: options.resources });
   }
 
   get schedulerAddress(): string {
@@ -160,9 +195,33 @@ export class LocalCluster<Processes extends boolean = boolean> implements AsyncD
     return this.scheduler.inprocAddress;
   }
 
+  /** The dashboard's status page, when the cluster was started with `dashboardAddress`. */
+  get dashboardLink(): string | undefined {
+    const base = this.scheduler.dashboardAddress;
+    return base === undefined ? undefined : `${base}/status`;
+  }
+
+  /**
+   * Starts workers, or retires some gracefully (idle ones holding the least
+   * first; their data moves to the others before they close), until there are `n`.
+   */
+  scale(n: number): Promise<void> {
+    return this.#scaling.scale(n);
+  }
+
+  /**
+   * Scales with the work the scheduler sees, as dask's `Adaptive`: more
+   * workers while tasks wait, idle ones retired after `wait`. Replaces a
+   * previous adapt; `stop()` the returned loop to end it.
+   */
+  adapt(options: AdaptOptions & { onStep?: (step: AdaptiveStep) => void } = {}): Adaptive {
+    return this.#scaling.adapt(options);
+  }
+
   /** Closes the workers (with processes: the nannies and their processes), then the scheduler. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      await this.#scaling.close();
       await Promise.allSettled(this.nannies.map((nanny) => nanny.close('local cluster closing')));
       await Promise.allSettled(this.threadWorkers.map((worker) => worker.close()));
       await this.scheduler.close();

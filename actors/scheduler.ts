@@ -41,6 +41,7 @@ import { dashboardSnapshot, type DashboardSnapshot } from '../lib/scheduler/dash
 import { parseTcpAddress } from '../lib/comm/tcp.js';
 import { MailboxActor, type Handler, type Peer } from '../lib/comm/mailbox.js';
 import { createRetirementExtension, type RetirementExtension, type RetirementHost } from './scheduler/retirement.js';
+import { createAdaptiveExtension } from './scheduler/adaptive.js';
 
 export interface SchedulerOptions {
   /** Full listen address, e.g. 'inproc://' (in-process clusters) or 'tcp://0.0.0.0:8786'. Overrides host/port. */
@@ -171,10 +172,13 @@ export class Scheduler extends MailboxActor {
 
   /** retire_workers / workers_to_close: graceful retirement (actors/scheduler/retirement.ts). */
   private readonly retirement: RetirementExtension = createRetirementExtension(this.retirementHost());
+  /** adaptive_target: what a cluster's Adaptive loop asks (actors/scheduler/adaptive.ts). */
+  private readonly adaptive: SchedulerExtension = createAdaptiveExtension(this.adaptiveHost());
 
   protected readonly handlers: Readonly<Record<string, Handler>> = {
     ...this.coordination.handlers,
     ...this.retirement.handlers,
+    ...this.adaptive.handlers,
     // clients
     'register-client': (msg, from) => this.registerClient(msg, from),
     'update-graph': (msg) => this.updateGraph(msg),
@@ -852,6 +856,19 @@ export class Scheduler extends MailboxActor {
       setWorkerStatus: (address, status) => this.sendOut(this.state.workerStatusChange(address, status, this.state.nextStimulusId('retire'))),
       acquire: (plan) => this.acquire(plan),
       closeWorker: (address, reason) => this.closeRetiredWorker(address, reason),
+    };
+  }
+
+  private adaptiveHost(): { readonly state: SchedulerState; readonly retiring: ReadonlySet<string> } {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const scheduler = this;
+    return {
+      get state() {
+        return scheduler.state;
+      },
+      get retiring() {
+        return scheduler.retirement.retiring;
+      },
     };
   }
 
