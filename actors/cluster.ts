@@ -27,8 +27,8 @@ export interface Cluster extends AsyncDisposable {
 export interface WorkerLauncher<W> {
   /** Starts one worker (with its nanny, where the cluster uses nannies); resolves once it has registered. */
   start(name: string): Promise<W>;
-  /** The address the scheduler knows it by (undefined while it has none). */
-  addressOf(worker: W): string | undefined;
+  /** What the scheduler knows it by, its address or its name (undefined while it has none). */
+  idOf(worker: W): string | undefined;
   /** Closes a worker that the scheduler would not retire (or that never registered). */
   stop(worker: W): Promise<void>;
   readonly threadsPerWorker: number;
@@ -83,7 +83,7 @@ export class WorkerScaling<W> {
         const excess = this.planned - n;
         // Idle workers holding the least first; then any others (retirement lets their tasks finish).
         const idle = await this.schedulerCall<string[]>({ op: 'workers_to_close', n: excess });
-        const others = this.workers.map((w) => this.launcher.addressOf(w)).filter((a): a is string => a !== undefined && !idle.includes(a));
+        const others = this.workers.map((w) => this.launcher.idOf(w)).filter((a): a is string => a !== undefined && !idle.includes(a));
         await this.#retire([...idle, ...others].slice(0, excess));
       }
     });
@@ -143,6 +143,8 @@ export class WorkerScaling<W> {
 
   async #startMore(count: number): Promise<void> {
     this.#starting += count;
+    // Past every worker already there (a cluster may add its first ones after constructing this).
+    this.#nextName = Math.max(this.#nextName, this.workers.length);
     const names = Array.from({ length: count }, () => `${this.namePrefix}${this.#nextName++}`);
     const started = await Promise.allSettled(
       names.map((name) =>
@@ -161,17 +163,19 @@ export class WorkerScaling<W> {
 
   async #retire(addresses: readonly string[]): Promise<void> {
     if (addresses.length === 0) return;
-    // Addresses now: a worker whose nanny the scheduler closes has none afterwards.
-    const byAddress = new Map<string, W>();
+    // Ids now: a worker whose nanny the scheduler closes has no address afterwards.
+    const byId = new Map<string, W>();
     for (const worker of this.workers) {
-      const address = this.launcher.addressOf(worker);
-      if (address !== undefined) byAddress.set(address, worker);
+      const id = this.launcher.idOf(worker);
+      if (id !== undefined) byId.set(id, worker);
     }
-    const reply = await this.schedulerCall<{ retired: Record<string, unknown>; notRetired: Record<string, string> }>({
+    const reply = await this.schedulerCall<{ retired: Record<string, { name?: string }>; notRetired: Record<string, string> }>({
       op: 'retire_workers',
       workers: [...addresses],
     });
-    const leaving = Object.keys(reply.retired).map((address) => byAddress.get(address)).filter((w): w is W => w !== undefined);
+    const leaving = Object.entries(reply.retired)
+      .map(([address, summary]) => byId.get(address) ?? (summary.name === undefined ? undefined : byId.get(summary.name)))
+      .filter((w): w is W => w !== undefined);
     for (const worker of leaving) this.workers.splice(this.workers.indexOf(worker), 1);
     // The scheduler closed them (through their nannies); make sure nothing of them is left here.
     await Promise.allSettled(leaving.map((worker) => this.launcher.stop(worker)));

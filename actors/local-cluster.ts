@@ -71,7 +71,7 @@ export class LocalCluster<Processes extends boolean = boolean> implements Cluste
       const launcher: WorkerLauncher<Nanny> = {
         threadsPerWorker: spec.threadsPerWorker,
         start: (name) => Nanny.start(scheduler.address, { ...common, name, host: '127.0.0.1' }),
-        addressOf: (nanny) => nanny.workerAddress,
+        idOf: (nanny) => nanny.workerAddress,
         stop: (nanny) => nanny.close('retired'),
       };
       this.#scaling = new WorkerScaling(launcher, nannies, address, 'local-');
@@ -79,7 +79,7 @@ export class LocalCluster<Processes extends boolean = boolean> implements Cluste
       const launcher: WorkerLauncher<Worker> = {
         threadsPerWorker: spec.threadsPerWorker,
         start: (name) => Worker.start(scheduler.address, { ...common, name }),
-        addressOf: (worker) => worker.address,
+        idOf: (worker) => worker.address,
         stop: (worker) => worker.close(),
       };
       this.#scaling = new WorkerScaling(launcher, threadWorkers, address, 'local-');

@@ -37,6 +37,10 @@ export { importUploaded } from './uploads.js';
 export { actorHandle, type Actor } from './client/actor.js';
 
 export { LocalCluster, type LocalClusterOptions } from '../actors/local-cluster.js';
+export { SSHCluster, type SSHClusterOptions, type SSHSchedulerOptions, type SSHWorkerOptions, type SSHSecurityOptions } from '../actors/ssh-cluster.js';
+export { RemoteHostError, type SshConnectOptions } from './deploy/ssh-command.js';
+export type { Cluster } from '../actors/cluster.js';
+export type { Adaptive, AdaptOptions, AdaptiveStep } from '../actors/adaptive.js';
 export { Scheduler } from '../actors/scheduler.js';
 export { Worker, type WorkerOptions } from '../actors/worker.js';
 export { Nanny, type NannyOptions } from '../actors/nanny.js';
