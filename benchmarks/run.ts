@@ -31,7 +31,7 @@ interface BenchModule {
 }
 
 /** Files in this folder that are the harness itself, not benchmarks. */
-const HARNESS = new Set(['report', 'baselines', 'run', 'noop-thread', 'workloads', 'heap']);
+const HARNESS = new Set(['report', 'baselines', 'run', 'noop-thread', 'workloads', 'heap', 'sshd-server']);
 /** Thread/child-process sides of benchmarks are named `*-thread` / `*-child` and never imported here. */
 const HELPER_SUFFIX = /-(thread|child)$/;
 
