@@ -252,7 +252,9 @@ export class Scheduler extends MailboxActor {
     },
     'worker-status-change': (msg, from) => {
       const w = this.workerOf(from, 'worker-status-change');
-      if (w !== undefined) this.sendOut(this.state.workerStatusChange(w, msg.status as WorkerStatus, this.stimulus(msg)));
+      // A retiring worker stays closing on our side whatever it says (e.g. 'running' after a pause).
+      if (w === undefined || (this.retirement.retiring.has(w) && msg.status !== 'closing')) return;
+      this.sendOut(this.state.workerStatusChange(w, msg.status as WorkerStatus, this.stimulus(msg)));
     },
     unregister: (msg, from) => {
       const w = this.workerOf(from, 'unregister');
