@@ -85,3 +85,15 @@ export class ActorWorkerLostError extends DistributedError {
 export class ThreadExitedError extends DistributedError {
   override name = 'ThreadExitedError';
 }
+
+/**
+ * A ClusterPool run that was aborted: by its AbortSignal, by `destroy()`, or
+ * because the pool was closing. Shaped like piscina's: name 'AbortError',
+ * message 'The task has been aborted', `cause` the signal's reason.
+ */
+export class AbortError extends DistributedError {
+  override name = 'AbortError';
+  constructor(cause?: unknown) {
+    super('The task has been aborted', { cause });
+  }
+}

@@ -35,6 +35,12 @@ export { remote, type RemoteFunction } from './task-function.js';
 export { getClient, getWorker, secede, rejoin, type WorkerInfo } from './task-context.js';
 export { importUploaded } from './uploads.js';
 export { actorHandle, type Actor } from './client/actor.js';
+export {
+  ClusterPool,
+  type ClusterPoolOptions,
+  type ClusterPoolRunOptions,
+  type AbortSignalLike,
+} from './client/cluster-pool.js';
 
 export { LocalCluster, type LocalClusterOptions } from '../actors/local-cluster.js';
 export { SSHCluster, type SSHClusterOptions, type SSHSchedulerOptions, type SSHWorkerOptions, type SSHSecurityOptions } from '../actors/ssh-cluster.js';
@@ -73,6 +79,7 @@ export {
   LostDataError,
   ActorWorkerLostError,
   ThreadExitedError,
+  AbortError,
 } from './errors.js';
 export { InvalidTransitionError } from '../machines/transition-table.js';
 export { parseDuration, parseBytes } from './units.js';

@@ -45,3 +45,11 @@ t.test('cluster-tour (npm run tour) goes through every stop with the right answe
     t.match(line?.slice(44).trim() ?? '', value, label);
   }
 });
+
+t.test('piscina-swap runs one piscina program on piscina, then on a ClusterPool, with the same answers', async (t) => {
+  const { code, stdout } = await runExample('piscina-swap');
+  t.equal(code, 0);
+  t.match(stdout, /^piscina: +148933 primes below 2,000,000; largest 1999993; aborted run: AbortError; completed 42$/m);
+  t.match(stdout, /^ClusterPool: 148933 primes below 2,000,000; largest 1999993; aborted run: AbortError; completed 42$/m);
+  t.match(stdout, /^same answers$/m);
+});
