@@ -15,6 +15,7 @@ import { AbortError } from '../errors.js';
 import { remote, type RemoteFunction } from '../task-function.js';
 import { Client, type ConnectTarget } from './client.js';
 import type { Future } from './future.js';
+import { RunQueue } from './run-queue.js';
 
 /** Either an AbortSignal (anything with addEventListener) or an EventEmitter that emits 'abort'. */
 export type AbortSignalLike =
@@ -63,6 +64,7 @@ interface Job {
   future: Future<unknown> | undefined;
   detach: (() => void) | undefined;
   settled: boolean;
+  queued: boolean;
 }
 
 type PoolState = 'open' | 'closing' | 'destroyed';
@@ -77,11 +79,12 @@ export class ClusterPool extends EventEmitter implements AsyncDisposable {
   readonly #connecting: Promise<Client>;
   #client: Client | undefined;
   #connectError: unknown;
-  /** Insertion order is queue order; deleting an aborted run is O(1). */
-  readonly #queue = new Set<Job>();
+  readonly #queue = new RunQueue<Job>();
   readonly #inFlight = new Set<Job>();
   readonly #functions = new Map<string, RemoteFunction>();
   #completed = 0;
+  #toRelease: Future<unknown>[] = [];
+  #refillScheduled = false;
   #needsDrain = false;
   #state: PoolState = 'open';
   #closing: Promise<void> | undefined;
@@ -186,9 +189,10 @@ export class ClusterPool extends EventEmitter implements AsyncDisposable {
         future: undefined,
         detach: undefined,
         settled: false,
+        queued: false,
       };
       if (signal != null) job.detach = listenForAbort(signal, (reason) => this.#abort(job, reason));
-      this.#queue.add(job);
+      this.#queue.push(job);
       this.#pump();
     });
   }
@@ -213,9 +217,8 @@ export class ClusterPool extends EventEmitter implements AsyncDisposable {
     this.#state = 'destroyed';
     const reason = 'queue is being terminated';
     const running = [...this.#inFlight];
-    for (const job of [...this.#queue, ...running]) this.#settle(job, false, new AbortError(reason));
+    for (const job of [...this.#queue.drain(), ...running]) this.#settle(job, false, new AbortError(reason));
     this.#completed += running.length;
-    this.#queue.clear();
     this.#inFlight.clear();
     const futures = running.map((job) => job.future).filter((future): future is Future<unknown> => future !== undefined);
     if (futures.length > 0 && this.#client !== undefined && !this.#owned) {
@@ -248,8 +251,7 @@ export class ClusterPool extends EventEmitter implements AsyncDisposable {
 
   #failed(error: unknown): void {
     this.#connectError = error;
-    for (const job of [...this.#queue]) this.#settle(job, false, error);
-    this.#queue.clear();
+    for (const job of this.#queue.drain()) this.#settle(job, false, error);
     this.#afterChange();
   }
 
@@ -258,9 +260,7 @@ export class ClusterPool extends EventEmitter implements AsyncDisposable {
     const client = this.#client;
     if (client !== undefined) {
       while (this.#inFlight.size < this.#maxInFlight && this.#queue.size > 0) {
-        const job = this.#queue.values().next().value as Job;
-        this.#queue.delete(job);
-        this.#start(client, job);
+        this.#start(client, this.#queue.shift()!);
       }
     }
     this.#afterChange();
@@ -283,18 +283,36 @@ export class ClusterPool extends EventEmitter implements AsyncDisposable {
   }
 
   #finished(job: Job, ok: boolean, outcome: unknown): void {
-    job.future?.release();
-    if (job.settled) return;
-    this.#inFlight.delete(job);
-    this.#completed++;
-    this.#settle(job, ok, outcome);
-    this.#pump();
+    if (job.future !== undefined) this.#toRelease.push(job.future);
+    if (!job.settled) {
+      this.#inFlight.delete(job);
+      this.#completed++;
+      this.#settle(job, ok, outcome);
+    }
+    this.#scheduleRefill();
+  }
+
+  /**
+   * Results arrive in batches; refilling (and releasing) once per batch, not
+   * per result, lets the client send one release and one update-graph for the
+   * lot instead of alternating small ones.
+   */
+  #scheduleRefill(): void {
+    if (this.#refillScheduled) return;
+    this.#refillScheduled = true;
+    setImmediate(() => {
+      this.#refillScheduled = false;
+      const done = this.#toRelease;
+      this.#toRelease = [];
+      for (const future of done) future.release();
+      this.#pump();
+    });
   }
 
   /** A queued run leaves the queue; a running one is cancelled on the cluster (its result is dropped). */
   #abort(job: Job, reason: unknown): void {
     if (job.settled) return;
-    this.#queue.delete(job);
+    this.#queue.remove(job);
     const running = this.#inFlight.delete(job);
     // As in piscina, a run that had started counts as completed (it failed); a queued one does not.
     if (running) this.#completed++;
