@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { ClusterPool } from '../lib/client/cluster-pool.js';
 import { Client } from '../lib/client/client.js';
-import { LocalCluster } from '../lib/cluster/local-cluster.js';
+import { LocalCluster } from '../actors/local-cluster.js';
 import { piscinaThroughput } from './baselines.js';
 import type { BenchRow } from './report.js';
 
