@@ -28,6 +28,8 @@ import { makeKey, randomToken, tokenize } from './keys.js';
 import { connectTimeout, ClientSession } from './session.js';
 import { mergeTaskOptions, taskSettings, type TaskOptions } from './task-options.js';
 import { wait } from './wait.js';
+import { MapSlices } from './map-slices.js';
+import { slicedArray } from './sliced-array.js';
 import { buildTask, encodeArguments, shipFunction, type TaskFunction } from './task-spec.js';
 
 /**
@@ -110,6 +112,8 @@ export interface RetireWorkersResult {
 
 const DEFAULT_RETIRE_TIMEOUT_MS = 120_000;
 const DEFAULT_RESTART_TIMEOUT_MS = 30_000;
+/** Maps of more rows than this are built in slices (map-slices.ts); shorter ones at once. */
+const SLICE_MAP_ABOVE = 1024;
 /** The scheduler answers a restart's timeout itself; ours is a backstop. */
 const RESTART_REPLY_SLACK_MS = 5_000;
 
@@ -269,32 +273,37 @@ export class Client implements AsyncDisposable {
     if (iterables.some((iterable) => isAsyncIterable(iterable) && !(Symbol.iterator in iterable))) {
       return this.#mapStream(fn, iterables);
     }
-    return this.#mapRows(fn, zip(iterables as Iterable<unknown>[]));
+    const { columns, length } = zipColumns(iterables as Iterable<unknown>[]);
+    return this.#mapRows(fn, columns, length);
   }
 
-  #mapRows(fn: TaskFunction, rows: Iterable<unknown[]>): Future<unknown>[] {
+  #mapRows(fn: TaskFunction, columns: readonly ArrayLike<unknown>[], total: number): Future<unknown>[] {
     const session = this.#core.session;
     const key = this.#options.key;
     const keys = Array.isArray(key) ? (key as readonly string[]) : undefined;
     const prefix = typeof key === 'string' ? key : undefined;
     const shared = taskSettings({ ...this.#options, key: undefined }, undefined, prefix);
-    const tasks: GraphTask[] = [];
-    let index = 0;
-    for (const row of rows) {
-      let settings = shared;
-      if (keys !== undefined) {
-        if (index >= keys.length) throw new TypeError(`map was given ${keys.length} keys but has more items than that`);
-        settings = { ...shared, key: keys[index]! };
+    if (keys !== undefined && keys.length !== total) {
+      throw new TypeError(`map was given ${keys.length} keys for ${total} items`);
+    }
+    const width = columns.length;
+    const build = (from: number, to: number): Future<unknown>[] => {
+      const tasks: GraphTask[] = new Array(to - from);
+      for (let index = from; index < to; index++) {
+        const row: unknown[] = new Array(width);
+        for (let c = 0; c < width; c++) row[c] = columns[c]![index];
+        const settings = keys === undefined ? shared : { ...shared, key: keys[index]! };
+        const built = buildTask(fn, row, settings);
+        session.checkReferences(built.references);
+        tasks[index - from] = built.task;
       }
-      const built = buildTask(fn, row, settings);
-      session.checkReferences(built.references);
-      tasks.push(built.task);
-      index++;
-    }
-    if (keys !== undefined && keys.length !== index) {
-      throw new TypeError(`map was given ${keys.length} keys for ${index} items`);
-    }
-    return session.submit<unknown>(tasks, tasks.map((task) => task.key));
+      return session.submit<unknown>(tasks, tasks.map((task) => task.key));
+    };
+    if (total <= SLICE_MAP_ABOVE) return build(0, total);
+    // Long maps: the first slice now (its errors throw from map), the rest as the loop turns.
+    const slices = new MapSlices(total, build);
+    slices.step();
+    return slices.complete ? slices.items : slicedArray(slices);
   }
 
   async *#mapStream(fn: TaskFunction, iterables: Array<Iterable<unknown> | AsyncIterable<unknown>>): AsyncGenerator<Future<unknown>> {
@@ -309,7 +318,7 @@ export class Client implements AsyncDisposable {
           if (step.done === true) return;
           row.push(step.value);
         }
-        yield this.#mapRows(fn, [row])[0]!;
+        yield this.#mapRows(fn, row.map((value) => [value]), 1)[0]!;
       }
     } finally {
       await Promise.all(iterators.map((iterator) => iterator.return?.()));
@@ -737,24 +746,28 @@ function groupStates(futures: readonly Future<unknown>[]): Array<[ReturnType<typ
   return [...groups].map(([owner, states]) => [owner, [...states]]);
 }
 
-/** Rows of the iterables zipped, stopping at the shortest (arrays without iterator objects). */
-function* zip(iterables: readonly Iterable<unknown>[]): Generator<unknown[]> {
+/**
+ * The iterables zipped as columns, stopping at the shortest: arrays are used
+ * as they are; other iterables are read in step into arrays.
+ */
+function zipColumns(iterables: readonly Iterable<unknown>[]): { columns: ArrayLike<unknown>[]; length: number } {
   if (iterables.every((iterable) => Array.isArray(iterable))) {
     const arrays = iterables as readonly unknown[][];
-    const length = Math.min(...arrays.map((array) => array.length));
-    for (let i = 0; i < length; i++) yield arrays.map((array) => array[i]);
-    return;
+    return { columns: [...arrays], length: Math.min(...arrays.map((array) => array.length)) };
   }
   const iterators = iterables.map((iterable) => iterable[Symbol.iterator]());
+  const columns: unknown[][] = iterables.map(() => []);
+  let length = 0;
   try {
     for (;;) {
-      const row: unknown[] = [];
+      const values: unknown[] = [];
       for (const iterator of iterators) {
         const step = iterator.next();
-        if (step.done === true) return;
-        row.push(step.value);
+        if (step.done === true) return { columns, length };
+        values.push(step.value);
       }
-      yield row;
+      for (let c = 0; c < values.length; c++) columns[c]!.push(values[c]);
+      length++;
     }
   } finally {
     for (const iterator of iterators) iterator.return?.();

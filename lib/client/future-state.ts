@@ -35,7 +35,8 @@ export class FutureState {
   blob: Uint8Array | undefined;
 
   private rebuiltError: Error | undefined;
-  private listeners: Set<SettledListener> | undefined;
+  /** One listener (the common case, kept without a Set: a million-task wait adds one per record), or several. */
+  private listeners: SettledListener | Set<SettledListener> | undefined;
 
   constructor(readonly key: string) {}
 
@@ -58,9 +59,31 @@ export class FutureState {
 
   /** Runs `listener` once when this record next settles. Returns a function that unsubscribes. */
   onSettled(listener: SettledListener): () => void {
-    this.listeners ??= new Set();
-    this.listeners.add(listener);
-    return () => this.listeners?.delete(listener);
+    this.listen(listener);
+    return () => this.unlisten(listener);
+  }
+
+  /** Adds `listener` for the next settling; false when it is registered already. */
+  listen(listener: SettledListener): boolean {
+    const current = this.listeners;
+    if (current === undefined) {
+      this.listeners = listener;
+      return true;
+    }
+    if (current === listener) return false;
+    if (typeof current === 'function') {
+      this.listeners = new Set([current, listener]);
+      return true;
+    }
+    if (current.has(listener)) return false;
+    current.add(listener);
+    return true;
+  }
+
+  unlisten(listener: SettledListener): void {
+    const current = this.listeners;
+    if (current === listener) this.listeners = undefined;
+    else if (typeof current === 'object') current.delete(listener);
   }
 
   /**
@@ -131,8 +154,9 @@ export class FutureState {
 
   private notify(): void {
     const listeners = this.listeners;
-    if (listeners === undefined || listeners.size === 0) return;
+    if (listeners === undefined) return;
     this.listeners = undefined;
-    for (const listener of listeners) listener(this);
+    if (typeof listeners === 'function') listeners(this);
+    else for (const listener of listeners) listener(this);
   }
 }

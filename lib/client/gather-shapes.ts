@@ -6,6 +6,7 @@
  */
 import { isPlainObject } from './arguments.js';
 import { Future } from './future.js';
+import { unsliced } from './sliced-array.js';
 
 /** The value type `gather(x)` resolves to. */
 export type Gathered<T> =
@@ -52,6 +53,7 @@ export function rebuildShape(shape: unknown, valueOf: (future: Future<unknown>) 
 /** Futures given as one Future, an iterable, or a nested shape. */
 export function futuresIn(futures: unknown): Future<unknown>[] {
   if (futures instanceof Future) return [futures];
+  futures = unsliced(futures);
   if (Array.isArray(futures) || (typeof futures === 'object' && futures !== null && isPlainObject(futures))) {
     return collectFutures(futures);
   }

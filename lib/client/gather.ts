@@ -5,6 +5,7 @@
 import { ownerOf, stateOf, type Future, type FutureOwner } from './future.js';
 import type { FutureState } from './future-state.js';
 import { collectFutures, rebuildShape, skipEntry } from './gather-shapes.js';
+import { unsliced, whenBuilt } from './sliced-array.js';
 
 export type GatherErrors = 'raise' | 'skip';
 
@@ -43,6 +44,9 @@ export async function settleAll(futures: readonly Future<unknown>[]): Promise<vo
 }
 
 export async function gatherShape(shape: unknown, errors: GatherErrors): Promise<unknown> {
+  // A long map still being submitted in slices: wait for the slices rather than force them.
+  await whenBuilt(shape);
+  shape = unsliced(shape);
   const futures = collectFutures(shape);
   if (futures.length === 0) return rebuildShape(shape, () => undefined);
   if (errors === 'raise') {

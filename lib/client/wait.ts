@@ -11,6 +11,7 @@ import { formatMs } from '../deadline.js';
 import { stateOf, type Future } from './future.js';
 import type { FutureState } from './future-state.js';
 import { futuresIn } from './gather-shapes.js';
+import { unsliced, whenBuilt } from './sliced-array.js';
 
 export type ReturnWhen = 'ALL_COMPLETED' | 'FIRST_COMPLETED';
 
@@ -29,6 +30,9 @@ export function wait<F extends Future<unknown>>(
   futures: F | Iterable<F>,
   options: WaitForOptions = {},
 ): Promise<DoneAndNotDone<F>> {
+  // A long map still being submitted in slices: wait for the slices rather than force them.
+  const building = whenBuilt(futures);
+  if (building !== undefined) return building.then(() => wait(unsliced(futures), options));
   const returnWhen = options.returnWhen ?? 'ALL_COMPLETED';
   if (returnWhen !== 'ALL_COMPLETED' && returnWhen !== 'FIRST_COMPLETED') {
     return Promise.reject(new TypeError(`returnWhen must be 'ALL_COMPLETED' or 'FIRST_COMPLETED', got ${String(returnWhen)}`));
@@ -41,13 +45,86 @@ export function wait<F extends Future<unknown>>(
   } catch (error) {
     return Promise.reject(error);
   }
-  const split = (): DoneAndNotDone<F> => {
-    const done = new Set<F>();
-    const notDone = new Set<F>();
-    for (const future of list) (future.done() ? done : notDone).add(future);
-    return { done, notDone };
-  };
+  if (returnWhen === 'ALL_COMPLETED') return allCompleted(list, timeoutMs);
+  return firstCompleted(list, timeoutMs);
+}
 
+function split<F extends Future<unknown>>(list: readonly F[]): DoneAndNotDone<F> {
+  const done = new Set<F>();
+  const notDone = new Set<F>();
+  for (const future of list) (future.done() ? done : notDone).add(future);
+  return { done, notDone };
+}
+
+/**
+ * Every future done: the Set of them is made when first read, since building
+ * a Set of a million futures is work a caller that only awaits should not pay.
+ */
+function allDone<F extends Future<unknown>>(list: readonly F[]): DoneAndNotDone<F> {
+  let done: Set<F> | undefined;
+  const notDone = new Set<F>();
+  return {
+    get done() {
+      return (done ??= new Set(list));
+    },
+    notDone,
+  };
+}
+
+/** Futures looked at between two turns of the event loop while subscribing. */
+const SUBSCRIBE_CHUNK = 16_384;
+
+/**
+ * ALL_COMPLETED: one listener shared by every record and a count of those
+ * left, subscribed in chunks so that waiting on a million futures never holds
+ * the event loop for long.
+ */
+async function allCompleted<F extends Future<unknown>>(list: readonly F[], timeoutMs: number | undefined): Promise<DoneAndNotDone<F>> {
+  const started = performance.now();
+  let left = 0;
+  let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  const listener = (state: FutureState): void => {
+    if (state.done) {
+      if (--left === 0) wake?.();
+    } else {
+      failure ??= state.closedError;
+      wake?.();
+    }
+  };
+  const unsubscribe = (): void => {
+    for (const future of list) stateOf(future).unlisten(listener);
+  };
+  for (let i = 0; i < list.length; i++) {
+    const state = stateOf(list[i]!);
+    if (!state.done) {
+      if (state.closedError !== undefined) failure ??= state.closedError;
+      else if (state.listen(listener)) left++;
+    }
+    if (failure !== undefined) break;
+    if (i % SUBSCRIBE_CHUNK === SUBSCRIBE_CHUNK - 1 && i + 1 < list.length) await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  if (failure === undefined && left > 0) {
+    const remaining = timeoutMs === undefined || timeoutMs === Infinity ? undefined : Math.max(0, timeoutMs - (performance.now() - started));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await new Promise<boolean>((resolve) => {
+      wake = () => resolve(false);
+      if (remaining !== undefined) timer = setTimeout(() => resolve(true), remaining);
+    });
+    if (timer !== undefined) clearTimeout(timer);
+    if (timedOut && failure === undefined && left > 0) {
+      unsubscribe();
+      throw new TimeoutError(`wait() timed out after ${formatMs(timeoutMs!)} with ${left} of ${distinctStates(list)} futures not done`);
+    }
+  }
+  if (failure !== undefined) {
+    unsubscribe();
+    throw failure;
+  }
+  return allDone(list);
+}
+
+function firstCompleted<F extends Future<unknown>>(list: readonly F[], timeoutMs: number | undefined): Promise<DoneAndNotDone<F>> {
   const pending = new Set<FutureState>();
   for (const future of list) {
     const state = stateOf(future);
@@ -55,8 +132,7 @@ export function wait<F extends Future<unknown>>(
     if (state.closedError !== undefined) return Promise.reject(state.closedError);
     pending.add(state);
   }
-  const enough = (): boolean => pending.size === 0 || (returnWhen === 'FIRST_COMPLETED' && pending.size < distinctStates(list));
-  if (enough()) return Promise.resolve(split());
+  if (pending.size === 0 || pending.size < distinctStates(list)) return Promise.resolve(split(list));
 
   return new Promise<DoneAndNotDone<F>>((resolve, reject) => {
     const unsubscribe: Array<() => void> = [];
@@ -66,7 +142,7 @@ export function wait<F extends Future<unknown>>(
       unsubscribe.length = 0;
       if (timer !== undefined) clearTimeout(timer);
       if (error !== undefined) reject(error);
-      else resolve(split());
+      else resolve(split(list));
     };
     for (const state of pending) {
       unsubscribe.push(
@@ -75,8 +151,7 @@ export function wait<F extends Future<unknown>>(
             finish(state.closedError);
             return;
           }
-          pending.delete(state);
-          if (pending.size === 0 || returnWhen === 'FIRST_COMPLETED') finish();
+          finish();
         }),
       );
     }
