@@ -30,6 +30,7 @@ import { mergeTaskOptions, taskSettings, type TaskOptions } from './task-options
 import { wait } from './wait.js';
 import { MapSlices } from './map-slices.js';
 import { slicedArray } from './sliced-array.js';
+import { ReadAhead } from './read-ahead.js';
 import { buildTask, encodeArguments, shipFunction, type TaskFunction } from './task-spec.js';
 
 /**
@@ -306,23 +307,17 @@ export class Client implements AsyncDisposable {
     return slices.complete ? slices.items : slicedArray(slices);
   }
 
-  async *#mapStream(fn: TaskFunction, iterables: Array<Iterable<unknown> | AsyncIterable<unknown>>): AsyncGenerator<Future<unknown>> {
-    const iterators = iterables.map((iterable) =>
-      isAsyncIterable(iterable) ? iterable[Symbol.asyncIterator]() : (iterable as Iterable<unknown>)[Symbol.iterator](),
-    );
-    try {
-      for (;;) {
-        const row: unknown[] = [];
-        for (const iterator of iterators) {
-          const step = await iterator.next();
-          if (step.done === true) return;
-          row.push(step.value);
-        }
-        yield this.#mapRows(fn, row.map((value) => [value]), 1)[0]!;
-      }
-    } finally {
-      await Promise.all(iterators.map((iterator) => iterator.return?.()));
-    }
+  /**
+   * Over a stream: each row is submitted as soon as it arrives, however slowly
+   * the consumer takes the Futures, so the tasks run side by side; reading
+   * pauses once READ_AHEAD_HIGH_WATER Futures wait untaken (read-ahead.ts).
+   */
+  #mapStream(fn: TaskFunction, iterables: Array<Iterable<unknown> | AsyncIterable<unknown>>): AsyncIterable<Future<unknown>> {
+    return new ReadAhead(zipAsync(iterables), (row: unknown[]) => this.#mapRows(fn, row.map((value) => [value]), 1)[0]!, {
+      discard: (untaken) => {
+        for (const future of untaken) future.release();
+      },
+    });
   }
 
   /**
@@ -744,6 +739,26 @@ function groupStates(futures: readonly Future<unknown>[]): Array<[ReturnType<typ
     states.add(stateOf(future));
   }
   return [...groups].map(([owner, states]) => [owner, [...states]]);
+}
+
+/** Rows of the (sync or async) iterables zipped, stopping at the shortest. */
+async function* zipAsync(iterables: ReadonlyArray<Iterable<unknown> | AsyncIterable<unknown>>): AsyncGenerator<unknown[]> {
+  const iterators = iterables.map((iterable) =>
+    isAsyncIterable(iterable) ? iterable[Symbol.asyncIterator]() : (iterable as Iterable<unknown>)[Symbol.iterator](),
+  );
+  try {
+    for (;;) {
+      const row: unknown[] = [];
+      for (const iterator of iterators) {
+        const step = await iterator.next();
+        if (step.done === true) return;
+        row.push(step.value);
+      }
+      yield row;
+    }
+  } finally {
+    await Promise.all(iterators.map((iterator) => iterator.return?.()));
+  }
 }
 
 /**

@@ -6,6 +6,7 @@ import { ownerOf, stateOf, type Future, type FutureOwner } from './future.js';
 import type { FutureState } from './future-state.js';
 import { collectFutures, rebuildShape, skipEntry } from './gather-shapes.js';
 import { unsliced, whenBuilt } from './sliced-array.js';
+import { ReadAhead } from './read-ahead.js';
 
 export type GatherErrors = 'raise' | 'skip';
 
@@ -71,10 +72,26 @@ export async function gatherShape(shape: unknown, errors: GatherErrors): Promise
   });
 }
 
-/** `gather` over an async iterable: yields each item with its Futures replaced by values, in order. */
+/**
+ * `gather` over an async iterable: yields each item with its Futures replaced
+ * by values, in order. Items are read (and their values fetched) ahead of the
+ * consumer, up to READ_AHEAD_HIGH_WATER, so fetches overlap.
+ */
 export async function* gatherStream(items: AsyncIterable<unknown>, errors: GatherErrors): AsyncGenerator<unknown> {
-  for await (const item of items) {
-    const value = await gatherShape(item, errors);
-    if (value !== skipEntry) yield value;
+  const ahead = new ReadAhead(items[Symbol.asyncIterator](), (item: unknown) => {
+    const value = gatherShape(item, errors);
+    // Awaited in order below; a failure further ahead must not count as unhandled meanwhile.
+    value.catch(() => undefined);
+    return value;
+  });
+  try {
+    for (;;) {
+      const step = await ahead.next();
+      if (step.done === true) return;
+      const value = await step.value;
+      if (value !== skipEntry) yield value;
+    }
+  } finally {
+    await ahead.return();
   }
 }
