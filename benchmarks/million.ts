@@ -20,7 +20,7 @@ import { createInterface } from 'node:readline';
 import { Client } from '../lib/client/client.js';
 import type { Future } from '../lib/client/future.js';
 import { wait } from '../lib/client/wait.js';
-import { LocalCluster } from '../lib/cluster/local-cluster.js';
+import { LocalCluster } from '../actors/local-cluster.js';
 import type { BenchRow } from './report.js';
 import { obtainGc, settledHeap } from './heap.js';
 import { inc } from './workloads.js';

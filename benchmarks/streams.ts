@@ -8,7 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import { setImmediate as turn } from 'node:timers/promises';
 import { Client } from '../lib/client/client.js';
-import { LocalCluster } from '../lib/cluster/local-cluster.js';
+import { LocalCluster } from '../actors/local-cluster.js';
 import type { BenchRow } from './report.js';
 
 async function sleepTask(ms: number): Promise<number> {

@@ -3,7 +3,7 @@ import { Client } from '../dist/lib/client/client.js';
 import { MapSlices } from '../dist/lib/client/map-slices.js';
 import { slicedArray, unsliced, whenBuilt } from '../dist/lib/client/sliced-array.js';
 import { wait } from '../dist/lib/client/wait.js';
-import { LocalCluster } from '../dist/lib/cluster/local-cluster.js';
+import { LocalCluster } from '../dist/actors/local-cluster.js';
 import { SerializationError } from '../dist/lib/errors.js';
 
 /** A clock that advances `perRead` ms each time it is read, and a queue of deferred slices run by hand. */

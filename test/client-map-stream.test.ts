@@ -2,7 +2,7 @@ import t from 'tap';
 import { setImmediate as turn } from 'node:timers/promises';
 import { Client } from '../dist/lib/client/client.js';
 import type { Future } from '../dist/lib/client/future.js';
-import { LocalCluster } from '../dist/lib/cluster/local-cluster.js';
+import { LocalCluster } from '../dist/actors/local-cluster.js';
 import { READ_AHEAD_HIGH_WATER, ReadAhead } from '../dist/lib/client/read-ahead.js';
 
 const cluster = await LocalCluster.start({ nWorkers: 1, threadsPerWorker: 4 });
