@@ -7,6 +7,8 @@ import { READ_AHEAD_HIGH_WATER, ReadAhead } from '../dist/lib/client/read-ahead.
 
 const cluster = await LocalCluster.start({ nWorkers: 1, threadsPerWorker: 4 });
 const client = await Client.connect(cluster);
+// Start the pool's threads before anything observes overlap.
+await client.gather(client.map((x: number) => x, [1, 2, 3, 4, 5, 6, 7, 8]));
 t.teardown(async () => {
   await client.close();
   await cluster.close();
@@ -37,7 +39,8 @@ t.test('gather over map of a stream: the tasks run side by side', async (t) => {
   const ms = Array.from({ length: 8 }, () => 200);
   for await (const value of client.gather(client.map(span, source, ms))) spans.push(value as [number, number, number]);
   t.same(spans.map(([i]) => i), [0, 1, 2, 3, 4, 5, 6, 7], 'in order');
-  t.ok(overlapping(spans) >= 4, `tasks overlapped (${overlapping(spans)} of 8 ran beside another)`);
+  // One at a time, none would overlap; side by side, at least one pair does however busy the machine is.
+  t.ok(overlapping(spans) >= 2, `tasks overlapped (${overlapping(spans)} of 8 ran beside another)`);
 });
 
 t.test('a consumer that awaits each result before taking the next still gets overlap', async (t) => {
