@@ -161,7 +161,8 @@ export class Client implements AsyncDisposable {
 
   /**
    * No target: start a LocalCluster in this process (threads, no extra
-   * processes) and own it. A string: the scheduler's address. An object: its
+   * processes) and own it. A string: the scheduler's address (`host:port` means
+   * `tcp://host:port`); a refused connection is retried until `timeout`. An object: its
    * `schedulerAddress` (LocalCluster) or `address` (Scheduler).
    */
   static async connect(target?: ConnectTarget, options: ClientConnectOptions = {}): Promise<Client> {
@@ -705,8 +706,14 @@ export function sessionOf(client: Client): ClientSession {
   return coreOf(client).session;
 }
 
+/** A bare `host:port` (as dworker takes it, and dask's Client) means `tcp://host:port`. */
 function addressOf(target: ConnectTarget): string {
-  if (typeof target === 'string') return target;
+  if (typeof target === 'string') {
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) return target;
+    const bare = target.trim();
+    if (/^(\[[0-9a-f:.]+\]|[a-z0-9_.-]+):\d+$/i.test(bare)) return `tcp://${bare}`;
+    throw new TypeError(`invalid scheduler address ${JSON.stringify(target)}: expected tcp://host:port or host:port, e.g. 127.0.0.1:8786`);
+  }
   if (typeof target === 'object' && target !== null) {
     if ('inprocAddress' in target && typeof target.inprocAddress === 'string' && target.inprocAddress !== '') return target.inprocAddress;
     if ('schedulerAddress' in target && typeof target.schedulerAddress === 'string') return target.schedulerAddress;

@@ -26,6 +26,10 @@ import { DirectData } from './direct-data.js';
 import { DIRECT_TRANSFER_MIN_BYTES, isDirectlyReachable } from '../protocol/direct-transfer.js';
 import type { RegisteredClient as Client } from '../task-context.js';
 
+/** Back-off between connection attempts while Client.connect's timeout lasts. */
+const FIRST_CONNECT_RETRY_MS = 50;
+const MAX_CONNECT_RETRY_MS = 1000;
+
 export interface GatherReply {
   data: Record<string, Blob>;
   missing?: string[];
@@ -131,7 +135,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   private async connect(address: string, options: OpenOptions): Promise<void> {
     const started = performance.now();
     try {
-      const peer = await this.mailbox.connect(address, { timeout: options.timeout });
+      const peer = await this.connectRetrying(address, options.timeout, started);
       this.scheduler = peer;
       this.schedulerAddress = address;
       if (!address.startsWith('inproc://')) this.decodeRelayed = decodeWithViews;
@@ -151,8 +155,34 @@ export class ClientSession implements FutureOwner, SchedulerReports {
       }
     } catch (error) {
       this.markClosed(error instanceof Error ? error : new ConnectError(String(error)));
-      await this.mailbox.close().catch(() => undefined);
+      // Not awaited: a comm's graceful close waits for a peer that may never answer.
+      void this.mailbox.close().catch(() => undefined);
       throw error;
+    }
+  }
+
+  /**
+   * Dials until a connection is made or `timeout` (counted from `started`)
+   * runs out: a script that starts a scheduler and a client at once must not
+   * fail on the first refused connection (dask's Client retries the same way).
+   */
+  private async connectRetrying(address: string, timeout: number, started: number): Promise<Peer> {
+    let pause = FIRST_CONNECT_RETRY_MS;
+    for (let attempt = 1; ; attempt++) {
+      const left = timeout - (performance.now() - started);
+      try {
+        return await this.mailbox.connect(address, { timeout: Math.max(1, left) });
+      } catch (error) {
+        if (!(error instanceof ConnectError)) throw error;
+        const after = timeout - (performance.now() - started);
+        if (after <= 0) {
+          if (attempt === 1) throw error;
+          throw new ConnectError(`could not connect to ${address} within ${formatMs(timeout)} (${attempt} attempts): ${error.message}`, { cause: error });
+        }
+        this.log.debug({ err: error, attempt }, 'scheduler not reachable yet; retrying');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(pause, after)));
+        pause = Math.min(MAX_CONNECT_RETRY_MS, pause * 2);
+      }
     }
   }
 
