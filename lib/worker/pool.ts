@@ -18,6 +18,7 @@ import { BATCH_PORT, BatchPort, isBatchPortMessage, type BatchPortMessage } from
 import type { TaskOutcome, TaskToRun } from './execute.js';
 import type { WorkerInfo } from '../task-context.js';
 import { isThreadLinkMessage, THREAD_LINK } from './thread-link.js';
+import { threadFlags } from './thread-flags.js';
 
 const log = childLogger('thread-pool');
 
@@ -30,11 +31,16 @@ export interface ThreadPoolOptions {
 
 /**
  * Threads inherit the process's Node flags and NODE_OPTIONS (so a loader such
- * as tsx still serves `remote()` modules written in TypeScript), except the
+ * as tsx still serves `remote()` modules written in TypeScript), except flags
+ * threads refuse (`--expose-gc`, `--max-old-space-size`...: thread-flags.ts) and the
  * test runner's own instrumentation: tap's loaders cost about a second per
  * thread and measure nothing there (tap does not count coverage in threads).
  */
 export function threadExecArgv(execArgv: readonly string[] = process.execArgv): string[] {
+  return threadFlags(withoutTapLoaders(execArgv)).execArgv;
+}
+
+function withoutTapLoaders(execArgv: readonly string[]): string[] {
   const kept: string[] = [];
   for (let i = 0; i < execArgv.length; i++) {
     const arg = execArgv[i]!;
@@ -53,7 +59,7 @@ export function threadExecArgv(execArgv: readonly string[] = process.execArgv): 
 export function threadEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const options = env.NODE_OPTIONS;
   if (options === undefined || !options.includes('@tapjs/') || /["']/.test(options)) return env;
-  return { ...env, NODE_OPTIONS: threadExecArgv(options.split(/\s+/).filter((a) => a !== '')).join(' ') };
+  return { ...env, NODE_OPTIONS: withoutTapLoaders(options.split(/\s+/).filter((a) => a !== '')).join(' ') };
 }
 
 function threadExited(thread: string, code: number): ThreadExitedError {
@@ -73,6 +79,8 @@ export class ThreadPool {
    */
   constructor(readonly nthreads: number, options: ThreadPoolOptions) {
     if (!Number.isInteger(nthreads) || nthreads < 1) throw new RangeError(`nthreads must be a positive integer, got ${nthreads}`);
+    const flags = threadFlags(withoutTapLoaders(process.execArgv));
+    if (flags.dropped.length > 0) log.debug({ dropped: flags.dropped }, 'Node flags that worker threads refuse are left out for task threads');
     this.piscina = new Piscina({
       workerData: { [BATCH_PORT]: true, ...(options.worker !== undefined ? { [THREAD_LINK]: options.worker } : {}) },
       filename: options.entry,
@@ -84,6 +92,8 @@ export class ThreadPool {
       recordTiming: false,
       execArgv: threadExecArgv(),
       env: threadEnv(),
+      // A heap limit the process was given (--max-old-space-size) holds for its task threads too.
+      ...(flags.maxOldGenerationSizeMb !== undefined ? { resourceLimits: { maxOldGenerationSizeMb: flags.maxOldGenerationSizeMb } } : {}),
     });
     const onThreadLink = options.onThreadLink;
     this.piscina.on('message', (message: unknown) => {
