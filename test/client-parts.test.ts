@@ -82,10 +82,16 @@ t.test('future records follow the future machine and wake their listeners once',
 });
 
 t.test('the progress bar', async (t) => {
-  t.equal(renderProgressBar(4, 10, 1234, 10), '[####      ] | 40% Completed | 1.2s');
-  t.equal(renderProgressBar(10, 10, 500, 10), '[##########] | 100% Completed | 0.5s');
-  t.equal(renderProgressBar(0, 0, 0, 4), '[####] | 100% Completed | 0.0s');
-  t.equal(renderProgressBar(1, 3, 125_000, 3), '[#  ] | 33% Completed | 2min 05s');
+  t.equal(renderProgressBar({ finished: 4, erred: 0, total: 10 }, 1234, 10), '[####      ] | 40% Completed | 4/10 | 1.2s');
+  t.equal(renderProgressBar({ finished: 10, erred: 0, total: 10 }, 500, 10), '[##########] | 100% Completed | 10/10 | 0.5s');
+  t.equal(renderProgressBar({ finished: 0, erred: 0, total: 0 }, 0, 4), '[####] | 100% Completed | 0/0 | 0.0s');
+  t.equal(renderProgressBar({ finished: 1, erred: 0, total: 3 }, 125_000, 3), '[#  ] | 33% Completed | 1/3 | 2min 05s');
+  t.equal(renderProgressBar({ finished: 4, erred: 2, total: 10 }, 1234, 10), '[####!!    ] | 60% Completed | 4/10 | 2 erred | 1.2s');
+  t.equal(
+    renderProgressBar({ finished: 1, erred: 1, total: 2 }, 0, 2, true),
+    '[#\x1b[31m!\x1b[0m] | 100% Completed | 1/2 | \x1b[31m1 erred\x1b[0m | 0.0s',
+    'erred in red on a terminal',
+  );
 });
 
 t.test('progress over finished futures prints one final line', async (t) => {
@@ -97,7 +103,7 @@ t.test('progress over finished futures prints one final line', async (t) => {
     },
   });
   await progress([], { stream, width: 8 });
-  t.same(lines, ['[########] | 100% Completed | 0.0s\n']);
+  t.same(lines, ['[########] | 100% Completed | 0/0 | 0.0s\n']);
 });
 
 t.test('task options are checked and merged', async (t) => {

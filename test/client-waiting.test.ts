@@ -99,7 +99,7 @@ t.test('progress draws a bar and resolves when everything is done', async (t) =>
   await progress(futures, { stream, width: 10 });
   t.ok(futures.every((future) => future.done()));
   const output = chunks.join('');
-  t.match(output, /\r\[##########\] \| 100% Completed \| \d+\.\ds\n$/);
+  t.match(output, /\r\[##########\] \| 100% Completed \| 3\/3 \| \d+\.\ds\n$/);
   t.ok(chunks.length >= 2, 'redrawn as it goes');
 
   const plain: string[] = [];

@@ -1,7 +1,7 @@
 /**
  * `progress(futures)`: a text progress bar that resolves once every future
  * is done (finished, erred or cancelled). On a TTY the bar is redrawn in place
- * (`[####    ] | 40% Completed | 1.2s`); on anything else a plain line is
+ * (`[###!    ] | 40% Completed | 3/10 | 1 erred | 1.2s`, erred in red); on anything else a plain line is
  * written now and then (at most once a second) and once at the end.
  */
 import { performance } from 'node:perf_hooks';
@@ -16,12 +16,31 @@ export interface ProgressOptions {
   width?: number;
 }
 
-/** One line of the bar: `[####    ] | 40% Completed | 1.2s`. */
-export function renderProgressBar(done: number, total: number, elapsedMs: number, width = 40): string {
-  const fraction = total === 0 ? 1 : Math.min(1, done / total);
+/** How the futures stand: finished, erred (or cancelled), out of `total`. */
+export interface ProgressCounts {
+  finished: number;
+  erred: number;
+  total: number;
+}
+
+/**
+ * One line of the bar: `[####!!    ] | 60% Completed | 4/10 | 2 erred | 1.2s`.
+ * Finished tasks fill with `#`, erred or cancelled ones with `!` (red on a
+ * terminal, as dask draws them); `n/N` counts the finished ones, and the
+ * erred count appears only when there are some.
+ */
+export function renderProgressBar(counts: ProgressCounts, elapsedMs: number, width = 40, color = false): string {
+  const { finished, erred, total } = counts;
+  const settled = finished + erred;
+  const fraction = total === 0 ? 1 : Math.min(1, settled / total);
   const filled = Math.floor(fraction * width);
+  const bad = total === 0 ? 0 : Math.min(filled, Math.ceil((erred / total) * width));
+  const good = filled - bad;
   const percent = Math.floor(fraction * 100);
-  return `[${'#'.repeat(filled)}${' '.repeat(width - filled)}] | ${percent}% Completed | ${formatElapsed(elapsedMs)}`;
+  const badBar = '!'.repeat(bad);
+  const bar = `${'#'.repeat(good)}${color && bad > 0 ? `\x1b[31m${badBar}\x1b[0m` : badBar}${' '.repeat(width - filled)}`;
+  const erredText = erred > 0 ? ` | ${color ? `\x1b[31m${erred} erred\x1b[0m` : `${erred} erred`}` : '';
+  return `[${bar}] | ${percent}% Completed | ${finished}/${total}${erredText} | ${formatElapsed(elapsedMs)}`;
 }
 
 function formatElapsed(ms: number): string {
@@ -41,13 +60,19 @@ export async function progress(futures: Future<unknown> | Iterable<Future<unknow
   const states = [...new Set(futuresIn(futures).map((future) => stateOf(future)))];
   const total = states.length;
   const started = performance.now();
-  let done = states.filter((state) => state.done).length;
+  const counts: ProgressCounts = { finished: 0, erred: 0, total };
+  const count = (state: FutureState): void => {
+    if (state.status === 'finished') counts.finished++;
+    else counts.erred++;
+  };
+  for (const state of states) if (state.done) count(state);
+  const allDone = (): boolean => counts.finished + counts.erred === total;
   let lastLine = '';
   let lastPlainWrite = -Infinity;
 
   const draw = (final: boolean): void => {
     const now = performance.now();
-    const line = renderProgressBar(done, total, now - started, width);
+    const line = renderProgressBar(counts, now - started, width, tty);
     if (tty) {
       stream.write(`\r${line}${final ? '\n' : ''}`);
     } else if (final || (now - lastPlainWrite >= plainLineEveryMs && line !== lastLine)) {
@@ -57,8 +82,8 @@ export async function progress(futures: Future<unknown> | Iterable<Future<unknow
     lastLine = line;
   };
 
-  draw(done === total);
-  if (done === total) return;
+  draw(allDone());
+  if (allDone()) return;
   const closed = states.find((state) => !state.done && state.closedError !== undefined);
   if (closed !== undefined) throw closed.closedError;
 
@@ -78,8 +103,8 @@ export async function progress(futures: Future<unknown> | Iterable<Future<unknow
             stop(state.closedError);
             return;
           }
-          done++;
-          if (done === total) {
+          count(state);
+          if (allDone()) {
             draw(true);
             stop();
           }
