@@ -5,11 +5,13 @@
  * value before calling the function.
  *
  * The walk reaches references at the top level and nested in arrays, plain
- * objects, Maps (values) and Sets. Containers without references are returned
+ * objects, Maps (values) and Sets. An instance of a class with methods is
+ * refused on the way (class-instances.ts). Containers without references are returned
  * as they are (no copy); a container with one is copied along the path to it.
  */
 import { SerializationError } from '../errors.js';
 import { DependencyRef } from '../protocol/values.js';
+import { refuseClassInstance } from './class-instances.js';
 
 /** Marks objects that stand for a task's result: the property holds the task key. */
 export const taskKeyOf: unique symbol = Symbol.for('distributed-ts.taskKey');
@@ -70,6 +72,7 @@ class ReferenceWalker {
     if (value instanceof Map) return this.enter(value, where, () => this.walkMap(value, where));
     if (value instanceof Set) return this.enter(value, where, () => this.walkSet(value, where));
     if (isPlainObject(value)) return this.enter(value, where, () => this.walkObject(value, where));
+    refuseClassInstance(value, where);
     return value;
   }
 

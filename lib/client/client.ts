@@ -438,6 +438,8 @@ export class Client implements AsyncDisposable {
     let toSend = 0;
     for (const [name, value] of items) {
       if (value instanceof Future) throw new TypeError(`cannot scatter a Future (${value.key}): it is on the cluster already`);
+      // Refuses class instances whose methods would be lost on the way (the result is not used).
+      if (typeof value === 'object' && value !== null) replaceReferences(value, undefined, name ?? 'the scattered value');
       let blob: Blob;
       try {
         blob = encodeValue(value);

@@ -59,6 +59,7 @@ export async function executeTask(task: TaskToRun, host?: TaskHost): Promise<Tas
     result = host === undefined ? fn(...args) : runInTask(host, task.key, () => fn(...args));
     if (isPromiseLike(result)) result = await result;
   } catch (error) {
+    if (task.runSpec.fn.kind === 'source') addScopeHint(error);
     return failure(task.key, error, start);
   }
   const duration = performance.now() - start;
@@ -106,3 +107,25 @@ function failure(key: string, error: unknown, start: number): TaskFailure {
   return { key, ok: false, error: serializeError(error), duration: performance.now() - start };
 }
 
+
+/**
+ * A function sent as source text has no surrounding scope on the worker, so a
+ * variable it read from the caller's scope is "not defined" there: say why and
+ * what to do instead of leaving a bare ReferenceError.
+ */
+export function addScopeHint(error: unknown): void {
+  if (!(error instanceof ReferenceError)) return;
+  const match = /^(\S+) is not defined$/.exec(error.message);
+  if (match === null) return;
+  const name = match[1]!;
+  const hint =
+    `${name} is not defined (the task function travels to the worker as its source text, without the ` +
+    `variables of the scope it was written in: pass ${name} as an argument, or export the function ` +
+    `from a module and submit remote(import.meta.url, 'exportName'))`;
+  try {
+    error.message = hint;
+    if (typeof error.stack === 'string') error.stack = error.stack.replace(/^ReferenceError: .*$/m, `ReferenceError: ${hint}`);
+  } catch {
+    // A frozen error keeps its own words.
+  }
+}
