@@ -1,10 +1,22 @@
 /**
- * The frame every CLI runs in: a UsageError prints the message and the usage
- * line and exits 2; any other failure prints one clear line and exits 1.
+ * The frame every CLI runs in: `--version` prints the package version and
+ * exits 0; a UsageError prints the message and the usage line and exits 2; any
+ * other failure prints one clear line and exits 1.
  */
+import { readFileSync } from 'node:fs';
 import { USAGE_EXIT_CODE, UsageError } from './usage-error.js';
 
+/** This package's version, from its package.json (dist/lib/cli -> the package root). */
+export function packageVersion(): string {
+  const text = readFileSync(new URL('../../../package.json', import.meta.url), 'utf8');
+  return String((JSON.parse(text) as { version?: unknown }).version);
+}
+
 export async function runCommand(program: string, usage: string, main: () => Promise<void>): Promise<void> {
+  if (process.argv.slice(2).some((arg) => arg === '--version' || arg === '-V')) {
+    process.stdout.write(`${program}, version ${packageVersion()}\n`);
+    return;
+  }
   try {
     await main();
   } catch (error) {

@@ -25,6 +25,7 @@ Options:
   --dashboard-address ADDRESS  serve the dashboard (status page, JSON, Prometheus /metrics) over HTTP
                                at [HOST]:PORT, e.g. :8787 (off unless given)
   -h, --help                   show this help and exit
+  -V, --version                print the version and exit
 
 SIGINT or SIGTERM closes the scheduler cleanly.
 `;

@@ -54,6 +54,7 @@ Options:
                              of at least N ports, one per process (e.g. 9000:9009)
   --death-timeout DURATION   give up when the scheduler cannot be reached for this long (default 10s)
   -h, --help                 show this help and exit
+  -V, --version              print the version and exit
 
 SIGINT or SIGTERM closes the workers (they unregister) and their processes.
 `;
