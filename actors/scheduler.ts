@@ -39,6 +39,7 @@ import { DIRECT_TRANSFER_MIN_BYTES, isDirectlyReachable, placeByPlan } from '../
 import { DashboardServer } from '../lib/scheduler/dashboard-server.js';
 import { dashboardSnapshot, type DashboardSnapshot } from '../lib/scheduler/dashboard-snapshot.js';
 import { parseTcpAddress } from '../lib/comm/tcp.js';
+import { runOnScheduler } from './run-on-scheduler.js';
 import { MailboxActor, type Handler, type Peer } from '../lib/comm/mailbox.js';
 import { createRetirementExtension, type RetirementExtension, type RetirementHost } from './scheduler/retirement.js';
 import { createAdaptiveExtension } from './scheduler/adaptive.js';
@@ -74,6 +75,11 @@ export interface SchedulerOptions {
   workerTtl?: number | string;
   /** How long client.restart() waits for the workers to come back (default 30 s). */
   restartTimeout?: number | string;
+  /**
+   * Let clients over the network run code here (`client.runOnScheduler`);
+   * default false: only clients in this process may (`--allow-run-on-scheduler`).
+   */
+  allowRunOnScheduler?: boolean;
 }
 
 export type SchedulerRole = { kind: 'client'; id: string } | { kind: 'worker'; address: string };
@@ -133,6 +139,8 @@ function isBlob(value: unknown): value is Blob {
 }
 
 export class Scheduler extends MailboxActor {
+  /** Clients over the network may use run_on_scheduler (in-process ones always may). */
+  private readonly allowRunOnScheduler: boolean;
   readonly id = `Scheduler-${randomUUID()}`;
   /** The pure state (read it for inspection; change it only through messages). */
   readonly state: SchedulerState;
@@ -214,6 +222,7 @@ export class Scheduler extends MailboxActor {
     terminate: () => this.terminate(),
     restart: (msg) => this.restartCluster(msg),
     upload_file: (msg) => this.uploadFile(msg),
+    run_on_scheduler: (msg, from) => runOnScheduler(msg, from, this.allowRunOnScheduler),
     replicate: (msg) => this.replicate(msg),
     rebalance: (msg) => this.rebalance(msg),
     // workers
@@ -279,6 +288,7 @@ export class Scheduler extends MailboxActor {
 
   private constructor(options: SchedulerOptions) {
     super('scheduler');
+    this.allowRunOnScheduler = options.allowRunOnScheduler === true;
     const stateOptions: SchedulerStateOptions = {};
     if (options.allowedFailures !== undefined) stateOptions.allowedFailures = options.allowedFailures;
     if (options.validate !== undefined) stateOptions.validate = options.validate;

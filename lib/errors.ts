@@ -97,3 +97,12 @@ export class AbortError extends DistributedError {
     super('The task has been aborted', { cause });
   }
 }
+
+/**
+ * The scheduler refused to run code sent over the network
+ * (`client.runOnScheduler` against a scheduler started without
+ * `--allow-run-on-scheduler` / `allowRunOnScheduler`).
+ */
+export class NotAllowedError extends DistributedError {
+  override name = 'NotAllowedError';
+}

@@ -80,6 +80,7 @@ export {
   ActorWorkerLostError,
   ThreadExitedError,
   AbortError,
+  NotAllowedError,
 } from './errors.js';
 export { InvalidTransitionError } from '../machines/transition-table.js';
 export { parseDuration, parseBytes } from './units.js';

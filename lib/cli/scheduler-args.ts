@@ -8,11 +8,13 @@ export interface SchedulerCliOptions {
   port: number;
   /** Passed through only when given. */
   dashboardAddress?: string;
+  /** --allow-run-on-scheduler: clients over the network may use client.runOnScheduler. */
+  allowRunOnScheduler?: boolean;
 }
 
 export type SchedulerCommand = { kind: 'help'; text: string } | { kind: 'run'; options: SchedulerCliOptions };
 
-export const SCHEDULER_USAGE = 'usage: dscheduler [--host HOST] [--port PORT] [--dashboard-address ADDRESS]';
+export const SCHEDULER_USAGE = 'usage: dscheduler [--host HOST] [--port PORT] [--dashboard-address ADDRESS] [--allow-run-on-scheduler]';
 
 export const SCHEDULER_HELP = `${SCHEDULER_USAGE}
 
@@ -24,6 +26,8 @@ Options:
   --port PORT                  TCP port (default ${DEFAULT_SCHEDULER_PORT}; 0 picks a free port)
   --dashboard-address ADDRESS  serve the dashboard (status page, JSON, Prometheus /metrics) over HTTP
                                at [HOST]:PORT, e.g. :8787 (off unless given)
+  --allow-run-on-scheduler     let clients over the network run code in this process
+                               (client.runOnScheduler); off by default
   -h, --help                   show this help and exit
   -V, --version                print the version and exit
 
@@ -34,6 +38,7 @@ const specs: FlagSpecs = {
   host: { type: 'string' },
   port: { type: 'string', short: 'p' },
   'dashboard-address': { type: 'string' },
+  'allow-run-on-scheduler': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 };
 
@@ -55,6 +60,7 @@ export function parseSchedulerArgs(argv: readonly string[]): SchedulerCommand {
       host: host === undefined ? '127.0.0.1' : parseHost(host),
       port: port === undefined ? DEFAULT_SCHEDULER_PORT : parsePort(port, '--port'),
       ...(dashboardAddress === undefined ? {} : { dashboardAddress }),
+      ...(booleanFlag(flags, 'allow-run-on-scheduler') ? { allowRunOnScheduler: true } : {}),
     },
   };
 }

@@ -518,6 +518,22 @@ export class Client implements AsyncDisposable {
     return results;
   }
 
+  /**
+   * Runs `fn(...args)` in the scheduler's process and resolves to its result.
+   * Allowed for a scheduler in this program (a LocalCluster, or
+   * `Client.connect(scheduler)`) or one started with `--allow-run-on-scheduler`;
+   * otherwise rejects with NotAllowedError (schedulers do not run code from the
+   * network by default).
+   */
+  async runOnScheduler<A extends unknown[], R>(fn: (...args: A) => R, ...args: A): Promise<Awaited<R>>;
+  async runOnScheduler<R = unknown>(fn: RemoteFunction, ...args: unknown[]): Promise<R>;
+  async runOnScheduler(fn: TaskFunction, ...args: unknown[]): Promise<unknown> {
+    const shipped = shipFunction(fn);
+    const blob = encodeArguments(shipped, args);
+    const reply = await this.#core.session.call<Blob>({ op: 'run_on_scheduler', fn: shipped.ref, args: blob });
+    return decodeValue(reply);
+  }
+
   /** `{ key: [workerAddress] }` for the given futures (default: every key the scheduler has). */
   whoHas(futures?: Future<unknown> | Iterable<Future<unknown>>): Promise<Record<string, string[]>> {
     const keys = futures === undefined ? undefined : futuresIn(futures).map((future) => future.key);
