@@ -425,6 +425,7 @@ export class Scheduler extends MailboxActor {
     } else {
       if (this.clientPeers.get(role.id) !== peer) return;
       this.clientPeers.delete(role.id);
+      this.log.info({ client: role.id }, 'client connection closed');
       this.coordination.peerClosed?.(role.id);
       this.sendOut(this.state.removeClient(role.id, this.state.nextStimulusId('client-gone')));
     }
@@ -440,6 +441,7 @@ export class Scheduler extends MailboxActor {
     this.state.registerClient(client, typeof msg.name === 'string' ? msg.name : undefined);
     from.role = { kind: 'client', id: client } satisfies SchedulerRole;
     this.clientPeers.set(client, from);
+    this.log.info({ client, peer: from.address }, 'client connected');
     return { address: this.address, id: this.id };
   }
 
@@ -454,6 +456,9 @@ export class Scheduler extends MailboxActor {
       this.clientPeers.delete(client);
       from.role = undefined;
     }
+    this.log.info({ client }, 'client closed');
+    // Its Lock/Semaphore leases go now, as a vanished client's do (not when they next expire).
+    this.coordination.peerClosed?.(client);
     this.sendOut(this.state.removeClient(client, this.state.nextStimulusId('close-client')));
   }
 
@@ -691,7 +696,7 @@ export class Scheduler extends MailboxActor {
         waiter.resolve();
       }
     }
-    this.log.debug({ worker: address, nthreads: msg.nthreads }, 'worker registered');
+    this.log.info({ worker: address, name: msg.name, nthreads: msg.nthreads }, 'worker joined');
     return { status: 'OK', heartbeatInterval: this.heartbeats.interval };
   }
 
@@ -744,6 +749,7 @@ export class Scheduler extends MailboxActor {
   /** Forget a worker (its connection, if any, is returned for the caller to close). Idempotent. */
   private dropWorker(address: string, expected: boolean, stimulusId: string): Peer | undefined {
     const peer = this.workerPeers.get(address);
+    if (this.state.workers.has(address)) this.log.info({ worker: address, expected }, 'worker left');
     this.workerPeers.delete(address);
     this.heartbeats.forget(address);
     this.sendOut(this.state.removeWorker(address, { expected }, stimulusId));

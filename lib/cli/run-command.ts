@@ -4,6 +4,7 @@
  * other failure prints one clear line and exits 1.
  */
 import { readFileSync } from 'node:fs';
+import { logLevelProblem } from '../logging.js';
 import { USAGE_EXIT_CODE, UsageError } from './usage-error.js';
 
 /** This package's version, from its package.json (dist/lib/cli -> the package root). */
@@ -18,6 +19,9 @@ export async function runCommand(program: string, usage: string, main: () => Pro
     return;
   }
   try {
+    // The environment is part of the command line: a bad level is a usage error, said before anything starts.
+    const problem = logLevelProblem(process.env.DISTRIBUTED_LOG_LEVEL?.trim().toLowerCase() || undefined);
+    if (problem !== undefined) throw new UsageError(problem);
     await main();
   } catch (error) {
     if (error instanceof UsageError) {
