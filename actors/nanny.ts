@@ -32,13 +32,14 @@ import { removeUploads } from '../lib/uploads.js';
 import { lifecycleState, sendStrict, startLifecycle } from '../machines/lifecycle.js';
 import { nannyProcessMachine, type NannyProcessState } from '../machines/nanny-process.js';
 import { MailboxActor, type Handler, type Peer } from '../lib/comm/mailbox.js';
+import type { BackoffPolicy } from '../lib/comm/reconnect-backoff.js';
+import { ReconnectCancelled, reconnectWithin } from '../lib/comm/reconnect.js';
 
 const WORKER_CHILD_ENTRY = fileURLToPath(new URL('./worker-child.js', import.meta.url));
-const DEFAULT_DEATH_TIMEOUT = '10s';
+const DEFAULT_DEATH_TIMEOUT = '60s';
 /** Time a worker gets to close cleanly (unregister) before SIGTERM. */
 const STOP_GRACE_MS = 3000;
 const RESTART_GRACE_MS = 1000;
-const RECONNECT_INTERVAL_MS = 500;
 /** Time a new worker process may take to boot (Node, modules, thread pool) on top of deathTimeout. */
 const WORKER_BOOT_ALLOWANCE_MS = 10_000;
 
@@ -66,8 +67,14 @@ export interface NannyOptions {
   host?: string;
   /** The worker's port (default 0: any free port). */
   workerPort?: number;
-  /** How long the scheduler may be unreachable (first connect, worker start, later loss). Default 10 s. */
+  /**
+   * How long the scheduler may be unreachable (first connect, worker start,
+   * later loss) before the nanny and its worker give up. Meanwhile both keep
+   * running, and the worker keeps its data. Default 60 s.
+   */
   deathTimeout?: number | string;
+  /** The retry back-off toward the scheduler (tests shorten it). */
+  reconnectBackoff?: Partial<BackoffPolicy>;
   /** Restart a worker that dies unexpectedly (default true). */
   autoRestart?: boolean;
   memoryPauseFraction?: number;
@@ -235,21 +242,22 @@ export class Nanny extends MailboxActor {
     this.announce(address);
   }
 
-  /** Dial the scheduler, retrying refused connections (it may be starting too) until `deathTimeout`. */
+  /** Dial the scheduler, retrying with a jittered back-off (it may be starting, or restarting) until `deathTimeout`. */
   private async connectScheduler(): Promise<Peer> {
-    const deadline = Date.now() + this.deathTimeout;
-    for (;;) {
-      try {
-        return await this.connect(this.schedulerAddress, { timeout: Math.max(100, deadline - Date.now()) });
-      } catch (error) {
-        if (Date.now() + RECONNECT_INTERVAL_MS >= deadline || this.closingPromise !== undefined) {
-          throw new TimeoutError(
-            `could not reach the scheduler at ${this.schedulerAddress} within ${this.deathTimeout} ms: ${(error as Error).message}`,
-            { cause: error },
-          );
-        }
-        await new Promise((resolve) => setTimeout(resolve, RECONNECT_INTERVAL_MS));
-      }
+    try {
+      return await reconnectWithin((left) => this.connect(this.schedulerAddress, { timeout: Math.max(100, left) }), {
+        timeoutMs: this.deathTimeout,
+        ...(this.options.reconnectBackoff === undefined ? {} : { backoff: this.options.reconnectBackoff }),
+        cancelled: () => this.closingPromise !== undefined,
+        onRetry: (n, error, delayMs) =>
+          this.log.warn({ attempt: n, delayMs, reason: (error as Error)?.message }, `scheduler connection lost, retrying (${n})`),
+      });
+    } catch (error) {
+      if (error instanceof ReconnectCancelled) throw error;
+      throw new TimeoutError(
+        `could not reach the scheduler at ${this.schedulerAddress} within ${this.deathTimeout} ms: ${((error as Error).cause as Error | undefined)?.message ?? (error as Error).message}`,
+        { cause: error },
+      );
     }
   }
 
@@ -304,7 +312,7 @@ export class Nanny extends MailboxActor {
   protected override onPeerClosed(peer: Peer): void {
     if (peer !== this.scheduler || this.closingPromise !== undefined) return;
     this.scheduler = undefined;
-    this.log.warn('lost the scheduler; reconnecting');
+    this.log.warn({ deathTimeout: this.deathTimeout }, 'scheduler connection lost, retrying (0)');
     void this.reconnectScheduler();
   }
 
@@ -386,7 +394,9 @@ export class Nanny extends MailboxActor {
       ...(this.options.workerPort ? { listenAddress: `tcp://${this.options.host ?? '127.0.0.1'}:${this.options.workerPort}` } : {}),
       preload: preload === undefined ? [] : typeof preload === 'string' ? [preload] : [...preload],
       reportMemoryMs: this.reportMemoryMs,
-      connectTimeout: this.deathTimeout,
+      connectTimeout: Math.min(this.deathTimeout, 10_000),
+      deathTimeout: this.deathTimeout,
+      ...(this.options.reconnectBackoff === undefined ? {} : { reconnectBackoff: this.options.reconnectBackoff }),
     };
     const proc = fork(WORKER_CHILD_ENTRY, [], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -446,6 +456,11 @@ export class Nanny extends MailboxActor {
         break;
       case 'worker-closed':
         this.log.info({ reason: message.reason, worker: child.address }, 'worker closed by itself');
+        if (message.schedulerLost === true) {
+          // The worker outlived the scheduler for the whole death timeout: a new one would not fare better.
+          child.expectedExit = true;
+          void this.close(message.reason);
+        }
         break;
     }
   }

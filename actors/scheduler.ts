@@ -28,7 +28,9 @@ import type {
   TaskFinishedMsg,
   WorkerStatus,
 } from '../lib/protocol/messages.js';
-import { PUBLISHED_PREFIX, isPseudoClient } from '../lib/scheduler/records.js';
+import { HELD_OVER, PUBLISHED_PREFIX, isPseudoClient } from '../lib/scheduler/records.js';
+import { parseHeldReport } from '../lib/scheduler/held-report.js';
+import type { HeldEntry } from '../lib/scheduler/state.js';
 import { SchedulerState, type PlacedData, type SchedulerMessages, type SchedulerStateOptions, type SettledKey } from '../lib/scheduler/state.js';
 import { parseDuration } from '../lib/units.js';
 import { createCoordinationExtension, type SchedulerExtension } from '../lib/coordination/extension.js';
@@ -80,6 +82,11 @@ export interface SchedulerOptions {
    * default false: only clients in this process may (`--allow-run-on-scheduler`).
    */
   allowRunOnScheduler?: boolean;
+  /**
+   * Values workers bring back after this scheduler (re)started that no client
+   * has claimed are kept this long for their clients to reconnect (default 60 s).
+   */
+  heldOverTtl?: number | string;
 }
 
 export type SchedulerRole = { kind: 'client'; id: string } | { kind: 'worker'; address: string };
@@ -158,6 +165,8 @@ export class Scheduler extends MailboxActor {
   private readonly heartbeats: WorkerHeartbeats;
   private readonly restartTimeout: number;
   private restarting = false;
+  private readonly heldOverTtl: number;
+  private readonly heldOverTimers = new Set<NodeJS.Timeout>();
   /** Files from client.uploadFile, given to every worker that registers. */
   private readonly uploads = new Map<string, Blob>();
   /** Lock, Semaphore, Event, Queue and Variable live here; their keys are held through pseudo-clients. */
@@ -227,6 +236,14 @@ export class Scheduler extends MailboxActor {
     rebalance: (msg) => this.rebalance(msg),
     // workers
     'register-worker': (msg, from) => this.registerWorker(msg as unknown as RegisterWorkerMsg, from),
+    'held-keys': (msg, from) => {
+      const w = this.workerOf(from, 'held-keys');
+      const held = parseHeldReport(msg, 'held-keys');
+      if (w !== undefined && held !== undefined) this.adoptHeld(w, held, this.stimulus(msg));
+    },
+    'held-over-expired': (msg, from) => {
+      if (from === undefined) this.sendOut(this.state.clientReleasesKeys(HELD_OVER, msg.keys as string[], this.stimulus(msg)));
+    },
     'task-finished': (msg, from) => {
       const w = this.workerOf(from, 'task-finished');
       if (w !== undefined) this.sendOut(this.state.taskFinished(w, msg as unknown as TaskFinishedMsg, this.stimulus(msg)));
@@ -299,6 +316,7 @@ export class Scheduler extends MailboxActor {
       onExpired: (address, silentMs) => this.post({ op: 'worker-ttl-expired', address, silentMs }),
     });
     this.restartTimeout = parseDuration(options.restartTimeout ?? '30s');
+    this.heldOverTtl = parseDuration(options.heldOverTtl ?? '60s');
     const interval = parseDuration(options.stealingInterval ?? 100);
     if (interval > 0 && Number.isFinite(interval)) {
       this.stealingTimer = setInterval(() => {
@@ -362,6 +380,8 @@ export class Scheduler extends MailboxActor {
     this.closingPromise ??= (async () => {
       if (this.stealingTimer !== undefined) clearInterval(this.stealingTimer);
       this.heartbeats.close();
+      for (const timer of this.heldOverTimers) clearTimeout(timer);
+      this.heldOverTimers.clear();
       this.coordination.close?.();
       this.retirement.close?.();
       const closed = new DistributedError('the scheduler is closing');
@@ -669,6 +689,8 @@ export class Scheduler extends MailboxActor {
   private registerWorker(msg: RegisterWorkerMsg, from: Peer | undefined): RegisterWorkerReply {
     if (from === undefined) throw new DistributedError('register-worker must come from a connection');
     const address = requireString(msg.address, 'address', 'register-worker');
+    // A worker coming back after a scheduler loss reports what it holds; checked before anything changes.
+    const held = parseHeldReport(msg as unknown as OpDict, 'register-worker');
     const out = this.state.addWorker(
       {
         address,
@@ -679,7 +701,7 @@ export class Scheduler extends MailboxActor {
         ...(typeof msg.pid === 'number' ? { pid: msg.pid } : {}),
         ...(typeof msg.nanny === 'string' ? { nanny: msg.nanny } : {}),
         ...(typeof msg.host === 'string' ? { host: msg.host } : {}),
-        ...(Array.isArray(msg.keys) ? { keys: msg.keys } : {}),
+        ...(held === undefined && Array.isArray(msg.keys) ? { keys: msg.keys } : {}),
       },
       this.stimulus(msg as unknown as OpDict),
     );
@@ -696,8 +718,27 @@ export class Scheduler extends MailboxActor {
         waiter.resolve();
       }
     }
-    this.log.info({ worker: address, name: msg.name, nthreads: msg.nthreads }, 'worker joined');
+    if (held !== undefined) {
+      this.log.info({ worker: address, keys: held.length }, `worker ${address} re-registered with ${held.length} keys`);
+      this.adoptHeld(address, held, this.state.nextStimulusId('worker-reregistered'));
+    } else {
+      this.log.info({ worker: address, name: msg.name, nthreads: msg.nthreads }, 'worker joined');
+    }
     return { status: 'OK', heartbeatInterval: this.heartbeats.interval };
+  }
+
+  /** Values a worker holds become `memory`; those no client wants yet wait heldOverTtl for their clients to come back. */
+  private adoptHeld(worker: string, held: HeldEntry[], stimulusId: string): void {
+    if (held.length === 0) return;
+    const unknown = held.filter((entry) => !this.state.tasks.has(entry.key)).map((entry) => entry.key);
+    this.sendOut(this.state.adoptHeld(worker, held, HELD_OVER, stimulusId));
+    if (unknown.length === 0) return;
+    const timer = setTimeout(() => {
+      this.heldOverTimers.delete(timer);
+      this.post({ op: 'held-over-expired', keys: unknown });
+    }, this.heldOverTtl);
+    timer.unref();
+    this.heldOverTimers.add(timer);
   }
 
   private waitForWorkers(msg: OpDict): Promise<void> {

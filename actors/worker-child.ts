@@ -45,6 +45,8 @@ async function start(config: WorkerChildConfig): Promise<void> {
       ...(config.listenAddress === undefined ? {} : { listenAddress: config.listenAddress }),
       ...(config.nannyAddress === undefined ? {} : { nanny: config.nannyAddress }),
       ...(config.connectTimeout === undefined ? {} : { connectTimeout: config.connectTimeout }),
+      ...(config.deathTimeout === undefined ? {} : { deathTimeout: config.deathTimeout }),
+      ...(config.reconnectBackoff === undefined ? {} : { reconnectBackoff: config.reconnectBackoff }),
     };
     worker = await Worker.start(config.schedulerAddress, options);
     await runSetups(preloads, worker);
@@ -66,7 +68,8 @@ async function start(config: WorkerChildConfig): Promise<void> {
 function watchForSelfClose(running: Worker): void {
   void running.finished.then(() => {
     if (stopping !== undefined) return;
-    tell({ type: 'worker-closed', reason: 'the worker closed itself (lost the scheduler, or told to close)' });
+    const lost = running.closedBecause;
+    tell({ type: 'worker-closed', reason: lost ?? 'the scheduler told the worker to close', schedulerLost: lost !== undefined });
     void stop('worker closed itself', 0);
   });
 }

@@ -27,7 +27,7 @@ import type {
   UpdateDataMsg,
 } from '../lib/protocol/messages.js';
 import { decodeValue, encodeValue } from '../lib/protocol/values.js';
-import { DistributedError, SerializationError } from '../lib/errors.js';
+import { DistributedError, SerializationError, TimeoutError } from '../lib/errors.js';
 import { loadFunction } from '../lib/task-function.js';
 import { parseBytes, parseDuration } from '../lib/units.js';
 import { checkUploadName, holdUploads, writeUpload } from '../lib/uploads.js';
@@ -41,6 +41,9 @@ import { WorkerState } from '../lib/worker/worker-state.js';
 import { lifecycleState, sendStrict, startLifecycle } from '../machines/lifecycle.js';
 import { workerProcessMachine } from '../machines/worker-process.js';
 import { MailboxActor, type Handler, type Peer } from '../lib/comm/mailbox.js';
+import type { BackoffPolicy } from '../lib/comm/reconnect-backoff.js';
+import { ReconnectCancelled, reconnectWithin } from '../lib/comm/reconnect.js';
+import { heldValues, type HeldValues } from '../lib/worker/held-values.js';
 
 export interface WorkerOptions {
   /** Threads running tasks (default: the machine's available parallelism). */
@@ -59,19 +62,33 @@ export interface WorkerOptions {
   nanny?: string;
   /** get_data requests served at once before answering busy (default 10; 1 while paused). */
   transferOutgoingLimit?: number;
-  /** Scheduler connect and register timeout (default 10 s). */
+  /** One attempt to connect and register (default 10 s). */
   connectTimeout?: number | string;
+  /**
+   * How long the scheduler may stay unreachable — at start and after losing
+   * it — before this worker gives up and closes (default 60 s). Meanwhile it
+   * keeps its data and running tasks and retries with a jittered back-off.
+   */
+  deathTimeout?: number | string;
+  /** The retry back-off toward the scheduler (tests shorten it). */
+  reconnectBackoff?: Partial<BackoffPolicy>;
   /** How often to send heartbeat_worker (default: what the scheduler asks for at registration, else 500 ms). */
   heartbeatInterval?: number | string;
 }
 
+/** The scheduler answered register-worker with a refusal (a duplicate name, say): retrying will not help. */
+export class RegistrationRefusedError extends DistributedError {
+  override name = 'RegistrationRefusedError';
+}
+
 export type RunReply = { ok: true; value: Blob } | { ok: false; error: SerializedError };
 
-/** Longest back-off before asking a busy peer again. */
 /** The module each of the worker's threads loads. */
 const THREAD_ENTRY = new URL('./worker-thread.js', import.meta.url).href;
+/** Longest back-off before asking a busy peer again. */
 const MAX_BUSY_BACKOFF_MS = 1000;
 const FIRST_BUSY_BACKOFF_MS = 20;
+const DEFAULT_DEATH_TIMEOUT = '60s';
 
 function resolveMemoryLimit(limit: number | string | undefined, nthreads: number): number | undefined {
   if (limit === undefined) return undefined;
@@ -93,6 +110,13 @@ export class Worker extends MailboxActor {
   private taskHost: WorkerTaskHost | undefined;
   private actors: ActorHost | undefined;
   private scheduler: Peer | undefined;
+  private schedulerAddress = '';
+  private readonly deathTimeout: number;
+  /** Keys executing when this worker re-registered: their results go to the new scheduler as held values. */
+  private readonly inheritedRuns = new Set<string>();
+  private reconnecting = false;
+  /** Why the worker closed by itself (undefined: asked to close). */
+  closedBecause: string | undefined;
   private readonly peerConnections = new Map<string, Promise<Peer>>();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private outgoingTransfers = 0;
@@ -106,7 +130,10 @@ export class Worker extends MailboxActor {
   readonly finished: Promise<void> = new Promise((resolve) => (this.resolveFinished = resolve));
 
   protected readonly handlers: Readonly<Record<string, Handler>> = {
-    'compute-task': (msg) => this.feed(msg as unknown as WorkerEvent),
+    'compute-task': (msg) => {
+      if (typeof msg.key === 'string') this.inheritedRuns.delete(msg.key);
+      this.feed(msg as unknown as WorkerEvent);
+    },
     'free-keys': (msg) => {
       this.feed(msg as unknown as WorkerEvent);
       this.sweepActors(msg.keys);
@@ -141,6 +168,7 @@ export class Worker extends MailboxActor {
     this.nthreads = nthreads;
     this.memoryLimit = resolveMemoryLimit(options.memoryLimit, nthreads);
     this.transferOutgoingLimit = options.transferOutgoingLimit ?? 10;
+    this.deathTimeout = parseDuration(options.deathTimeout ?? DEFAULT_DEATH_TIMEOUT);
     this.lifecycle = startLifecycle(workerProcessMachine, {
       onError: (error) => this.log.error({ err: error }, 'worker lifecycle failed'),
     });
@@ -217,30 +245,126 @@ export class Worker extends MailboxActor {
     this.taskHost = taskHost;
     this.actors = new ActorHost(listener.address, taskHost);
     this.pool = new ThreadPool(this.nthreads, { entry: THREAD_ENTRY, worker: info, onThreadLink: (port) => taskHost.serveThread(port) });
-    const connectTimeout = this.options.connectTimeout ?? '10s';
-    const scheduler = await this.connect(schedulerAddress, { timeout: connectTimeout });
-    this.scheduler = scheduler;
+    this.schedulerAddress = schedulerAddress;
+    this.releaseUploads = holdUploads();
+    // A scheduler that is not up yet (started at the same moment, restarting) is waited for up to deathTimeout.
+    await reconnectWithin((left) => this.register(left, undefined), {
+      timeoutMs: this.deathTimeout,
+      ...(this.options.reconnectBackoff === undefined ? {} : { backoff: this.options.reconnectBackoff }),
+      onRetry: (n, error, delayMs) =>
+        this.log.warn({ scheduler: schedulerAddress, attempt: n, delayMs, err: error }, `cannot reach the scheduler yet, retrying (${n})`),
+      cancelled: () => this.closingPromise !== undefined,
+      retryable: (error) => !(error instanceof RegistrationRefusedError),
+    }).catch((error: unknown) => {
+      if (error instanceof TimeoutError) {
+        throw new TimeoutError(`could not register with the scheduler at ${schedulerAddress} within ${this.deathTimeout} ms: ${error.message}`, { cause: error });
+      }
+      throw error;
+    });
+    sendStrict(this.lifecycle, { type: 'started' });
+  }
+
+  /**
+   * One attempt: connect, send register-worker (with what this worker holds,
+   * when it comes back after losing the scheduler) and wait for the answer.
+   * Only then does the connection become the scheduler's.
+   */
+  private async register(timeoutMs: number, held: HeldValues | undefined): Promise<void> {
+    const timeout = Math.min(timeoutMs, parseDuration(this.options.connectTimeout ?? '10s'));
+    const scheduler = await this.connect(this.schedulerAddress, { timeout });
     scheduler.role = 'scheduler';
     const registration: RegisterWorkerMsg = {
       op: 'register-worker',
-      address: listener.address,
+      address: this.listenAddressValue,
       name: this.nameValue,
       nthreads: this.nthreads,
       pid: process.pid,
       ...(this.options.resources === undefined ? {} : { resources: this.options.resources }),
       ...(this.memoryLimit === undefined ? {} : { memoryLimit: this.memoryLimit }),
       ...(this.options.nanny === undefined ? {} : { nanny: this.options.nanny }),
+      ...(held === undefined ? {} : { keys: held.keys, nbytes: held.nbytes, types: held.types }),
     };
-    this.releaseUploads = holdUploads();
-    const reply = await scheduler.call<(Partial<RegisterWorkerReply> & { status?: unknown; message?: unknown }) | undefined>(
-      registration as unknown as OpDict,
-      { timeout: connectTimeout },
-    );
-    if (reply !== undefined && reply !== null && reply.status !== undefined && reply.status !== 'OK') {
-      throw new DistributedError(`scheduler ${schedulerAddress} refused registration: ${String(reply.message ?? reply.status)}`);
+    let reply: (Partial<RegisterWorkerReply> & { status?: unknown; message?: unknown }) | undefined;
+    try {
+      reply = await scheduler.call(registration as unknown as OpDict, { timeout });
+      if (reply !== undefined && reply !== null && reply.status !== undefined && reply.status !== 'OK') {
+        throw new RegistrationRefusedError(`scheduler ${this.schedulerAddress} refused registration: ${String(reply.message ?? reply.status)}`);
+      }
+    } catch (error) {
+      void scheduler.close();
+      throw error;
     }
+    if (this.closingPromise !== undefined) {
+      void scheduler.close();
+      throw new ReconnectCancelled('the worker is closing');
+    }
+    this.scheduler = scheduler;
+    clearInterval(this.heartbeatTimer);
     this.startHeartbeats(this.options.heartbeatInterval ?? reply?.heartbeatInterval);
-    sendStrict(this.lifecycle, { type: 'started' });
+  }
+
+  /**
+   * The scheduler went away (killed, restarted, a network cut): keep threads,
+   * data and running tasks, and come back with a jittered back-off for
+   * deathTimeout; then register what is held. Past deathTimeout, close.
+   */
+  private async schedulerLost(): Promise<void> {
+    if (this.reconnecting) return;
+    this.reconnecting = true;
+    this.scheduler = undefined;
+    clearInterval(this.heartbeatTimer);
+    this.log.warn({ scheduler: this.schedulerAddress, deathTimeout: this.deathTimeout }, 'scheduler connection lost, retrying (0)');
+    try {
+      await reconnectWithin(
+        (left) => {
+          const held = this.prepareReregistration();
+          return this.register(left, held).then(() => held);
+        },
+        {
+          timeoutMs: this.deathTimeout,
+          ...(this.options.reconnectBackoff === undefined ? {} : { backoff: this.options.reconnectBackoff }),
+          onRetry: (n, error, delayMs) =>
+            this.log.warn({ scheduler: this.schedulerAddress, attempt: n, delayMs, reason: (error as Error)?.message }, `scheduler connection lost, retrying (${n})`),
+          cancelled: () => this.closingPromise !== undefined,
+        },
+      ).then((held) => this.reregistered(held));
+    } catch (error) {
+      if (error instanceof ReconnectCancelled || this.closingPromise !== undefined) return;
+      this.log.error(
+        { scheduler: this.schedulerAddress, deathTimeout: this.deathTimeout, err: error },
+        `the scheduler stayed unreachable for the death timeout (${this.deathTimeout} ms); closing`,
+      );
+      this.closedBecause = `scheduler ${this.schedulerAddress} unreachable for ${this.deathTimeout} ms`;
+      void this.close();
+    } finally {
+      this.reconnecting = false;
+    }
+  }
+
+  /**
+   * What to tell a new scheduler: the values held here. Work the old
+   * scheduler had queued here that has not started is dropped (a client
+   * resubmits what it still wants); running tasks finish, and their results
+   * are reported as held values too.
+   */
+  private prepareReregistration(): HeldValues {
+    const state = this.state;
+    const stale: string[] = [];
+    this.inheritedRuns.clear();
+    for (const ts of state.tasks.values()) {
+      if (ts.state === 'executing' || ts.state === 'long-running') this.inheritedRuns.add(ts.key);
+      else if (ts.held && ts.state !== 'memory') stale.push(ts.key);
+    }
+    if (stale.length > 0) this.feed({ op: 'free-keys', keys: stale, stimulusId: 'scheduler-lost' } as WorkerEvent);
+    return heldValues(state);
+  }
+
+  private reregistered(held: HeldValues): void {
+    this.log.warn({ scheduler: this.schedulerAddress, keys: held.keys.length, running: this.inheritedRuns.size }, `re-registered with ${held.keys.length} keys`);
+    // Values that landed while the registration was on its way.
+    const reported = new Set(held.keys);
+    const late = heldValues(this.state, (key) => !reported.has(key));
+    if (late.keys.length > 0) this.scheduler?.send({ op: 'held-keys', ...late });
   }
 
   private startHeartbeats(interval: number | string | undefined): void {
@@ -266,9 +390,16 @@ export class Worker extends MailboxActor {
 
   private carryOut(instruction: Instruction): void {
     switch (instruction.kind) {
-      case 'send-to-scheduler':
-        this.scheduler?.send(instruction.msg as unknown as OpDict);
+      case 'send-to-scheduler': {
+        const msg = instruction.msg as unknown as OpDict;
+        if (this.inheritedRuns.size > 0 && typeof msg.key === 'string' && this.inheritedRuns.delete(msg.key)) {
+          // A task the previous scheduler started: the new one learns of its value as a held key.
+          if (msg.op === 'task-finished') this.scheduler?.send({ op: 'held-keys', ...heldValues(this.state, (key) => key === msg.key) });
+          return;
+        }
+        this.scheduler?.send(msg);
         return;
+      }
       case 'execute':
         this.execute(instruction.batchId, instruction.batch);
         return;
@@ -367,8 +498,7 @@ export class Worker extends MailboxActor {
 
   protected override onPeerClosed(peer: Peer): void {
     if (peer === this.scheduler) {
-      this.log.warn({ scheduler: peer.address }, 'lost the scheduler; closing');
-      void this.close();
+      if (this.closingPromise === undefined) void this.schedulerLost();
       return;
     }
     if (peer.role === 'peer') {

@@ -85,9 +85,10 @@ async function runInProcess(options: WorkerCliOptions): Promise<void> {
       resources: options.resources,
       ...(options.memoryLimit === undefined ? {} : { memoryLimit: options.memoryLimit }),
       host: options.host,
+      deathTimeout: options.deathTimeout,
       ...(options.ports[0] === 0 ? {} : { listenAddress: `tcp://${options.host}:${options.ports[0]}` }),
     }),
-    options.deathTimeout,
+    options.deathTimeout + START_SLACK_MS,
     () => `reaching the scheduler at ${options.schedulerAddress}`,
     undefined,
     (late) => void late.close(),
@@ -101,6 +102,13 @@ async function runInProcess(options: WorkerCliOptions): Promise<void> {
   });
   await runSetups(preloads, worker);
   printStarted(worker.address, options.schedulerAddress);
+  // The worker outlives a scheduler restart; it closes by itself only when told to or past --death-timeout.
+  void worker.finished.then(async () => {
+    if (worker.closedBecause === undefined) return;
+    process.stderr.write(`dworker: ${worker.closedBecause}\n`);
+    await runTeardowns(preloads, worker).catch(() => undefined);
+    process.exit(1);
+  });
 }
 
 await runCommand('dworker', WORKER_USAGE, async () => {

@@ -209,7 +209,8 @@ t.test('close stops threads and comms; the scheduler sees the worker go', async 
   t.equal(worker.status, 'closed');
   await new Promise((resolve) => setTimeout(resolve, 20));
   t.same(scheduler.closedWorkers, [address]);
-  await t.rejects(Worker.start('inproc://nobody-listens-here', { nthreads: 1 }), /no inproc listener/);
+  // Nobody listening: retried for deathTimeout, then a TimeoutError naming the last failure.
+  await t.rejects(Worker.start('inproc://nobody-listens-here', { nthreads: 1, deathTimeout: 300 }), { name: 'TimeoutError', message: /no inproc listener/ });
 });
 
 t.test('a refused registration fails start and leaves nothing running', async (t) => {

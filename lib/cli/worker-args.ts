@@ -7,7 +7,7 @@ import { booleanFlag, listFlag, parseFlags, stringFlag, type FlagSpecs } from '.
 import { parseResources } from './resources.js';
 import { UsageError } from './usage-error.js';
 
-export const DEFAULT_DEATH_TIMEOUT_MS = 10_000;
+export const DEFAULT_DEATH_TIMEOUT_MS = 60_000;
 
 export interface WorkerCliOptions {
   schedulerAddress: string;
@@ -52,7 +52,7 @@ Options:
                              advertising this machine's first external address)
   --port PORT|START:END      worker port (default 0 = any free port); with --nprocs N > 1 a range
                              of at least N ports, one per process (e.g. 9000:9009)
-  --death-timeout DURATION   give up when the scheduler cannot be reached for this long (default 10s)
+  --death-timeout DURATION   keep retrying an unreachable scheduler (and keep data) this long, then exit (default 60s)
   -h, --help                 show this help and exit
   -V, --version              print the version and exit
 

@@ -11,8 +11,12 @@ export interface WorkerChildConfig {
   host?: string;
   listenAddress?: string;
   preload: string[];
-  /** Milliseconds the worker may take to reach and register with the scheduler. */
+  /** Milliseconds one attempt to reach and register with the scheduler may take. */
   connectTimeout?: number;
+  /** Milliseconds the scheduler may stay unreachable (at start, or after losing it) before the worker gives up. */
+  deathTimeout?: number;
+  /** The retry back-off toward the scheduler. */
+  reconnectBackoff?: { baseMs?: number; maxMs?: number; factor?: number; jitter?: number };
   /** Report process.memoryUsage().rss this often (ms) where the nanny cannot read /proc; 0 = never. */
   reportMemoryMs: number;
 }
@@ -28,7 +32,7 @@ export type ChildToNanny =
   | { type: 'start-failed'; error: SerializedError }
   | { type: 'memory'; rss: number }
   /** The worker closed by itself (told to by the scheduler, or it lost the scheduler). */
-  | { type: 'worker-closed'; reason: string };
+  | { type: 'worker-closed'; reason: string; schedulerLost?: boolean };
 
 export function isChildToNanny(value: unknown): value is ChildToNanny {
   return typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string';

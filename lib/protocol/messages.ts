@@ -161,7 +161,12 @@ export interface RegisterWorkerMsg {
   host?: string;
   /** Keys already in memory on this worker (re-registration). */
   keys?: string[];
+  /** With `keys` after a scheduler loss: their sizes and type names. */
+  nbytes?: Record<string, number>;
+  types?: Record<string, string>;
 }
+/** Values a worker holds that the scheduler has not heard of (a task the previous scheduler started finished). */
+export interface HeldKeysMsg { op: 'held-keys'; keys: string[]; nbytes: Record<string, number>; types: Record<string, string> }
 export interface HeartbeatWorkerMsg { op: 'heartbeat_worker'; address: string; metrics?: Record<string, number> }
 export interface UnregisterMsg { op: 'unregister'; address: string }
 /** The scheduler's answer to register-worker. */
@@ -343,7 +348,7 @@ export type SchedulerToWorker =
   | ComputeTaskMsg | FreeKeysMsg | CancelComputeMsg | AcquireReplicasMsg
   | RemoveReplicasMsg | StealRequestMsg | CloseWorkerMsg | UploadFileMsg;
 export type WorkerToScheduler =
-  | RegisterWorkerMsg | HeartbeatWorkerMsg | UnregisterMsg | TaskFinishedMsg
+  | RegisterWorkerMsg | HeldKeysMsg | HeartbeatWorkerMsg | UnregisterMsg | TaskFinishedMsg
   | TaskErredFromWorkerMsg | ReleaseWorkerDataMsg | AddKeysMsg | LongRunningMsg
   | RescheduleMsg | StealResponseMsg | WorkerStatusChangeMsg | MissingDataMsg;
 export type WorkerRpc = GetDataMsg | UpdateDataMsg | RunMsg | ActorExecuteMsg | ActorAttributeMsg;

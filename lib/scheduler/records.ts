@@ -231,12 +231,14 @@ export function hostOfAddress(address: string): string {
 
 export const FIRE_AND_FORGET = 'fire-and-forget';
 export const PUBLISHED_PREFIX = 'published-';
+/** Holds values workers brought back after a scheduler restart until a client claims them (or a grace period ends). */
+export const HELD_OVER = 'held-over';
 /** Coordination primitives hold the futures put into them under these names. */
 const HOLDER_PREFIXES = [PUBLISHED_PREFIX, 'queue-', 'variable-'];
 
 /** Pseudo-clients never connect; nothing is ever sent to them. */
 export function isPseudoClient(id: string): boolean {
-  return id === FIRE_AND_FORGET || HOLDER_PREFIXES.some((prefix) => id.startsWith(prefix));
+  return id === FIRE_AND_FORGET || id === HELD_OVER || HOLDER_PREFIXES.some((prefix) => id.startsWith(prefix));
 }
 
 export class ClientRecord {

@@ -78,6 +78,13 @@ export interface RemoveWorkerOptions {
   expected: boolean;
 }
 
+/** A value a worker reports it holds (registration after a scheduler restart, or a late result). */
+export interface HeldEntry {
+  key: string;
+  nbytes: number;
+  type?: string | undefined;
+}
+
 /** A value placed on workers by scatter (or found there). */
 export interface PlacedData {
   key: string;
@@ -386,6 +393,75 @@ export class SchedulerState implements WorkerDirectory {
             // Being computed or erred under the same key: keep the scheduler's version.
             for (const ws of holders) this.out.freeKey(ws, item.key);
         }
+      }
+      return this.end();
+    } finally {
+      this.active = false;
+    }
+  }
+
+  /**
+   * Values a worker holds that it reports after (re)meeting this scheduler:
+   * registration after a scheduler restart or a lost connection, or a task
+   * the previous scheduler started that has finished since. Every value is
+   * taken as `memory` on that worker — a key this scheduler does not know
+   * (its records died with the old scheduler) becomes a recipe-less record
+   * wanted by `holder`, a pseudo-client the caller lets go of later unless a
+   * client claims the key first; a key waiting, queued or being computed
+   * elsewhere is done already. An erred key keeps its error (the worker drops
+   * its copy). The whole report is checked before anything changes.
+   */
+  adoptHeld(worker: string, held: readonly HeldEntry[], holder: string, stimulusId: string): SchedulerMessages {
+    for (const entry of held) {
+      if (typeof entry?.key !== 'string' || !(typeof entry.nbytes === 'number' && entry.nbytes >= 0)) {
+        throw new DistributedError(`held keys from ${worker}: each entry needs a string key and nbytes >= 0`);
+      }
+      if (entry.type !== undefined && typeof entry.type !== 'string') throw new DistributedError(`held keys from ${worker}: type of ${entry.key} must be a string`);
+    }
+    this.begin(stimulusId);
+    try {
+      const ws = this.workers.get(worker);
+      if (ws === undefined || ws.status === 'closed') return this.end();
+      const holderCs = this.ensureClient(holder);
+      for (const { key, nbytes, type } of held) {
+        let ts = this.tasks.get(key);
+        if (ts === undefined) {
+          ts = new TaskRecord(key, this.prefixes.get(key), undefined, undefined);
+          ts.order = ++this.taskOrder;
+          ts.generation = this.generation;
+          this.tasks.set(key, ts);
+          this.addWanter(ts, holderCs);
+        }
+        switch (ts.state) {
+          case 'memory':
+            this.addReplica(ts, ws);
+            continue;
+          case 'erred':
+            this.out.freeKey(ws, key);
+            continue;
+          case 'processing':
+            if (ts.processingOn !== ws) this.out.freeKey(this.exitProcessing(ts), key);
+            else this.exitProcessing(ts);
+            break;
+          case 'queued':
+          case 'no-worker':
+            this.dropFromQueues(ts);
+            this.setState(ts, 'released');
+            this.setState(ts, 'waiting');
+            break;
+          case 'released':
+            this.setState(ts, 'waiting');
+            break;
+          default:
+            break;
+        }
+        for (const dep of ts.dependencies) this.dropWaiter(dep, ts);
+        ts.waitingOn = undefined;
+        ts.nbytes = nbytes;
+        ts.type = type;
+        this.addReplica(ts, ws);
+        this.setState(ts, 'memory');
+        this.afterMemory(ts);
       }
       return this.end();
     } finally {
