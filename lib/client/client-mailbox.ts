@@ -16,7 +16,8 @@ export interface SchedulerReports {
   cancelledKeys(msg: CancelledKeysMsg): void;
   taskRetried(msg: TaskRetriedMsg): void;
   restart(): void;
-  schedulerClosed(reason?: Error): void;
+  /** `peer`: the connection that closed (a failed reconnection attempt's is not news). */
+  schedulerClosed(reason: Error | undefined, peer: Peer): void;
 }
 
 export class ClientMailbox extends MailboxActor {
@@ -36,7 +37,7 @@ export class ClientMailbox extends MailboxActor {
   }
 
   /** The client has one peer, the scheduler: its comm closing ends the session. */
-  protected override onPeerClosed(_peer: Peer, reason?: Error): void {
-    this.reports.schedulerClosed(reason);
+  protected override onPeerClosed(peer: Peer, reason?: Error): void {
+    this.reports.schedulerClosed(reason, peer);
   }
 }

@@ -14,7 +14,7 @@ import type { Blob, GraphTask, SerializedError } from '../protocol/messages.js';
 import { deserializeError } from '../protocol/errors.js';
 import { decodeValue, encodeValue, typeName } from '../protocol/values.js';
 import type { RemoteFunction } from '../task-function.js';
-import { optionalDuration } from '../units.js';
+import { optionalDuration, parseDuration } from '../units.js';
 import { startLocalCluster, type OwnedCluster } from './owned-cluster.js';
 import type { Actor } from './actor.js';
 import { isPlainObject, replaceReferences } from './arguments.js';
@@ -48,6 +48,13 @@ export interface ClientConnectOptions {
   timeout?: number | string;
   /** Shown by the scheduler; default the client id. */
   name?: string;
+  /**
+   * How long to keep trying to win the scheduler back after losing it
+   * (milliseconds or a string with a unit; default 60 s; 0: give up at once).
+   * Futures stay pending/finished meanwhile and calls wait; past it, they
+   * fail with CommClosedError.
+   */
+  reconnectTimeout?: number | string;
   /** @internal The client id (default `Client-<uuid>`); a worker's client picks its own before connecting. */
   id?: string;
 }
@@ -178,7 +185,12 @@ export class Client implements AsyncDisposable {
     const id = options.id ?? `Client-${randomUUID()}`;
     let session: ClientSession;
     try {
-      session = await ClientSession.open(address, { id, name: options.name ?? id, timeout });
+      session = await ClientSession.open(address, {
+        id,
+        name: options.name ?? id,
+        timeout,
+        ...(options.reconnectTimeout === undefined ? {} : { reconnectTimeout: parseDuration(options.reconnectTimeout) }),
+      });
     } catch (error) {
       await cluster?.close();
       throw error;

@@ -30,9 +30,18 @@ export class Outbox {
   private queue: Queued[] = [];
   private scheduled = false;
   private held: boolean;
+  private readonly ready: () => boolean;
 
-  constructor(private readonly deliver: (msg: OpDict) => void, options: { held?: boolean } = {}) {
+  /**
+   * `held`: a session still connecting queues everything until `open()`.
+   * `ready`: false while there is no connection to deliver on (reconnecting): messages wait in the queue.
+   */
+  constructor(
+    private readonly deliver: (msg: OpDict) => void,
+    options: { held?: boolean; ready?: () => boolean } = {},
+  ) {
     this.held = options.held === true;
+    this.ready = options.ready ?? (() => true);
   }
 
   /** The connection is up: sends what queued while held, and from now on per tick. */
@@ -78,7 +87,7 @@ export class Outbox {
 
   /** Sends everything queued now (RPCs call this first so they overtake nothing). */
   flush(): void {
-    if (this.held || this.queue.length === 0) return;
+    if (this.held || this.queue.length === 0 || !this.ready()) return;
     const queue = this.queue;
     this.queue = [];
     for (const msg of queue) this.deliver(msg as OpDict);

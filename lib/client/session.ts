@@ -12,7 +12,10 @@ import type {
   Blob, CancelledKeysMsg, GraphTask, KeyInMemoryMsg, LostDataMsg, OpDict, TaskErredToClientMsg, TaskRetriedMsg,
 } from '../protocol/messages.js';
 import { decodeValue, decodeWithViews } from '../protocol/values.js';
-import { parseDuration } from '../units.js';
+import { optionalDuration, parseDuration } from '../units.js';
+import { reconnectWithin, ReconnectCancelled } from '../comm/reconnect.js';
+import { planResubmission, RecipeBook } from './recipe-book.js';
+import { fireAndForgetClient } from './fire-and-forget.js';
 import { ClientMailbox, type SchedulerReports } from './client-mailbox.js';
 import { formatMs } from '../deadline.js';
 import { Future, ownerOf, stateOf, type CancelOptions, type FutureOwner } from './future.js';
@@ -49,7 +52,14 @@ export interface OpenOptions {
   name: string;
   /** Milliseconds for connecting and registering together. */
   timeout: number;
+  /** Milliseconds to win the scheduler back after losing it (0: do not try). Default 60 s. */
+  reconnectTimeout?: number;
 }
+
+const DEFAULT_RECONNECT_TIMEOUT_MS = 60_000;
+/** After a reconnection, how long to wait for workers to bring back values that have no recipe. */
+const HELD_VALUES_WAIT_MS = 5_000;
+const HELD_VALUES_POLL_MS = 100;
 
 interface FetchBatch {
   states: FutureState[];
@@ -79,6 +89,20 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   private readonly mailbox: ClientMailbox;
   private scheduler: Peer | undefined;
   private readonly outbox: Outbox;
+  private name = '';
+  private reconnectTimeout = DEFAULT_RECONNECT_TIMEOUT_MS;
+  /** Settles once the scheduler is back (or rejects when it stays away past reconnectTimeout). */
+  private reconnecting: Promise<void> | undefined;
+  /** Calls waiting for the scheduler to come back. */
+  private waitingCalls = 0;
+  /** The recipes of held keys, to submit again to a scheduler that restarted. */
+  private readonly recipes = new RecipeBook();
+  /** Keys handed to fire-and-forget: submitted again after a restart unless known done. */
+  private readonly fireAndForgotten = new Set<string>();
+  /** The scheduler's id (a new one after a restart). */
+  schedulerId: string | undefined;
+  /** What keeps recipes alive: held keys and fire-and-forget work. */
+  private readonly heldKeys = (): Iterable<string> => [...this.states.keys(), ...this.fireAndForgotten];
   private readonly registry: FinalizationRegistry<FutureState>;
   /** Fetched actor proxies count as references to their keys. */
   private readonly actorHolds = new ActorHolds((state) => this.dropReference(state));
@@ -108,7 +132,10 @@ export class ClientSession implements FutureOwner, SchedulerReports {
     this.log = childLogger('client', { client: id });
     this.mailbox = new ClientMailbox(this, id);
     this.direct = new DirectData(id);
-    this.outbox = new Outbox((msg) => this.scheduler!.send(msg), { held });
+    this.outbox = new Outbox((msg) => this.scheduler!.send(msg), {
+      held,
+      ready: () => this.reconnecting === undefined && this.scheduler !== undefined && !this.scheduler.closed,
+    });
     this.registry = new FinalizationRegistry((state) => this.dropReference(state));
   }
 
@@ -133,6 +160,8 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   }
 
   private async connect(address: string, options: OpenOptions): Promise<void> {
+    this.name = options.name;
+    this.reconnectTimeout = options.reconnectTimeout ?? DEFAULT_RECONNECT_TIMEOUT_MS;
     const started = performance.now();
     try {
       const peer = await this.connectRetrying(address, options.timeout, started);
@@ -141,7 +170,8 @@ export class ClientSession implements FutureOwner, SchedulerReports {
       if (!address.startsWith('inproc://')) this.decodeRelayed = decodeWithViews;
       const left = Math.max(1, options.timeout - (performance.now() - started));
       try {
-        const reply = await peer.call<{ address?: unknown }>({ op: 'register-client', client: options.id, name: options.name }, { timeout: left });
+        const reply = await peer.call<{ address?: unknown; id?: unknown }>({ op: 'register-client', client: options.id, name: options.name }, { timeout: left });
+        if (typeof reply?.id === 'string') this.schedulerId = reply.id;
         // Connected in-process to a scheduler that also listens on TCP: report the address others can use.
         if (address.startsWith('inproc://') && typeof reply?.address === 'string' && reply.address !== '') this.schedulerAddress = reply.address;
       } catch (error) {
@@ -198,12 +228,147 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   /* talking to the scheduler                                           */
   /* ---------------------------------------------------------------- */
 
-  /** An RPC to the scheduler; everything queued in the outbox goes first. */
+  /**
+   * An RPC to the scheduler; everything queued in the outbox goes first.
+   * While the scheduler is away (and being won back) the call waits, within
+   * its own timeout, and then goes to the scheduler that answers.
+   */
   call<T>(msg: OpDict, options?: { timeout?: number | string }): Promise<T> {
     if (this.closedError !== undefined) return Promise.reject(this.closedError);
-    if (this.scheduler === undefined) return this.ready.then(() => this.call<T>(msg, options));
+    if (this.reconnecting !== undefined) return this.callAfterReconnect<T>(msg, optionalDuration(options?.timeout));
+    const peer = this.scheduler;
+    if (peer === undefined) return this.ready.then(() => this.call<T>(msg, options));
     this.outbox.flush();
-    return this.scheduler.call<T>(msg, options);
+    return peer.call<T>(msg, options).catch((error: unknown) => {
+      // The connection dropped under the call: ask again once the scheduler is back.
+      if (!(error instanceof CommClosedError) || !peer.closed || !this.canReconnect()) throw error;
+      this.reconnect(peer);
+      return this.callAfterReconnect<T>(msg, optionalDuration(options?.timeout));
+    });
+  }
+
+  private async callAfterReconnect<T>(msg: OpDict, timeoutMs: number | undefined): Promise<T> {
+    const started = performance.now();
+    this.waitingCalls++;
+    try {
+      const back = this.reconnecting ?? Promise.resolve();
+      if (timeoutMs === undefined) await back;
+      else {
+        await withDeadline(back, timeoutMs, () => new TimeoutError(
+          `${String(msg.op)}: the scheduler at ${this.schedulerAddress} did not come back within the call's timeout (${formatMs(timeoutMs)})`,
+        ));
+      }
+    } finally {
+      this.waitingCalls--;
+    }
+    const left = timeoutMs === undefined ? undefined : Math.max(1, timeoutMs - (performance.now() - started));
+    return this.call<T>(msg, left === undefined ? undefined : { timeout: left });
+  }
+
+  /** True when a lost scheduler is worth waiting for: not closing, not shut down, not in this process. */
+  private canReconnect(): boolean {
+    return this.reconnectTimeout > 0 && !this.shuttingDown && this.closing === undefined && this.closedError === undefined &&
+      !this.schedulerAddress.startsWith('inproc://');
+  }
+
+  /**
+   * Win the scheduler back after `lost` closed: retry with a jittered
+   * back-off for reconnectTimeout, register under the same client id, then
+   * re-declare every held key and submit again the recipes of those the
+   * scheduler does not have. Futures stay as they are meanwhile; past
+   * reconnectTimeout they fail with CommClosedError.
+   */
+  private reconnect(lost: Peer): void {
+    if (lost !== this.scheduler || this.reconnecting !== undefined) return;
+    this.scheduler = undefined;
+    this.log.warn({ scheduler: this.schedulerAddress, reconnectTimeout: this.reconnectTimeout }, 'scheduler connection lost, retrying (0)');
+    const address = this.schedulerAddress;
+    const attempt = async (left: number): Promise<Peer> => {
+      const peer = await this.mailbox.connect(address, { timeout: Math.min(left, 10_000) });
+      try {
+        const reply = await peer.call<{ id?: unknown }>({ op: 'register-client', client: this.id, name: this.name }, { timeout: Math.min(left, 10_000) });
+        if (typeof reply?.id === 'string') this.schedulerId = reply.id;
+      } catch (error) {
+        void peer.close();
+        throw error;
+      }
+      return peer;
+    };
+    const reconnecting = (async () => {
+      try {
+        const peer = await reconnectWithin(attempt, {
+          timeoutMs: this.reconnectTimeout,
+          cancelled: () => this.closing !== undefined || this.closedError !== undefined,
+          onRetry: (n, error, delayMs) =>
+            this.log.warn({ scheduler: address, attempt: n, delayMs, reason: (error as Error)?.message }, `scheduler connection lost, retrying (${n})`),
+          unref: () => this.waitingCalls === 0 && ![...this.states.values()].some((state) => !state.settled),
+        });
+        this.scheduler = peer;
+        await this.resubmit(peer);
+        this.log.warn({ scheduler: address, schedulerId: this.schedulerId, keys: this.states.size }, 'reconnected to the scheduler');
+      } catch (error) {
+        if (error instanceof ReconnectCancelled || this.closedError !== undefined) return;
+        this.log.error({ err: error, scheduler: address }, 'could not reconnect to the scheduler');
+        this.markClosed(new CommClosedError(
+          `lost the connection to the scheduler at ${address} and it did not come back within ${formatMs(this.reconnectTimeout)}`,
+          { cause: error },
+        ));
+      } finally {
+        this.reconnecting = undefined;
+        this.outbox.flush();
+      }
+    })();
+    this.reconnecting = reconnecting;
+  }
+
+  /**
+   * Tell a scheduler that may have forgotten everything what this client
+   * holds: one update-graph with the recipes of every held key (keys the
+   * scheduler has, in memory or held over from the workers, are not run
+   * again), after giving workers a moment to bring back values that have no
+   * recipe. Keys that need such a value nobody brought back are lost.
+   */
+  private async resubmit(peer: Peer): Promise<void> {
+    const roots: string[] = [];
+    for (const state of this.states.values()) {
+      if (state.status !== 'error' && state.status !== 'cancelled' && state.closedError === undefined) roots.push(state.key);
+    }
+    const forgotten = [...this.fireAndForgotten].filter((key) => {
+      const state = this.states.get(key);
+      return state === undefined || !state.done;
+    });
+    const all = [...new Set([...roots, ...forgotten])];
+    // Finished keys, and keys nothing can recompute, are probably on their way back with the workers:
+    // wait a moment for those before submitting recipes, so that nothing runs twice.
+    const expected = this.recipes.closure(all).recipeLess;
+    for (const key of roots) if (this.states.get(key)?.status === 'finished') expected.add(key);
+    const present = new Set<string>();
+    if (expected.size > 0) {
+      const deadline = Date.now() + Math.min(HELD_VALUES_WAIT_MS, this.reconnectTimeout);
+      for (;;) {
+        const whoHas = await peer.call<Record<string, string[]>>({ op: 'who_has', keys: [...expected] }, { timeout: 10_000 });
+        for (const key of expected) if ((whoHas[key]?.length ?? 0) > 0) present.add(key);
+        if (present.size === expected.size || Date.now() >= deadline) break;
+        await new Promise((resolve) => setTimeout(resolve, HELD_VALUES_POLL_MS));
+      }
+    }
+    const plan = planResubmission(all, this.recipes, (key) => present.has(key));
+    for (const [key, missing] of plan.lost) {
+      const state = this.states.get(key);
+      if (state === undefined || (state.hasValue && key === missing)) continue;
+      state.close(new LostDataError(
+        `${key} could not be submitted again after the scheduler at ${this.schedulerAddress} restarted: ` +
+          `it needs ${missing}, which has no recipe and which no worker brought back`,
+      ));
+      this.interruptFetches(key, () => state.closedError!);
+    }
+    if (plan.keys.length > 0) peer.send({ op: 'update-graph', client: this.id, tasks: plan.tasks, keys: plan.keys });
+    const again = forgotten.filter((key) => !plan.lost.has(key));
+    if (again.length > 0) {
+      peer.send({ op: 'client-desires-keys', client: fireAndForgetClient, keys: again });
+      const notHeld = again.filter((key) => !this.states.has(key));
+      if (notHeld.length > 0) peer.send({ op: 'client-releases-keys', client: this.id, keys: notHeld });
+    }
   }
 
   /** A stream message, in order with queued submissions and releases. */
@@ -215,6 +380,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   /** Tells the scheduler that `client` (default: this one) wants `keys`. */
   desireKeys(keys: readonly string[], client = this.id): void {
     if (this.closedError !== undefined) throw this.closedError;
+    if (client === fireAndForgetClient) for (const key of keys) this.fireAndForgotten.add(key);
     this.outbox.keys('client-desires-keys', client, keys);
   }
 
@@ -261,6 +427,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
       let state = this.states.get(key);
       if (state === undefined) {
         this.states.set(key, (state = new FutureState(key)));
+        this.recipes.record(tasks[0]!, this.heldKeys);
         this.outbox.updateGraph(this.id, tasks, outputs);
       }
       return [new Future<T>(state, this)];
@@ -279,6 +446,8 @@ export class ClientSession implements FutureOwner, SchedulerReports {
         wanted.push(key);
       }
     }
+    // Recorded once the outputs are held: a sweep while recording must see them as roots.
+    for (const task of fresh) this.recipes.record(task, this.heldKeys);
     if (fresh.length > 0 || wanted.length > 0) this.outbox.updateGraph(this.id, fresh, wanted);
     return outputs.map((key) => new Future<T>(this.states.get(key)!, this));
   }
@@ -523,6 +692,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   /* ---------------------------------------------------------------- */
 
   keyInMemory(msg: KeyInMemoryMsg): void {
+    if (this.fireAndForgotten.size > 0) this.fireAndForgotten.delete(msg.key);
     const state = this.states.get(msg.key);
     if (state === undefined) return;
     if (msg.value instanceof Uint8Array && !state.hasValue) state.blob = msg.value;
@@ -570,8 +740,12 @@ export class ClientSession implements FutureOwner, SchedulerReports {
     }
   }
 
-  schedulerClosed(reason?: Error): void {
-    if (this.closedError !== undefined) return;
+  schedulerClosed(reason: Error | undefined, peer: Peer): void {
+    if (this.closedError !== undefined || peer !== this.scheduler) return;
+    if (this.canReconnect()) {
+      this.reconnect(peer);
+      return;
+    }
     if (this.shuttingDown) this.log.debug('the scheduler closed (shutdown)');
     else this.log.warn({ err: reason }, 'lost the connection to the scheduler');
     this.markClosed(new CommClosedError(`lost the connection to the scheduler at ${this.schedulerAddress}`, { cause: reason }));
@@ -602,6 +776,23 @@ export class ClientSession implements FutureOwner, SchedulerReports {
     for (const state of this.states.values()) state.close(error);
     for (const watch of this.watches) watch.interrupt(error);
   }
+}
+
+/** `promise`, or `timeout()`'s error after `ms`. */
+function withDeadline<T>(promise: Promise<T>, ms: number, timeout: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(timeout()), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
 }
 
 function isUnusable(state: FutureState): boolean {

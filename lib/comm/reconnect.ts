@@ -18,7 +18,7 @@ export interface ReconnectOptions {
   /** False for failures that another attempt cannot fix (a refusal): they end the wait at once. */
   retryable?: (error: unknown) => boolean;
   /** Do not keep the process alive while waiting (default false: a program awaiting a result waits for the reconnection). */
-  unref?: boolean;
+  unref?: boolean | (() => boolean);
 }
 
 export class ReconnectCancelled extends DistributedError {
@@ -52,7 +52,8 @@ export async function reconnectWithin<T>(attempt: (remainingMs: number) => Promi
     options.onRetry?.(n, failure, delay);
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, delay);
-      if (options.unref === true) timer.unref();
+      const unref = typeof options.unref === 'function' ? options.unref() : options.unref === true;
+      if (unref) timer.unref();
     });
   }
 }
