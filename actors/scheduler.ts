@@ -31,9 +31,10 @@ import type {
 import { HELD_OVER, PUBLISHED_PREFIX, isPseudoClient } from '../lib/scheduler/records.js';
 import { parseHeldReport } from '../lib/scheduler/held-report.js';
 import type { HeldEntry } from '../lib/scheduler/state.js';
+import { StateStore } from '../lib/scheduler/state-store.js';
 import { SchedulerState, type PlacedData, type SchedulerMessages, type SchedulerStateOptions, type SettledKey } from '../lib/scheduler/state.js';
 import { parseDuration } from '../lib/units.js';
-import { createCoordinationExtension, type SchedulerExtension } from '../lib/coordination/extension.js';
+import { createCoordinationExtension, type CoordinationExtension, type SchedulerExtension } from '../lib/coordination/extension.js';
 import { WorkerHeartbeats } from '../lib/scheduler/worker-heartbeats.js';
 import { acquired, acquisitionsOf, planRebalance, planReplicate, type Acquisition } from '../lib/scheduler/data-movement.js';
 import { checkUploadName } from '../lib/uploads.js';
@@ -87,6 +88,12 @@ export interface SchedulerOptions {
    * has claimed are kept this long for their clients to reconnect (default 60 s).
    */
   heldOverTtl?: number | string;
+  /**
+   * Keep Lock/Semaphore leases, Queue items, Variables, Events and published
+   * datasets in an LMDB store in this directory, and restore them on start.
+   * Without it they live in memory only and a restart loses them.
+   */
+  stateDir?: string;
 }
 
 export type SchedulerRole = { kind: 'client'; id: string } | { kind: 'worker'; address: string };
@@ -167,14 +174,23 @@ export class Scheduler extends MailboxActor {
   private restarting = false;
   private readonly heldOverTtl: number;
   private readonly heldOverTimers = new Set<NodeJS.Timeout>();
+  /** The durable store (--state-dir), if any. */
+  private store: StateStore | undefined;
+  /** Holds restored from the store on keys no worker has brought back yet: key -> pseudo-clients. */
+  private readonly awaitedHolds = new Map<string, Set<string>>();
   /** Files from client.uploadFile, given to every worker that registers. */
   private readonly uploads = new Map<string, Blob>();
   /** Lock, Semaphore, Event, Queue and Variable live here; their keys are held through pseudo-clients. */
-  private readonly coordination: SchedulerExtension = createCoordinationExtension({
+  private readonly coordination: CoordinationExtension = createCoordinationExtension({
     now: Date.now,
     desireKey: (client, key) => {
       // a real client that already left must not be resurrected as a holder
       if (!isPseudoClient(client) && !this.clientPeers.has(client)) return;
+      if (!this.state.tasks.has(key) && isPseudoClient(client)) {
+        // Restored from the store before the workers are back: hold it once a worker brings it.
+        this.awaitHold(key, client);
+        return;
+      }
       this.sendOut(this.state.clientDesiresKeys(client, [key], this.state.nextStimulusId('coordination-hold')));
     },
     releaseKey: (client, key) => {
@@ -331,6 +347,9 @@ export class Scheduler extends MailboxActor {
     const address = options.address ?? `tcp://${options.host ?? '127.0.0.1'}:${options.port ?? DEFAULT_PORT}`;
     const scheduler = new Scheduler(options);
     try {
+      // Restored before the first connection: nobody sees a state without it.
+      if (options.stateDir !== undefined) await scheduler.openStore(options.stateDir);
+      else scheduler.log.info('no state dir: coordination primitives and datasets live in memory only and are lost if the scheduler restarts');
       scheduler.listener = await scheduler.listen(address);
       if (options.inproc === true && !address.startsWith('inproc://')) scheduler.inprocListener = await scheduler.listen('inproc://');
     } catch (error) {
@@ -352,6 +371,62 @@ export class Scheduler extends MailboxActor {
     }
     scheduler.log.debug({ address: scheduler.address }, 'scheduler started');
     return scheduler;
+  }
+
+  private async openStore(dir: string): Promise<void> {
+    const store = await StateStore.open(dir);
+    this.store = store;
+    this.coordination.useStore(store);
+    const counts = this.coordination.restore([
+      ...store.records('semaphore'), ...store.records('event'), ...store.records('queue'), ...store.records('variable'),
+    ]);
+    let datasets = 0;
+    for (const [key, value] of store.records('dataset')) {
+      const name = key.slice('dataset/'.length);
+      const { keys, data } = (value ?? {}) as { keys?: unknown; data?: unknown };
+      if (!Array.isArray(keys) || !isBlob(data)) {
+        this.log.error({ record: key }, 'a stored dataset is malformed; skipped');
+        continue;
+      }
+      this.datasets.set(name, { keys: keys as string[], data });
+      for (const k of keys as string[]) this.awaitHold(k, `${PUBLISHED_PREFIX}${name}`);
+      datasets++;
+    }
+    const parts = [
+      `${counts.variables} variable${counts.variables === 1 ? '' : 's'}`,
+      `${counts.queues} queue${counts.queues === 1 ? '' : 's'} (${counts.queueItems} item${counts.queueItems === 1 ? '' : 's'})`,
+      `${counts.locksAndSemaphores} lock/semaphore${counts.locksAndSemaphores === 1 ? '' : 's'} (${counts.leases} lease${counts.leases === 1 ? '' : 's'})`,
+      `${counts.events} event${counts.events === 1 ? '' : 's'} set`,
+      `${datasets} dataset${datasets === 1 ? '' : 's'}`,
+    ];
+    const restored = counts.variables + counts.queues + counts.locksAndSemaphores + counts.events + datasets;
+    if (restored === 0) this.log.info({ stateDir: dir }, 'state dir holds nothing yet: starting fresh');
+    else this.log.warn({ stateDir: dir, ...counts, datasets }, `restored state: ${parts.join(', ')}`);
+  }
+
+  private awaitHold(key: string, holder: string): void {
+    let holders = this.awaitedHolds.get(key);
+    if (holders === undefined) this.awaitedHolds.set(key, (holders = new Set()));
+    holders.add(holder);
+  }
+
+  /** Restored holds whose keys are now known (a worker brought them back, or a client resubmitted them). */
+  private applyAwaitedHolds(keys: Iterable<string>): void {
+    if (this.awaitedHolds.size === 0) return;
+    for (const key of keys) {
+      const holders = this.awaitedHolds.get(key);
+      if (holders === undefined || !this.state.tasks.has(key)) continue;
+      this.awaitedHolds.delete(key);
+      for (const holder of holders) this.sendOut(this.state.clientDesiresKeys(holder, [key], this.state.nextStimulusId('restored-hold')));
+    }
+  }
+
+  /** Writes one record to the store, when there is one (settles once durable). */
+  private persist(key: string, value: unknown): Promise<void> {
+    if (this.store === undefined) return Promise.resolve();
+    return this.store.write(key, value).catch((error: unknown) => {
+      this.log.error({ err: error, record: key }, 'could not write to the state dir');
+    });
   }
 
   /** Where clients and workers connect (with the real port when port 0 was asked for). */
@@ -394,6 +469,7 @@ export class Scheduler extends MailboxActor {
       for (const [key, waiters] of this.keyWaiters) for (const w of waiters) w.resolve({ key, state: 'forgotten' });
       this.keyWaiters.clear();
       await super.close();
+      await this.store?.close();
     })();
     return this.closingPromise;
   }
@@ -455,20 +531,27 @@ export class Scheduler extends MailboxActor {
   /* clients                                                            */
   /* ---------------------------------------------------------------- */
 
-  private registerClient(msg: OpDict, from: Peer | undefined): { address: string; id: string } {
+  private registerClient(msg: OpDict, from: Peer | undefined): { address: string; id: string; durable: boolean } {
     const client = requireString(msg.client, 'client', 'register-client');
     if (from === undefined) throw new DistributedError('register-client must come from a connection');
     this.state.registerClient(client, typeof msg.name === 'string' ? msg.name : undefined);
     from.role = { kind: 'client', id: client } satisfies SchedulerRole;
     this.clientPeers.set(client, from);
     this.log.info({ client, peer: from.address }, 'client connected');
-    return { address: this.address, id: this.id };
+    if (msg.reconnect === true && this.store === undefined && msg.scheduler !== this.id) {
+      this.log.warn(
+        { client },
+        `client ${client} came back after a scheduler restart: without --state-dir, the Locks, Semaphores, Queues, Variables, Events and published datasets from before the restart are lost`,
+      );
+    }
+    return { address: this.address, id: this.id, durable: this.store !== undefined };
   }
 
   private updateGraph(msg: OpDict): void {
     const client = requireString(msg.client, 'client', 'update-graph');
     // Malformed tasks or keys are refused by the state with InvalidGraphError (sent to the client).
     this.sendOut(this.state.updateGraph(client, msg.tasks as GraphTask[], msg.keys as string[], this.stimulus(msg)));
+    if (this.awaitedHolds.size > 0 && Array.isArray(msg.keys)) this.applyAwaitedHolds(msg.keys as string[]);
   }
 
   private closeClient(client: string, from: Peer | undefined): void {
@@ -732,6 +815,7 @@ export class Scheduler extends MailboxActor {
     if (held.length === 0) return;
     const unknown = held.filter((entry) => !this.state.tasks.has(entry.key)).map((entry) => entry.key);
     this.sendOut(this.state.adoptHeld(worker, held, HELD_OVER, stimulusId));
+    this.applyAwaitedHolds(held.map((entry) => entry.key));
     if (unknown.length === 0) return;
     const timer = setTimeout(() => {
       this.heldOverTimers.delete(timer);
@@ -988,7 +1072,7 @@ export class Scheduler extends MailboxActor {
   /* datasets                                                           */
   /* ---------------------------------------------------------------- */
 
-  private publishPut(msg: OpDict): 'OK' {
+  private publishPut(msg: OpDict): 'OK' | Promise<'OK'> {
     const name = requireString(msg.name, 'name', 'publish_put');
     const keys = requireKeys(msg.keys ?? [], 'publish_put');
     if (!isBlob(msg.data)) throw new DistributedError('publish_put: data must be a Blob');
@@ -1002,7 +1086,7 @@ export class Scheduler extends MailboxActor {
       this.sendOut(this.state.clientReleasesKeys(holder, stale, this.state.nextStimulusId('publish-override')));
     }
     this.datasets.set(name, { keys: [...keys], data: msg.data });
-    return 'OK';
+    return this.store === undefined ? 'OK' : this.persist(`dataset/${name}`, { keys, data: msg.data }).then(() => 'OK' as const);
   }
 
   private publishGet(name: string): Dataset {
@@ -1011,11 +1095,11 @@ export class Scheduler extends MailboxActor {
     return dataset;
   }
 
-  private publishDelete(name: string, msg: OpDict): 'OK' {
+  private publishDelete(name: string, msg: OpDict): 'OK' | Promise<'OK'> {
     const dataset = this.datasets.get(name);
     if (dataset === undefined) throw new DistributedError(`no dataset named ${JSON.stringify(name)}`);
     this.datasets.delete(name);
     this.sendOut(this.state.clientReleasesKeys(`${PUBLISHED_PREFIX}${name}`, dataset.keys, this.stimulus(msg)));
-    return 'OK';
+    return this.store === undefined ? 'OK' : this.persist(`dataset/${name}`, undefined).then(() => 'OK' as const);
   }
 }

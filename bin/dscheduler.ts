@@ -13,11 +13,12 @@ await runCommand('dscheduler', SCHEDULER_USAGE, async () => {
   }
   // Loaded after parsing, so --help and bad flags answer at once.
   const { Scheduler } = await import('../actors/scheduler.js');
-  const { host, port, dashboardAddress, allowRunOnScheduler } = command.options;
+  const { host, port, dashboardAddress, allowRunOnScheduler, stateDir } = command.options;
   const scheduler = await Scheduler.start({
     address: tcpAddress(host, port),
     ...(dashboardAddress === undefined ? {} : { dashboardAddress }),
     ...(allowRunOnScheduler === true ? { allowRunOnScheduler } : {}),
+    ...(stateDir === undefined ? {} : { stateDir }),
   });
   closeOnSignals({ program: 'dscheduler', close: () => scheduler.close() });
   process.stdout.write(`Start scheduler at ${scheduler.address}\n`);

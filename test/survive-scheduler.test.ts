@@ -90,6 +90,8 @@ t.test('SIGKILL the scheduler mid-work and start it again: same workers, no reco
   t.equal(existsSync(marker) ? readFileSync(marker, 'utf8') : 'never', 'ran;', 'the fire-and-forget task ran (resubmitted by its client)');
   for (const pid of Object.values(pids) as number[]) t.ok(isAlive(pid));
   t.match(workers.stderr, /re-registered with \d+ keys/);
+  t.match(scheduler.stderr, /without --state-dir, the Locks, Semaphores, Queues, Variables, Events and published datasets from before the restart are lost/,
+    'the restarted scheduler (no --state-dir) says the primitives were lost');
 });
 
 t.test('a scheduler that never comes back: workers exit after their death timeout, futures fail after reconnectTimeout', async (t) => {

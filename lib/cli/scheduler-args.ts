@@ -10,11 +10,13 @@ export interface SchedulerCliOptions {
   dashboardAddress?: string;
   /** --allow-run-on-scheduler: clients over the network may use client.runOnScheduler. */
   allowRunOnScheduler?: boolean;
+  /** Keep coordination primitives and datasets here (LMDB), restored on start. */
+  stateDir?: string;
 }
 
 export type SchedulerCommand = { kind: 'help'; text: string } | { kind: 'run'; options: SchedulerCliOptions };
 
-export const SCHEDULER_USAGE = 'usage: dscheduler [--host HOST] [--port PORT] [--dashboard-address ADDRESS] [--allow-run-on-scheduler]';
+export const SCHEDULER_USAGE = 'usage: dscheduler [--host HOST] [--port PORT] [--dashboard-address ADDRESS] [--allow-run-on-scheduler] [--state-dir DIR]';
 
 export const SCHEDULER_HELP = `${SCHEDULER_USAGE}
 
@@ -28,6 +30,9 @@ Options:
                                at [HOST]:PORT, e.g. :8787 (off unless given)
   --allow-run-on-scheduler     let clients over the network run code in this process
                                (client.runOnScheduler); off by default
+  --state-dir DIR              keep Lock/Semaphore leases, Queues, Variables, Events and published
+                               datasets in DIR (an LMDB store) and restore them on start, so they
+                               survive a restart (default: in memory only)
   -h, --help                   show this help and exit
   -V, --version                print the version and exit
 
@@ -39,6 +44,7 @@ const specs: FlagSpecs = {
   port: { type: 'string', short: 'p' },
   'dashboard-address': { type: 'string' },
   'allow-run-on-scheduler': { type: 'boolean' },
+  'state-dir': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
 
@@ -51,6 +57,8 @@ export function parseSchedulerArgs(argv: readonly string[]): SchedulerCommand {
   const host = stringFlag(flags, 'host');
   const port = stringFlag(flags, 'port');
   const dashboardAddress = stringFlag(flags, 'dashboard-address');
+  const stateDir = stringFlag(flags, 'state-dir');
+  if (stateDir !== undefined && stateDir.trim() === '') throw new UsageError('--state-dir needs a directory');
   if (dashboardAddress !== undefined && !/^[^\s]*:\d+$/.test(dashboardAddress)) {
     throw new UsageError(`invalid --dashboard-address ${JSON.stringify(dashboardAddress)}: expected [HOST]:PORT, e.g. :8787`);
   }
@@ -61,6 +69,7 @@ export function parseSchedulerArgs(argv: readonly string[]): SchedulerCommand {
       port: port === undefined ? DEFAULT_SCHEDULER_PORT : parsePort(port, '--port'),
       ...(dashboardAddress === undefined ? {} : { dashboardAddress }),
       ...(booleanFlag(flags, 'allow-run-on-scheduler') ? { allowRunOnScheduler: true } : {}),
+      ...(stateDir === undefined ? {} : { stateDir }),
     },
   };
 }

@@ -286,7 +286,10 @@ export class ClientSession implements FutureOwner, SchedulerReports {
     const attempt = async (left: number): Promise<Peer> => {
       const peer = await this.mailbox.connect(address, { timeout: Math.min(left, 10_000) });
       try {
-        const reply = await peer.call<{ id?: unknown }>({ op: 'register-client', client: this.id, name: this.name }, { timeout: Math.min(left, 10_000) });
+        const reply = await peer.call<{ id?: unknown }>(
+          { op: 'register-client', client: this.id, name: this.name, reconnect: true, scheduler: this.schedulerId ?? null },
+          { timeout: Math.min(left, 10_000) },
+        );
         if (typeof reply?.id === 'string') this.schedulerId = reply.id;
       } catch (error) {
         void peer.close();

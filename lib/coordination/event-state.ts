@@ -27,6 +27,11 @@ export class EventState {
     this.now = options.now ?? Date.now;
   }
 
+  /** Names of the events remembered now. */
+  names(): string[] {
+    return [...this.events.keys()];
+  }
+
   isSet(name: string): boolean {
     return this.events.get(name)?.isSet ?? false;
   }

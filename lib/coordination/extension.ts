@@ -41,7 +41,37 @@ export interface CoordinationHost {
   setTimer(ms: number, fn: () => void): () => void;
 }
 
+/**
+ * Where the primitives' state goes to outlive the scheduler (lib/scheduler/state-store.ts).
+ * `write(key, undefined)` deletes; the promise settles once the write is durable.
+ */
+export interface CoordinationStore {
+  write(key: string, value: unknown): Promise<void>;
+}
+
+/** What `restore` brought back, by kind (for the "restored state: …" log line). */
+export interface RestoredCounts {
+  locksAndSemaphores: number;
+  leases: number;
+  events: number;
+  queues: number;
+  queueItems: number;
+  variables: number;
+}
+
+type Kind = 'semaphore' | 'event' | 'queue' | 'variable';
+
+/** Which primitive an op changes (ops that only read are absent). */
+const MUTATING_OPS: Readonly<Record<string, Kind>> = {
+  semaphore_acquire: 'semaphore', semaphore_release: 'semaphore', semaphore_refresh_leases: 'semaphore',
+  event_set: 'event', event_clear: 'event',
+  queue_create: 'queue', queue_put: 'queue', queue_get: 'queue',
+  variable_set: 'variable', variable_delete: 'variable',
+};
+
 export interface CoordinationExtensionOptions {
+  /** Keep the primitives' state here (scheduler --state-dir); default: in memory only. */
+  store?: CoordinationStore;
   /** Leases not refreshed for this long expire (default 30 s; Infinity: never). */
   leaseTimeout?: number | string;
   /** How often leases are checked while any is held (default leaseTimeout / 3, at most 10 s). */
@@ -103,6 +133,10 @@ export interface CoordinationExtension extends SchedulerExtension {
   close(): void;
   /** Parked requests per primitive kind (diagnostics and tests). */
   parkedCounts(): { semaphore: number; event: number; queue: number; variable: number };
+  /** Keep state in `store` from now on (the scheduler opens it before it serves anyone). */
+  useStore(store: CoordinationStore): void;
+  /** Brings back what a store held (records keyed `<kind>/<name>`), before any request. */
+  restore(records: Iterable<readonly [string, unknown]>): RestoredCounts;
 }
 
 export function createCoordinationExtension(
@@ -199,6 +233,7 @@ export function createCoordinationExtension(
       const { expired, wakes } = semaphores.expireStaleLeases();
       for (const lease of expired) {
         log.warn({ semaphore: lease.name, leaseId: lease.leaseId, holder: lease.holder }, 'lease expired: not refreshed in time');
+        if (store !== undefined) void touch('semaphore', lease.name);
       }
       grantSemaphores(wakes);
     });
@@ -297,9 +332,105 @@ export function createCoordinationExtension(
     },
   };
 
+  /* ---------------- durability (scheduler --state-dir) ---------------- */
+
+  let store = options.store;
+  const dirty = new Map<string, [Kind, string]>();
+  let flushing: Promise<void> | undefined;
+
+  function snapshotOf(kind: Kind, name: string): unknown {
+    switch (kind) {
+      case 'semaphore': return semaphores.snapshot(name);
+      case 'event': return events.isSet(name) ? { isSet: true } : undefined;
+      case 'queue': return queues.snapshot(name);
+      case 'variable': return variables.peek(name);
+    }
+  }
+
+  /** Writes every primitive changed since the last flush (once per tick, however many changes). */
+  function touch(kind: Kind, name: string): Promise<void> {
+    dirty.set(`${kind}/${name}`, [kind, name]);
+    flushing ??= Promise.resolve().then(() => {
+      flushing = undefined;
+      const writes: Promise<void>[] = [];
+      for (const [key, [k, n]] of dirty) writes.push(store!.write(key, snapshotOf(k, n)));
+      dirty.clear();
+      return Promise.all(writes).then(() => undefined);
+    });
+    return flushing;
+  }
+
+  function touchAll(): void {
+    if (store === undefined) return;
+    for (const name of semaphores.names()) void touch('semaphore', name);
+    for (const name of queues.names()) void touch('queue', name);
+  }
+
+  for (const [op, kind] of Object.entries(MUTATING_OPS)) {
+    const handle = handlers[op]!;
+    // With a store, the reply waits for the write: what a caller was told happened survives a crash.
+    handlers[op] = (msg, from) => {
+      const reply = handle(msg, from);
+      if (store === undefined) return reply;
+        const written = touch(kind, text(msg, 'name')).catch((error: unknown) => {
+          log.error({ err: error, op }, 'could not write coordination state to the state dir');
+        });
+      return isThenable(reply) ? reply : written.then(() => reply);
+    };
+  }
+
+  function restore(records: Iterable<readonly [string, unknown]>): RestoredCounts {
+    const counts: RestoredCounts = { locksAndSemaphores: 0, leases: 0, events: 0, queues: 0, queueItems: 0, variables: 0 };
+    for (const [key, value] of records) {
+      const slash = key.indexOf('/');
+      const kind = key.slice(0, slash);
+      const name = key.slice(slash + 1);
+      try {
+        switch (kind) {
+          case 'semaphore': {
+            const { maxLeases, leases } = value as { maxLeases: number; leases: Array<[string, string]> };
+            semaphores.restore(name, maxLeases, leases);
+            counts.locksAndSemaphores++;
+            counts.leases += leases.length;
+            break;
+          }
+          case 'event':
+            events.set(name);
+            counts.events++;
+            break;
+          case 'queue': {
+            const { maxsize, items } = value as { maxsize: number; items: CoordinationItem[] };
+            const keys = queues.restore(name, maxsize, items);
+            for (const key of keys.hold) host.desireKey(`queue-${name}`, key);
+            counts.queues++;
+            counts.queueItems += items.length;
+            break;
+          }
+          case 'variable': {
+            const { keys } = variables.set(name, value as CoordinationItem);
+            for (const key of keys.hold) host.desireKey(`variable-${name}`, key);
+            counts.variables++;
+            break;
+          }
+          default:
+            break;
+        }
+      } catch (error) {
+        log.error({ err: error, record: key }, 'a stored coordination record could not be restored; skipped');
+      }
+    }
+    ensureLeaseTimer();
+    return counts;
+  }
+
   return {
     handlers,
+    restore,
+    useStore(next: CoordinationStore): void {
+      store = next;
+    },
     peerClosed(holderId: string): void {
+      touchAll();
       semaphoreCalls.deliver(semaphores.holderGone(holderId));
       ensureLeaseTimer();
       eventCalls.deliver(events.holderGone(holderId));
@@ -325,6 +456,10 @@ export function createCoordinationExtension(
 /* ---------------------------------------------------------------- */
 /* message fields: bad input is a clear TypeError reply, never a crash */
 /* ---------------------------------------------------------------- */
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
 
 function text(msg: OpDict, field: string): string {
   const value = msg[field];

@@ -71,6 +71,31 @@ export class QueueState {
     this.now = options.now ?? Date.now;
   }
 
+  /** Names of the queues remembered now. */
+  names(): string[] {
+    return [...this.queues.keys()];
+  }
+
+  /** What a restart must bring back of one queue: its bound and items, oldest first (undefined: nothing to keep). */
+  snapshot(name: string): { maxsize: number; items: CoordinationItem[] } | undefined {
+    const record = this.queues.get(name);
+    if (record === undefined) return undefined;
+    const items = record.items.slice(record.head);
+    if (items.length === 0 && record.maxsize === 0) return undefined;
+    return { maxsize: record.maxsize, items };
+  }
+
+  /** Items read back after a restart (appended after any already there); returns the future keys now held. */
+  restore(name: string, maxsize: number, items: readonly CoordinationItem[]): KeyChanges {
+    const record = this.record(name, maxsize === 0 ? undefined : maxsize);
+    const keys = noKeyChanges();
+    for (const item of items) {
+      record.items.push(item);
+      if (item.type === 'future') record.keys.add(item.key, keys);
+    }
+    return keys;
+  }
+
   create(name: string, maxsize?: number): void {
     this.record(name, maxsize);
   }

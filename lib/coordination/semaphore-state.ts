@@ -67,6 +67,29 @@ export class SemaphoreState {
     if (!(this.leaseTimeoutMs > 0)) throw new TypeError(`invalid lease timeout: ${this.leaseTimeoutMs}`);
   }
 
+  /** Names of the semaphores remembered now (held or waited on). */
+  names(): string[] {
+    return [...this.semaphores.keys()];
+  }
+
+  /** What a restart must bring back of one semaphore: its size and leases (undefined: nothing held). */
+  snapshot(name: string): { maxLeases: number; leases: Array<[leaseId: string, holder: string]> } | undefined {
+    const record = this.semaphores.get(name);
+    if (record === undefined || record.leases.size === 0) return undefined;
+    return { maxLeases: record.maxLeases, leases: [...record.leases].map(([leaseId, lease]) => [leaseId, lease.holder]) };
+  }
+
+  /**
+   * Leases read back after a restart, counted as refreshed now: a holder that
+   * comes back keeps its lease by refreshing it; one that does not loses it
+   * after the lease timeout.
+   */
+  restore(name: string, maxLeases: number, leases: ReadonlyArray<readonly [string, string]>): void {
+    const record = this.record(name, maxLeases);
+    const now = this.now();
+    for (const [leaseId, holder] of leases) if (!record.leases.has(leaseId)) this.addLease(record, leaseId, holder, now);
+  }
+
   /** Leases held across every semaphore (the extension validates leases only while this is > 0). */
   get leaseCount(): number {
     return this.totalLeases;

@@ -40,6 +40,11 @@ export class VariableState {
     return this.variables.size;
   }
 
+  /** Names of the variables remembered now. */
+  names(): string[] {
+    return [...this.variables.keys()];
+  }
+
   peek(name: string): CoordinationItem | undefined {
     return this.variables.get(name)?.item;
   }
