@@ -34,7 +34,9 @@ export class StateStore {
     try {
       mkdirSync(dir, { recursive: true });
       const lmdb = (await import('lmdb')) as unknown as { open(options: Record<string, unknown>): LmdbDatabase };
-      const db = lmdb.open({ path: dir, compression: false });
+      // overlappingSync: a write resolves once committed (in the OS's hands: it survives the process being
+      // killed), and the fsync that guards against power loss follows without holding the reply up.
+      const db = lmdb.open({ path: dir, compression: false, overlappingSync: true });
       return new StateStore(dir, db);
     } catch (error) {
       throw new StateStoreError(`cannot open the state dir ${dir}: ${(error as Error).message}`, { cause: error });
