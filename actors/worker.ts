@@ -498,7 +498,15 @@ export class Worker extends MailboxActor {
 
   protected override onPeerClosed(peer: Peer): void {
     if (peer === this.scheduler) {
-      if (this.closingPromise === undefined) void this.schedulerLost();
+      if (this.closingPromise !== undefined) return;
+      if (addressScheme(this.schedulerAddress) === 'inproc') {
+        // A scheduler in this very process that closed is not coming back.
+        this.log.debug({ scheduler: this.schedulerAddress }, 'the in-process scheduler closed; closing');
+        this.closedBecause = `the in-process scheduler ${this.schedulerAddress} closed`;
+        void this.close();
+        return;
+      }
+      void this.schedulerLost();
       return;
     }
     if (peer.role === 'peer') {
