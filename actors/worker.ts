@@ -326,6 +326,8 @@ export class Worker extends MailboxActor {
           onRetry: (n, error, delayMs) =>
             this.log.warn({ scheduler: this.schedulerAddress, attempt: n, delayMs, reason: (error as Error)?.message }, `scheduler connection lost, retrying (${n})`),
           cancelled: () => this.closingPromise !== undefined,
+          // A scheduler in this very process that stopped listening is not coming back: one try only.
+          retryable: () => addressScheme(this.schedulerAddress) !== 'inproc',
         },
       ).then((held) => this.reregistered(held));
     } catch (error) {
@@ -499,13 +501,6 @@ export class Worker extends MailboxActor {
   protected override onPeerClosed(peer: Peer): void {
     if (peer === this.scheduler) {
       if (this.closingPromise !== undefined) return;
-      if (addressScheme(this.schedulerAddress) === 'inproc') {
-        // A scheduler in this very process that closed is not coming back.
-        this.log.debug({ scheduler: this.schedulerAddress }, 'the in-process scheduler closed; closing');
-        this.closedBecause = `the in-process scheduler ${this.schedulerAddress} closed`;
-        void this.close();
-        return;
-      }
       void this.schedulerLost();
       return;
     }
