@@ -28,10 +28,11 @@ import type {
   TaskFinishedMsg,
   WorkerStatus,
 } from '../lib/protocol/messages.js';
-import { HELD_OVER, PUBLISHED_PREFIX, isPseudoClient } from '../lib/scheduler/records.js';
+import { FIRE_AND_FORGET, HELD_OVER, PUBLISHED_PREFIX, isPseudoClient } from '../lib/scheduler/records.js';
 import { parseHeldReport } from '../lib/scheduler/held-report.js';
 import type { HeldEntry } from '../lib/scheduler/state.js';
 import { StateStore } from '../lib/scheduler/state-store.js';
+import { recipesOf } from '../lib/scheduler/task-recipes.js';
 import { SchedulerState, type PlacedData, type SchedulerMessages, type SchedulerStateOptions, type SettledKey } from '../lib/scheduler/state.js';
 import { parseDuration } from '../lib/units.js';
 import { createCoordinationExtension, type CoordinationExtension, type SchedulerExtension } from '../lib/coordination/extension.js';
@@ -216,7 +217,10 @@ export class Scheduler extends MailboxActor {
     'register-client': (msg, from) => this.registerClient(msg, from),
     'update-graph': (msg) => this.updateGraph(msg),
     'client-desires-keys': (msg) => {
-      this.sendOut(this.state.clientDesiresKeys(requireString(msg.client, 'client', 'client-desires-keys'), requireKeys(msg.keys, 'client-desires-keys'), this.stimulus(msg)));
+      const client = requireString(msg.client, 'client', 'client-desires-keys');
+      const keys = requireKeys(msg.keys, 'client-desires-keys');
+      this.sendOut(this.state.clientDesiresKeys(client, keys, this.stimulus(msg)));
+      if (client === FIRE_AND_FORGET && this.store !== undefined) for (const key of keys) this.keepFireAndForget(key);
     },
     'client-releases-keys': (msg) => {
       this.sendOut(this.state.clientReleasesKeys(requireString(msg.client, 'client', 'client-releases-keys'), requireKeys(msg.keys, 'client-releases-keys'), this.stimulus(msg)));
@@ -392,16 +396,49 @@ export class Scheduler extends MailboxActor {
       for (const k of keys as string[]) this.awaitHold(k, `${PUBLISHED_PREFIX}${name}`);
       datasets++;
     }
+    let fired = 0;
+    for (const [key, value] of store.records('fire-and-forget')) {
+      const tasks = (value as { tasks?: unknown } | undefined)?.tasks;
+      const target = key.slice('fire-and-forget/'.length);
+      if (!Array.isArray(tasks)) continue;
+      // Run again: a worker that comes back holding the value (or a piece of it) spares the work.
+      this.sendOut(this.state.updateGraph(FIRE_AND_FORGET, tasks as GraphTask[], [target], this.state.nextStimulusId('restored-fire-and-forget')));
+      if (!this.state.tasks.has(target)) {
+        this.log.warn({ key: target }, 'a stored fire-and-forget task could not be submitted again (a piece of it has no recipe); dropped');
+        void this.persist(key, undefined);
+        continue;
+      }
+      this.watchFireAndForget(target);
+      fired++;
+    }
     const parts = [
       `${counts.variables} variable${counts.variables === 1 ? '' : 's'}`,
       `${counts.queues} queue${counts.queues === 1 ? '' : 's'} (${counts.queueItems} item${counts.queueItems === 1 ? '' : 's'})`,
       `${counts.locksAndSemaphores} lock/semaphore${counts.locksAndSemaphores === 1 ? '' : 's'} (${counts.leases} lease${counts.leases === 1 ? '' : 's'})`,
       `${counts.events} event${counts.events === 1 ? '' : 's'} set`,
       `${datasets} dataset${datasets === 1 ? '' : 's'}`,
+      ...(fired > 0 ? [`${fired} fire-and-forget task${fired === 1 ? '' : 's'}`] : []),
     ];
-    const restored = counts.variables + counts.queues + counts.locksAndSemaphores + counts.events + datasets;
+    const restored = counts.variables + counts.queues + counts.locksAndSemaphores + counts.events + datasets + fired;
     if (restored === 0) this.log.info({ stateDir: dir }, 'state dir holds nothing yet: starting fresh');
     else this.log.warn({ stateDir: dir, ...counts, datasets }, `restored state: ${parts.join(', ')}`);
+  }
+
+  /** Fire-and-forget work outlives this scheduler: its recipe is kept until it is done. */
+  private keepFireAndForget(key: string): void {
+    const state = this.state.tasks.get(key)?.state;
+    if (state === undefined || state === 'memory' || state === 'erred') return;
+    const tasks = recipesOf(this.state.tasks, key);
+    if (tasks.length === 0) return;
+    void this.persist(`fire-and-forget/${key}`, { tasks });
+    this.watchFireAndForget(key);
+  }
+
+  private watchFireAndForget(key: string): void {
+    void this.whenSettled(key).then((entry) => {
+      // 'forgotten' also answers waiters when this scheduler closes: then the work is not done.
+      if (entry.state === 'memory' || entry.state === 'erred') void this.persist(`fire-and-forget/${key}`, undefined);
+    });
   }
 
   private awaitHold(key: string, holder: string): void {

@@ -4,10 +4,10 @@
  * client's futures. Real processes, a real SIGKILL, the same port again.
  */
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Event, Lock, Queue, Variable } from '../dist/index.js';
+import { Client, Event, Lock, Queue, Variable, fireAndForget } from '../dist/index.js';
 import { CliProcess, unusedPort } from './fixtures/cli-process.js';
 
 const env = { ...process.env, DISTRIBUTED_LOG_LEVEL: 'warn' };
@@ -46,6 +46,16 @@ t.test('--state-dir: after a SIGKILL and a restart, workers, futures, Variable, 
   const lock = new Lock('exclusive', { client });
   t.equal(await lock.acquire(), true);
   await new Event('ready', { client }).set();
+  // Fire-and-forget work from a client that is gone before the scheduler dies: only the store can bring it back.
+  const marker = join(dir, 'fired.txt');
+  const firer = await Client.connect(address, { reconnectTimeout: 0 });
+  const gate = firer.submit(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000));
+  const fired = firer.submit(async (_: unknown, path: string) => {
+    const fs = await import('node:fs/promises');
+    await fs.appendFile(path, 'ran;');
+  }, gate, marker);
+  fireAndForget(fired);
+  await firer.close();
 
   const futures = client.map((i: number) => {
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
@@ -55,7 +65,7 @@ t.test('--state-dir: after a SIGKILL and a restart, workers, futures, Variable, 
   await scheduler.stop('SIGKILL');
   await new Promise((resolve) => setTimeout(resolve, 1000));
   scheduler = await startScheduler(port, dir);
-  t.match(scheduler.stderr, /restored state: 1 variable, 1 queue \(3 items\), 1 lock\/semaphore \(1 lease\), 1 event set, 2 datasets/);
+  t.match(scheduler.stderr, /restored state: 1 variable, 1 queue \(3 items\), 1 lock\/semaphore \(1 lease\), 1 event set, 2 datasets, 1 fire-and-forget task/);
 
   await client.waitForWorkers(2, { timeout: '20s' });
   t.same(await client.run(() => process.pid), pids, 'the same worker processes');
@@ -75,4 +85,7 @@ t.test('--state-dir: after a SIGKILL and a restart, workers, futures, Variable, 
   t.equal(await new Lock('exclusive', { client: other }).acquire({ timeout: '200ms' }), false, 'the lock is still held by its owner');
   t.equal(await lock.release(), true, 'and its owner can release it');
   t.equal(await new Lock('exclusive', { client: other }).acquire({ timeout: '5s' }), true, 'then another client gets it');
+  const deadline = Date.now() + 20_000;
+  while (!existsSync(marker) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  t.equal(existsSync(marker) ? readFileSync(marker, 'utf8') : 'never', 'ran;', 'the fire-and-forget task of a departed client ran once, from the store');
 });
