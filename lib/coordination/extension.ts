@@ -372,9 +372,9 @@ export function createCoordinationExtension(
     handlers[op] = (msg, from) => {
       const reply = handle(msg, from);
       if (store === undefined) return reply;
-        const written = touch(kind, text(msg, 'name')).catch((error: unknown) => {
-          log.error({ err: error, op }, 'could not write coordination state to the state dir');
-        });
+      const written = touch(kind, text(msg, 'name')).catch((error: unknown) => {
+        log.error({ err: error, op }, 'could not write coordination state to the state dir');
+      });
       return isThenable(reply) ? reply : written.then(() => reply);
     };
   }
