@@ -28,11 +28,9 @@ import type {
   TaskFinishedMsg,
   WorkerStatus,
 } from '../lib/protocol/messages.js';
-import { FIRE_AND_FORGET, HELD_OVER, PUBLISHED_PREFIX, isPseudoClient } from '../lib/scheduler/records.js';
+import { FIRE_AND_FORGET, PUBLISHED_PREFIX, isPseudoClient } from '../lib/scheduler/records.js';
 import { parseHeldReport } from '../lib/scheduler/held-report.js';
-import type { HeldEntry } from '../lib/scheduler/state.js';
-import { StateStore } from '../lib/scheduler/state-store.js';
-import { recipesOf } from '../lib/scheduler/task-recipes.js';
+import { createRecovery, type Dataset, type Recovery, type RecoveryHost } from './scheduler/recovery.js';
 import { SchedulerState, type PlacedData, type SchedulerMessages, type SchedulerStateOptions, type SettledKey } from '../lib/scheduler/state.js';
 import { parseDuration } from '../lib/units.js';
 import { createCoordinationExtension, type CoordinationExtension, type SchedulerExtension } from '../lib/coordination/extension.js';
@@ -108,11 +106,6 @@ export interface GatherReply {
 
 export type RunOutcome = { ok: true; value: Blob } | { ok: false; error: SerializedError };
 
-interface Dataset {
-  keys: string[];
-  data: Blob;
-}
-
 interface KeyWaiter {
   resolve: (entry: SettledKey) => void;
 }
@@ -173,12 +166,6 @@ export class Scheduler extends MailboxActor {
   private readonly heartbeats: WorkerHeartbeats;
   private readonly restartTimeout: number;
   private restarting = false;
-  private readonly heldOverTtl: number;
-  private readonly heldOverTimers = new Set<NodeJS.Timeout>();
-  /** The durable store (--state-dir), if any. */
-  private store: StateStore | undefined;
-  /** Holds restored from the store on keys no worker has brought back yet: key -> pseudo-clients. */
-  private readonly awaitedHolds = new Map<string, Set<string>>();
   /** Files from client.uploadFile, given to every worker that registers. */
   private readonly uploads = new Map<string, Blob>();
   /** Lock, Semaphore, Event, Queue and Variable live here; their keys are held through pseudo-clients. */
@@ -189,7 +176,7 @@ export class Scheduler extends MailboxActor {
       if (!isPseudoClient(client) && !this.clientPeers.has(client)) return;
       if (!this.state.tasks.has(key) && isPseudoClient(client)) {
         // Restored from the store before the workers are back: hold it once a worker brings it.
-        this.awaitHold(key, client);
+        this.recovery.awaitHold(key, client);
         return;
       }
       this.sendOut(this.state.clientDesiresKeys(client, [key], this.state.nextStimulusId('coordination-hold')));
@@ -208,11 +195,15 @@ export class Scheduler extends MailboxActor {
   private readonly retirement: RetirementExtension = createRetirementExtension(this.retirementHost());
   /** adaptive_target: what a cluster's Adaptive loop asks (actors/scheduler/adaptive.ts). */
   private readonly adaptive: SchedulerExtension = createAdaptiveExtension(this.adaptiveHost());
+  private readonly recoveryOptions = { heldOverTtlMs: 60_000 };
+  /** Held-over values, the state dir and what it restores (actors/scheduler/recovery.ts). */
+  private readonly recovery: Recovery = createRecovery(this.recoveryHost(), this.recoveryOptions);
 
   protected readonly handlers: Readonly<Record<string, Handler>> = {
     ...this.coordination.handlers,
     ...this.retirement.handlers,
     ...this.adaptive.handlers,
+    ...this.recovery.handlers,
     // clients
     'register-client': (msg, from) => this.registerClient(msg, from),
     'update-graph': (msg) => this.updateGraph(msg),
@@ -220,7 +211,7 @@ export class Scheduler extends MailboxActor {
       const client = requireString(msg.client, 'client', 'client-desires-keys');
       const keys = requireKeys(msg.keys, 'client-desires-keys');
       this.sendOut(this.state.clientDesiresKeys(client, keys, this.stimulus(msg)));
-      if (client === FIRE_AND_FORGET && this.store !== undefined) for (const key of keys) this.keepFireAndForget(key);
+      if (client === FIRE_AND_FORGET) this.recovery.firedAndForgotten(keys);
     },
     'client-releases-keys': (msg) => {
       this.sendOut(this.state.clientReleasesKeys(requireString(msg.client, 'client', 'client-releases-keys'), requireKeys(msg.keys, 'client-releases-keys'), this.stimulus(msg)));
@@ -259,11 +250,9 @@ export class Scheduler extends MailboxActor {
     'held-keys': (msg, from) => {
       const w = this.workerOf(from, 'held-keys');
       const held = parseHeldReport(msg, 'held-keys');
-      if (w !== undefined && held !== undefined) this.adoptHeld(w, held, this.stimulus(msg));
+      if (w !== undefined && held !== undefined) this.recovery.adoptHeld(w, held, this.stimulus(msg));
     },
-    'held-over-expired': (msg, from) => {
-      if (from === undefined) this.sendOut(this.state.clientReleasesKeys(HELD_OVER, msg.keys as string[], this.stimulus(msg)));
-    },
+
     'task-finished': (msg, from) => {
       const w = this.workerOf(from, 'task-finished');
       if (w !== undefined) this.sendOut(this.state.taskFinished(w, msg as unknown as TaskFinishedMsg, this.stimulus(msg)));
@@ -336,7 +325,7 @@ export class Scheduler extends MailboxActor {
       onExpired: (address, silentMs) => this.post({ op: 'worker-ttl-expired', address, silentMs }),
     });
     this.restartTimeout = parseDuration(options.restartTimeout ?? '30s');
-    this.heldOverTtl = parseDuration(options.heldOverTtl ?? '60s');
+    this.recoveryOptions.heldOverTtlMs = parseDuration(options.heldOverTtl ?? '60s');
     const interval = parseDuration(options.stealingInterval ?? 100);
     if (interval > 0 && Number.isFinite(interval)) {
       this.stealingTimer = setInterval(() => {
@@ -352,7 +341,7 @@ export class Scheduler extends MailboxActor {
     const scheduler = new Scheduler(options);
     try {
       // Restored before the first connection: nobody sees a state without it.
-      if (options.stateDir !== undefined) await scheduler.openStore(options.stateDir);
+      if (options.stateDir !== undefined) await scheduler.recovery.openStore(options.stateDir);
       else scheduler.log.info('no state dir: coordination primitives and datasets live in memory only and are lost if the scheduler restarts');
       scheduler.listener = await scheduler.listen(address);
       if (options.inproc === true && !address.startsWith('inproc://')) scheduler.inprocListener = await scheduler.listen('inproc://');
@@ -375,95 +364,6 @@ export class Scheduler extends MailboxActor {
     }
     scheduler.log.debug({ address: scheduler.address }, 'scheduler started');
     return scheduler;
-  }
-
-  private async openStore(dir: string): Promise<void> {
-    const store = await StateStore.open(dir);
-    this.store = store;
-    this.coordination.useStore(store);
-    const counts = this.coordination.restore([
-      ...store.records('semaphore'), ...store.records('event'), ...store.records('queue'), ...store.records('variable'),
-    ]);
-    let datasets = 0;
-    for (const [key, value] of store.records('dataset')) {
-      const name = key.slice('dataset/'.length);
-      const { keys, data } = (value ?? {}) as { keys?: unknown; data?: unknown };
-      if (!Array.isArray(keys) || !isBlob(data)) {
-        this.log.error({ record: key }, 'a stored dataset is malformed; skipped');
-        continue;
-      }
-      this.datasets.set(name, { keys: keys as string[], data });
-      for (const k of keys as string[]) this.awaitHold(k, `${PUBLISHED_PREFIX}${name}`);
-      datasets++;
-    }
-    let fired = 0;
-    for (const [key, value] of store.records('fire-and-forget')) {
-      const tasks = (value as { tasks?: unknown } | undefined)?.tasks;
-      const target = key.slice('fire-and-forget/'.length);
-      if (!Array.isArray(tasks)) continue;
-      // Run again: a worker that comes back holding the value (or a piece of it) spares the work.
-      this.sendOut(this.state.updateGraph(FIRE_AND_FORGET, tasks as GraphTask[], [target], this.state.nextStimulusId('restored-fire-and-forget')));
-      if (!this.state.tasks.has(target)) {
-        this.log.warn({ key: target }, 'a stored fire-and-forget task could not be submitted again (a piece of it has no recipe); dropped');
-        void this.persist(key, undefined);
-        continue;
-      }
-      this.watchFireAndForget(target);
-      fired++;
-    }
-    const parts = [
-      `${counts.variables} variable${counts.variables === 1 ? '' : 's'}`,
-      `${counts.queues} queue${counts.queues === 1 ? '' : 's'} (${counts.queueItems} item${counts.queueItems === 1 ? '' : 's'})`,
-      `${counts.locksAndSemaphores} lock/semaphore${counts.locksAndSemaphores === 1 ? '' : 's'} (${counts.leases} lease${counts.leases === 1 ? '' : 's'})`,
-      `${counts.events} event${counts.events === 1 ? '' : 's'} set`,
-      `${datasets} dataset${datasets === 1 ? '' : 's'}`,
-      ...(fired > 0 ? [`${fired} fire-and-forget task${fired === 1 ? '' : 's'}`] : []),
-    ];
-    const restored = counts.variables + counts.queues + counts.locksAndSemaphores + counts.events + datasets + fired;
-    if (restored === 0) this.log.info({ stateDir: dir }, 'state dir holds nothing yet: starting fresh');
-    else this.log.warn({ stateDir: dir, ...counts, datasets }, `restored state: ${parts.join(', ')}`);
-  }
-
-  /** Fire-and-forget work outlives this scheduler: its recipe is kept until it is done. */
-  private keepFireAndForget(key: string): void {
-    const state = this.state.tasks.get(key)?.state;
-    if (state === undefined || state === 'memory' || state === 'erred') return;
-    const tasks = recipesOf(this.state.tasks, key);
-    if (tasks.length === 0) return;
-    void this.persist(`fire-and-forget/${key}`, { tasks });
-    this.watchFireAndForget(key);
-  }
-
-  private watchFireAndForget(key: string): void {
-    void this.whenSettled(key).then((entry) => {
-      // 'forgotten' also answers waiters when this scheduler closes: then the work is not done.
-      if (entry.state === 'memory' || entry.state === 'erred') void this.persist(`fire-and-forget/${key}`, undefined);
-    });
-  }
-
-  private awaitHold(key: string, holder: string): void {
-    let holders = this.awaitedHolds.get(key);
-    if (holders === undefined) this.awaitedHolds.set(key, (holders = new Set()));
-    holders.add(holder);
-  }
-
-  /** Restored holds whose keys are now known (a worker brought them back, or a client resubmitted them). */
-  private applyAwaitedHolds(keys: Iterable<string>): void {
-    if (this.awaitedHolds.size === 0) return;
-    for (const key of keys) {
-      const holders = this.awaitedHolds.get(key);
-      if (holders === undefined || !this.state.tasks.has(key)) continue;
-      this.awaitedHolds.delete(key);
-      for (const holder of holders) this.sendOut(this.state.clientDesiresKeys(holder, [key], this.state.nextStimulusId('restored-hold')));
-    }
-  }
-
-  /** Writes one record to the store, when there is one (settles once durable). */
-  private persist(key: string, value: unknown): Promise<void> {
-    if (this.store === undefined) return Promise.resolve();
-    return this.store.write(key, value).catch((error: unknown) => {
-      this.log.error({ err: error, record: key }, 'could not write to the state dir');
-    });
   }
 
   /** Where clients and workers connect (with the real port when port 0 was asked for). */
@@ -492,8 +392,6 @@ export class Scheduler extends MailboxActor {
     this.closingPromise ??= (async () => {
       if (this.stealingTimer !== undefined) clearInterval(this.stealingTimer);
       this.heartbeats.close();
-      for (const timer of this.heldOverTimers) clearTimeout(timer);
-      this.heldOverTimers.clear();
       this.coordination.close?.();
       this.retirement.close?.();
       const closed = new DistributedError('the scheduler is closing');
@@ -506,7 +404,7 @@ export class Scheduler extends MailboxActor {
       for (const [key, waiters] of this.keyWaiters) for (const w of waiters) w.resolve({ key, state: 'forgotten' });
       this.keyWaiters.clear();
       await super.close();
-      await this.store?.close();
+      await this.recovery.close();
     })();
     return this.closingPromise;
   }
@@ -575,20 +473,20 @@ export class Scheduler extends MailboxActor {
     from.role = { kind: 'client', id: client } satisfies SchedulerRole;
     this.clientPeers.set(client, from);
     this.log.info({ client, peer: from.address }, 'client connected');
-    if (msg.reconnect === true && this.store === undefined && msg.scheduler !== this.id) {
+    if (msg.reconnect === true && !this.recovery.durable && msg.scheduler !== this.id) {
       this.log.warn(
         { client },
         `client ${client} came back after a scheduler restart: without --state-dir, the Locks, Semaphores, Queues, Variables, Events and published datasets from before the restart are lost`,
       );
     }
-    return { address: this.address, id: this.id, durable: this.store !== undefined };
+    return { address: this.address, id: this.id, durable: this.recovery.durable };
   }
 
   private updateGraph(msg: OpDict): void {
     const client = requireString(msg.client, 'client', 'update-graph');
     // Malformed tasks or keys are refused by the state with InvalidGraphError (sent to the client).
     this.sendOut(this.state.updateGraph(client, msg.tasks as GraphTask[], msg.keys as string[], this.stimulus(msg)));
-    if (this.awaitedHolds.size > 0 && Array.isArray(msg.keys)) this.applyAwaitedHolds(msg.keys as string[]);
+    if (Array.isArray(msg.keys)) this.recovery.keysKnown(msg.keys as string[]);
   }
 
   private closeClient(client: string, from: Peer | undefined): void {
@@ -840,26 +738,11 @@ export class Scheduler extends MailboxActor {
     }
     if (held !== undefined) {
       this.log.info({ worker: address, keys: held.length }, `worker ${address} re-registered with ${held.length} keys`);
-      this.adoptHeld(address, held, this.state.nextStimulusId('worker-reregistered'));
+      this.recovery.adoptHeld(address, held, this.state.nextStimulusId('worker-reregistered'));
     } else {
       this.log.info({ worker: address, name: msg.name, nthreads: msg.nthreads }, 'worker joined');
     }
     return { status: 'OK', heartbeatInterval: this.heartbeats.interval };
-  }
-
-  /** Values a worker holds become `memory`; those no client wants yet wait heldOverTtl for their clients to come back. */
-  private adoptHeld(worker: string, held: HeldEntry[], stimulusId: string): void {
-    if (held.length === 0) return;
-    const unknown = held.filter((entry) => !this.state.tasks.has(entry.key)).map((entry) => entry.key);
-    this.sendOut(this.state.adoptHeld(worker, held, HELD_OVER, stimulusId));
-    this.applyAwaitedHolds(held.map((entry) => entry.key));
-    if (unknown.length === 0) return;
-    const timer = setTimeout(() => {
-      this.heldOverTimers.delete(timer);
-      this.post({ op: 'held-over-expired', keys: unknown });
-    }, this.heldOverTtl);
-    timer.unref();
-    this.heldOverTimers.add(timer);
   }
 
   private waitForWorkers(msg: OpDict): Promise<void> {
@@ -1039,6 +922,22 @@ export class Scheduler extends MailboxActor {
     };
   }
 
+  private recoveryHost(): RecoveryHost {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const scheduler = this;
+    return {
+      get state() {
+        return scheduler.state;
+      },
+      log: this.log,
+      coordination: this.coordination,
+      datasets: this.datasets,
+      sendOut: (out) => this.sendOut(out),
+      post: (msg) => this.post(msg),
+      whenSettled: (key) => this.whenSettled(key),
+    };
+  }
+
   private adaptiveHost(): { readonly state: SchedulerState; readonly retiring: ReadonlySet<string> } {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const scheduler = this;
@@ -1123,7 +1022,7 @@ export class Scheduler extends MailboxActor {
       this.sendOut(this.state.clientReleasesKeys(holder, stale, this.state.nextStimulusId('publish-override')));
     }
     this.datasets.set(name, { keys: [...keys], data: msg.data });
-    return this.store === undefined ? 'OK' : this.persist(`dataset/${name}`, { keys, data: msg.data }).then(() => 'OK' as const);
+    return this.recovery.durable ? this.recovery.persist(`dataset/${name}`, { keys, data: msg.data }).then(() => 'OK' as const) : 'OK';
   }
 
   private publishGet(name: string): Dataset {
@@ -1137,6 +1036,6 @@ export class Scheduler extends MailboxActor {
     if (dataset === undefined) throw new DistributedError(`no dataset named ${JSON.stringify(name)}`);
     this.datasets.delete(name);
     this.sendOut(this.state.clientReleasesKeys(`${PUBLISHED_PREFIX}${name}`, dataset.keys, this.stimulus(msg)));
-    return this.store === undefined ? 'OK' : this.persist(`dataset/${name}`, undefined).then(() => 'OK' as const);
+    return this.recovery.durable ? this.recovery.persist(`dataset/${name}`, undefined).then(() => 'OK' as const) : 'OK';
   }
 }
