@@ -108,6 +108,9 @@ t.test('a scheduler that never comes back: workers exit after their death timeou
   const done = client.submit(() => 7);
   t.equal(await done.result(), 7);
   await scheduler.stop('SIGKILL');
+  await t.rejects(client.scatter([1], { timeout: '300ms' }), { name: 'TimeoutError', message: /did not come back within the call's timeout/ },
+    'a call made meanwhile waits no longer than its own timeout');
+  t.equal(slow.status, 'pending', 'meanwhile the future is still pending');
   await t.rejects(slow.result(), { name: 'CommClosedError', message: /did not come back within 1\.5 s/ }, 'the pending future fails with CommClosedError');
   await t.rejects(client.nthreads(), { name: 'CommClosedError' }, 'and so do calls');
   t.equal(client.status, 'closed');
