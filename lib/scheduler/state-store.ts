@@ -20,6 +20,8 @@ interface LmdbDatabase {
   close(): Promise<void>;
 }
 
+const LMDB_MODULE: string = 'lmdb';
+
 export class StateStoreError extends DistributedError {
   override name = 'StateStoreError';
 }
@@ -33,7 +35,8 @@ export class StateStore {
   static async open(dir: string): Promise<StateStore> {
     try {
       mkdirSync(dir, { recursive: true });
-      const lmdb = (await import('lmdb')) as unknown as { open(options: Record<string, unknown>): LmdbDatabase };
+      // Named through a variable: the type checker does not need lmdb (a checkout built before `npm install` still compiles).
+      const lmdb = (await import(LMDB_MODULE)) as { open(options: Record<string, unknown>): LmdbDatabase };
       // overlappingSync: a write resolves once committed (in the OS's hands: it survives the process being
       // killed), and the fsync that guards against power loss follows without holding the reply up.
       const db = lmdb.open({ path: dir, compression: false, overlappingSync: true });
