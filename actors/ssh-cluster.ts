@@ -143,15 +143,30 @@ export class SSHCluster implements Cluster {
     const cluster = new SSHCluster(options);
     try {
       await cluster.#preflight();
-      await cluster.#startScheduler();
       const nprocs = options.workerOptions?.nprocs ?? 1;
-      const started = await Promise.all(
-        options.hosts.map((_, index) => {
-          const base = `ssh-${index}`;
-          const names = nprocs === 1 ? [base] : Array.from({ length: nprocs }, (_, i) => `${base}-${i}`);
-          return cluster.#startSession(index, names, nprocs, base);
-        }),
-      );
+      const startWorkers = (): Promise<SSHWorker[][]> =>
+        Promise.all(
+          options.hosts.map((_, index) => {
+            const base = `ssh-${index}`;
+            const names = nprocs === 1 ? [base] : Array.from({ length: nprocs }, (_, i) => `${base}-${i}`);
+            return cluster.#startSession(index, names, nprocs, base);
+          }),
+        );
+      let started: SSHWorker[][];
+      const port = options.schedulerOptions?.port ?? DEFAULT_PORT;
+      if (port === 0) {
+        // The address is known only once the scheduler has printed it.
+        await cluster.#startScheduler();
+        started = await startWorkers();
+      } else {
+        // A known port: workers start alongside the scheduler (they keep dialling until it listens).
+        cluster.#schedulerAddress = `${options.security === undefined ? "tcp" : "tls"}://${options.hosts[0]}:${port}`;
+        const scheduler = cluster.#startScheduler();
+        const workers = startWorkers();
+        workers.catch(() => undefined);
+        await scheduler;
+        started = await workers;
+      }
       cluster.workers.push(...started.flat());
     } catch (error) {
       await cluster.close();

@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { Client } from '../lib/client/client.js';
 import { LocalCluster } from '../actors/local-cluster.js';
 import type { BenchRow } from './report.js';
-import { startSshd } from './sshd-server.js';
+import { startSshd, unusedPort } from './sshd-server.js';
 
 const group = 'deploy';
 const DCLUSTER = fileURLToPath(new URL('../bin/dcluster.js', import.meta.url));
@@ -27,7 +27,7 @@ async function dclusterFirstResultMs(): Promise<number> {
       process.execPath,
       [DCLUSTER, '127.0.0.1', '127.0.0.1', '--ssh-port', String(sshd.port), '--ssh-private-key', sshd.key,
         '--ssh-option', `UserKnownHostsFile=${sshd.sshOptions.UserKnownHostsFile}`, '--remote-node', process.execPath,
-        '--scheduler-port', '0', '--nthreads', '1'],
+        '--scheduler-port', String(await unusedPort()), '--nthreads', '1'],
       { stdio: ['ignore', 'pipe', 'ignore'] },
     );
     const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
