@@ -29,6 +29,8 @@ export interface WorkerLauncher<W> {
   start(name: string): Promise<W>;
   /** What the scheduler knows it by, its address or its name (undefined while it has none). */
   idOf(worker: W): string | undefined;
+  /** False once the worker is closing or gone (retired by hand with client.retireWorkers, or died for good). */
+  alive(worker: W): boolean;
   /** Closes a worker that the scheduler would not retire (or that never registered). */
   stop(worker: W): Promise<void>;
   readonly threadsPerWorker: number;
@@ -54,8 +56,9 @@ export class WorkerScaling<W> {
     this.#nextName = workers.length;
   }
 
-  /** Workers started or starting. */
+  /** Workers started or starting (workers found gone are dropped from the list first). */
   get planned(): number {
+    for (let i = this.workers.length - 1; i >= 0; i--) if (!this.launcher.alive(this.workers[i]!)) this.workers.splice(i, 1);
     return this.workers.length + this.#starting;
   }
 

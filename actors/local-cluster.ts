@@ -72,6 +72,7 @@ export class LocalCluster<Processes extends boolean = boolean> implements Cluste
         threadsPerWorker: spec.threadsPerWorker,
         start: (name) => Nanny.start(scheduler.address, { ...common, name, host: '127.0.0.1' }),
         idOf: (nanny) => nanny.workerAddress,
+        alive: (nanny) => nanny.status !== 'closing' && nanny.status !== 'closed',
         stop: (nanny) => nanny.close('retired'),
       };
       this.#scaling = new WorkerScaling(launcher, nannies, address, 'local-');
@@ -80,6 +81,7 @@ export class LocalCluster<Processes extends boolean = boolean> implements Cluste
         threadsPerWorker: spec.threadsPerWorker,
         start: (name) => Worker.start(scheduler.address, { ...common, name }),
         idOf: (worker) => worker.address,
+        alive: (worker) => worker.status !== 'closing' && worker.status !== 'closed',
         stop: (worker) => worker.close(),
       };
       this.#scaling = new WorkerScaling(launcher, threadWorkers, address, 'local-');

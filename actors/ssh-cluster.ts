@@ -124,6 +124,7 @@ export class SSHCluster implements Cluster {
         return worker!;
       },
       idOf: (worker) => worker.name,
+      alive: (worker) => worker.session.remote.running,
       stop: async (worker) => {
         const session = worker.session;
         session.names = session.names.filter((name) => name !== worker.name);

@@ -69,6 +69,12 @@ t.test('scale(n) adds workers and retires some gracefully', async (t) => {
   await client.waitForWorkers(3);
   const data = await client.scatter([1, 2, 3, 4, 5, 6].map((i) => new Uint8Array(1000).fill(i)));
   t.equal(new Set(Object.values(await client.whoHas(data)).flat()).size, 3, 'spread over the three');
+  const [first] = cluster.workerAddresses;
+  await client.retireWorkers(first!);
+  await waitFor('the worker retired by hand to close', () => cluster.workers.some((worker) => worker.status === 'closed'));
+  await cluster.scale(3);
+  t.equal(cluster.workers.length, 3, 'a worker retired by hand no longer counts: scale(3) started one more');
+  t.notOk(cluster.workerAddresses.includes(first!));
   await cluster.scale(1);
   t.equal(cluster.workers.length, 1, 'two retired');
   t.equal(Object.keys((await client.schedulerInfo()).workers).length, 1);
