@@ -100,7 +100,7 @@ t.test('adapt on processes: a burst adds workers, idle ones are retired with the
     await new Promise((resolve) => setTimeout(resolve, 300));
     return i * 1000 + Math.random();
   };
-  const burst = client.map(slow, Array.from({ length: 30 }, (_, i) => i));
+  const burst = client.map(slow, Array.from({ length: 40 }, (_, i) => i));
   await waitFor('more workers', () => cluster.nannies.length > 1);
   t.pass(`the burst raised the workers to ${cluster.nannies.length}`);
   const values = await client.gather(burst);
