@@ -12,6 +12,7 @@ import { Worker } from './worker.js';
 import { Nanny } from './nanny.js';
 import { WorkerScaling, type Cluster, type WorkerLauncher } from './cluster.js';
 import type { Adaptive, AdaptOptions, AdaptiveStep } from './adaptive.js';
+import type { Security } from '../lib/comm/security.js';
 import { childLogger } from '../lib/logging.js';
 import { parseBytes } from '../lib/units.js';
 
@@ -37,6 +38,8 @@ export interface LocalClusterOptions {
   resources?: Record<string, number>;
   /** Where the scheduler serves its dashboard (when the scheduler has one). */
   dashboardAddress?: string;
+  /** TLS credentials (e.g. `await Security.temporary()`): with `processes`, every connection is tls://. */
+  security?: Security;
 }
 
 /** What `LocalCluster.workers` holds: Worker objects in this process, or the nannies of worker processes. */
@@ -121,6 +124,7 @@ export class LocalCluster<Processes extends boolean = boolean> implements Cluste
     const scheduler = await Scheduler.start({
       address: 'inproc://',
       ...(options.dashboardAddress !== undefined ? { dashboardAddress: options.dashboardAddress } : {}),
+      ...(options.security !== undefined ? { security: options.security } : {}),
     });
     const workers: Worker[] = [];
     try {
@@ -131,6 +135,7 @@ export class LocalCluster<Processes extends boolean = boolean> implements Cluste
             name: `local-${i}`,
             ...(memoryLimit !== undefined ? { memoryLimit } : {}),
             ...(options.resources !== undefined ? { resources: options.resources } : {}),
+            ...(options.security !== undefined ? { security: options.security } : {}),
           }),
         ),
       );
@@ -157,6 +162,7 @@ export class LocalCluster<Processes extends boolean = boolean> implements Cluste
       port: 0,
       inproc: true,
       ...(options.dashboardAddress !== undefined ? { dashboardAddress: options.dashboardAddress } : {}),
+      ...(options.security !== undefined ? { security: options.security } : {}),
     });
     const nannies: Nanny[] = [];
     try {
@@ -168,6 +174,7 @@ export class LocalCluster<Processes extends boolean = boolean> implements Cluste
             host: '127.0.0.1',
             ...(memoryLimit !== undefined ? { memoryLimit } : {}),
             ...(options.resources !== undefined ? { resources: options.resources } : {}),
+            ...(options.security !== undefined ? { security: options.security } : {}),
           }),
         ),
       );

@@ -14,6 +14,10 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Actor } from 'xstate';
+import { adoptServerSecurity } from '../lib/comm/program-security.js';
+import { addressScheme } from '../lib/comm/registry.js';
+import type { Security } from '../lib/comm/security.js';
+import { socketAddress } from '../lib/comm/socket-scheme.js';
 import { DistributedError, TimeoutError } from '../lib/errors.js';
 import { childLogger } from '../lib/logging.js';
 import { deserializeError } from '../lib/protocol/errors.js';
@@ -85,6 +89,8 @@ export interface NannyOptions {
   onWorkerStart?: (event: WorkerStartEvent) => void;
   /** Environment of the worker process (default: this process's). */
   env?: NodeJS.ProcessEnv;
+  /** TLS credentials for a tls:// scheduler: the nanny's own connections, and handed to its worker processes. */
+  security?: Security;
 }
 
 interface RunningChild {
@@ -154,7 +160,11 @@ export class Nanny extends MailboxActor {
   private reconnecting = false;
 
   private constructor(schedulerAddress: string, options: NannyOptions) {
-    super('nanny', { logger: childLogger('nanny', { scheduler: schedulerAddress, ...(options.name === undefined ? {} : { name: options.name }) }) });
+    super('nanny', {
+      logger: childLogger('nanny', { scheduler: schedulerAddress, ...(options.name === undefined ? {} : { name: options.name }) }),
+      security: options.security,
+    });
+    if (options.security !== undefined) adoptServerSecurity(options.security);
     this.schedulerAddress = schedulerAddress;
     this.options = options;
     this.deathTimeout = parseDuration(options.deathTimeout ?? DEFAULT_DEATH_TIMEOUT);
@@ -233,7 +243,7 @@ export class Nanny extends MailboxActor {
 
   private async begin(): Promise<void> {
     const host = this.options.host ?? '127.0.0.1';
-    const listener = await this.listen(`tcp://${host.includes(':') ? `[${host}]` : host}:0`);
+    const listener = await this.listen(socketAddress(this.socketScheme(), host, 0));
     this.address = listener.address;
     this.scheduler = await this.connectScheduler();
     const address = await this.spawnWorker();
@@ -380,6 +390,11 @@ export class Nanny extends MailboxActor {
     }
   }
 
+  /** The nanny and its worker listen as the scheduler does: tls:// for a tls:// scheduler, else tcp://. */
+  private socketScheme(): 'tcp' | 'tls' {
+    return addressScheme(this.schedulerAddress) === 'tls' ? 'tls' : 'tcp';
+  }
+
   /** Fork a worker process; resolves with its address once it has registered. */
   private spawnWorker(): Promise<string> {
     const preload = this.options.preload;
@@ -391,7 +406,8 @@ export class Nanny extends MailboxActor {
       ...(this.options.resources === undefined ? {} : { resources: this.options.resources }),
       ...(this.memoryLimit === undefined ? {} : { memoryLimit: this.memoryLimit }),
       host: this.options.host ?? '127.0.0.1',
-      ...(this.options.workerPort ? { listenAddress: `tcp://${this.options.host ?? '127.0.0.1'}:${this.options.workerPort}` } : {}),
+      ...(this.options.workerPort ? { listenAddress: socketAddress(this.socketScheme(), this.options.host ?? '127.0.0.1', this.options.workerPort) } : {}),
+      ...(this.options.security === undefined ? {} : { security: this.options.security.toPems() }),
       preload: preload === undefined ? [] : typeof preload === 'string' ? [preload] : [...preload],
       reportMemoryMs: this.reportMemoryMs,
       connectTimeout: Math.min(this.deathTimeout, 10_000),

@@ -40,8 +40,10 @@ import { checkUploadName } from '../lib/uploads.js';
 import { DIRECT_TRANSFER_MIN_BYTES, isDirectlyReachable, placeByPlan } from '../lib/protocol/direct-transfer.js';
 import { DashboardServer } from '../lib/scheduler/dashboard-server.js';
 import { dashboardSnapshot, type DashboardSnapshot } from '../lib/scheduler/dashboard-snapshot.js';
-import { parseTcpAddress } from '../lib/comm/tcp.js';
 import { runOnScheduler } from './run-on-scheduler.js';
+import { adoptServerSecurity } from '../lib/comm/program-security.js';
+import type { Security } from '../lib/comm/security.js';
+import { socketAddress, socketHost, socketScheme } from '../lib/comm/socket-scheme.js';
 import { MailboxActor, type Handler, type Peer } from '../lib/comm/mailbox.js';
 import { createRetirementExtension, type RetirementExtension, type RetirementHost } from './scheduler/retirement.js';
 import { createAdaptiveExtension } from './scheduler/adaptive.js';
@@ -93,6 +95,8 @@ export interface SchedulerOptions {
    * Without it they live in memory only and a restart loses them.
    */
   stateDir?: string;
+  /** TLS credentials: the scheduler then listens on tls:// (mutual TLS) instead of tcp://. */
+  security?: Security;
 }
 
 export type SchedulerRole = { kind: 'client'; id: string } | { kind: 'worker'; address: string };
@@ -313,7 +317,8 @@ export class Scheduler extends MailboxActor {
   };
 
   private constructor(options: SchedulerOptions) {
-    super('scheduler');
+    super('scheduler', { security: options.security });
+    if (options.security !== undefined) adoptServerSecurity(options.security);
     this.allowRunOnScheduler = options.allowRunOnScheduler === true;
     const stateOptions: SchedulerStateOptions = {};
     if (options.allowedFailures !== undefined) stateOptions.allowedFailures = options.allowedFailures;
@@ -337,7 +342,7 @@ export class Scheduler extends MailboxActor {
 
   /** Starts listening. Default address tcp://127.0.0.1:8786; `address: 'inproc://'` for an in-process cluster. */
   static async start(options: SchedulerOptions = {}): Promise<Scheduler> {
-    const address = options.address ?? `tcp://${options.host ?? '127.0.0.1'}:${options.port ?? DEFAULT_PORT}`;
+    const address = options.address ?? socketAddress(socketScheme(options.security), options.host ?? '127.0.0.1', options.port ?? DEFAULT_PORT);
     const scheduler = new Scheduler(options);
     try {
       // Restored before the first connection: nobody sees a state without it.
@@ -352,7 +357,7 @@ export class Scheduler extends MailboxActor {
     if (options.dashboardAddress !== undefined) {
       try {
         // An empty dashboard host binds where the scheduler was asked to listen (every interface for 0.0.0.0).
-        const bindHost = address.startsWith('tcp://') ? parseTcpAddress(address).host : '127.0.0.1';
+        const bindHost = socketHost(address) ?? '127.0.0.1';
         scheduler.dashboard = await DashboardServer.start(options.dashboardAddress, bindHost, {
           snapshot: () => scheduler.dashboardSnapshot(),
           identity: () => scheduler.identity(),

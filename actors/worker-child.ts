@@ -7,6 +7,7 @@
  * no worker outlives its nanny.
  */
 import { Worker } from './worker.js';
+import { Security } from '../lib/comm/security.js';
 import { childLogger } from '../lib/logging.js';
 import { serializeError } from '../lib/protocol/errors.js';
 import { isNannyToChild, type ChildToNanny, type WorkerChildConfig } from '../lib/nanny/child-messages.js';
@@ -47,6 +48,7 @@ async function start(config: WorkerChildConfig): Promise<void> {
       ...(config.connectTimeout === undefined ? {} : { connectTimeout: config.connectTimeout }),
       ...(config.deathTimeout === undefined ? {} : { deathTimeout: config.deathTimeout }),
       ...(config.reconnectBackoff === undefined ? {} : { reconnectBackoff: config.reconnectBackoff }),
+      ...(config.security === undefined ? {} : { security: Security.fromPems(config.security) }),
     };
     worker = await Worker.start(config.schedulerAddress, options);
     await runSetups(preloads, worker);

@@ -11,6 +11,7 @@ import { MessageChannel, parentPort, threadId, workerData } from 'node:worker_th
 import { executeTasks, type TaskOutcome, type TaskToRun } from '../lib/worker/execute.js';
 import { BATCH_PORT, serveBatches, transferListOf, type BatchPortMessage } from '../lib/worker/batch-port.js';
 import { ThreadTaskHost, workerInfoOf } from '../lib/worker/thread-link.js';
+import { adoptThreadSecurity } from '../lib/comm/thread-security.js';
 import { installClientPort } from '../lib/client/client-port.js';
 import { installClientAdapter } from '../lib/coordination/client-adapter.js';
 
@@ -23,6 +24,7 @@ type Movable = Parameters<typeof Piscina.move>[0];
 
 /** How tasks here reach their worker (absent when the pool was started without worker info). */
 const info = workerInfoOf(workerData);
+adoptThreadSecurity(workerData);
 const host = info === undefined ? undefined : new ThreadTaskHost(info);
 
 if (parentPort !== null && typeof workerData === 'object' && workerData !== null && BATCH_PORT in workerData) {

@@ -11,7 +11,10 @@
  */
 import { availableParallelism, totalmem } from 'node:os';
 import type { Actor } from 'xstate';
+import { adoptServerSecurity } from '../lib/comm/program-security.js';
 import { addressScheme } from '../lib/comm/registry.js';
+import type { Security } from '../lib/comm/security.js';
+import { socketAddress } from '../lib/comm/socket-scheme.js';
 import { serializeError } from '../lib/protocol/errors.js';
 import type {
   ActorAttributeMsg,
@@ -54,7 +57,7 @@ export interface WorkerOptions {
   resources?: Record<string, number>;
   /** Bytes, a size string ('4GB'), or 'auto' (this worker's share of system memory). Reported to the scheduler. */
   memoryLimit?: number | string;
-  /** Where to listen (default: inproc:// for an inproc scheduler, else tcp://<host>:0). */
+  /** Where to listen (default: inproc:// for an inproc scheduler, else <the scheduler's scheme>://<host>:0). */
   listenAddress?: string;
   /** Interface for the default TCP listener (default 127.0.0.1). */
   host?: string;
@@ -74,6 +77,8 @@ export interface WorkerOptions {
   reconnectBackoff?: Partial<BackoffPolicy>;
   /** How often to send heartbeat_worker (default: what the scheduler asks for at registration, else 500 ms). */
   heartbeatInterval?: number | string;
+  /** TLS credentials, for a tls:// scheduler: used on every connection (scheduler, peers, clients) and by the task threads. */
+  security?: Security;
 }
 
 /** The scheduler answered register-worker with a refusal (a duplicate name, say): retrying will not help. */
@@ -163,7 +168,8 @@ export class Worker extends MailboxActor {
   };
 
   private constructor(nthreads: number, options: WorkerOptions) {
-    super('worker');
+    super('worker', { security: options.security });
+    if (options.security !== undefined) adoptServerSecurity(options.security);
     this.options = options;
     this.nthreads = nthreads;
     this.memoryLimit = resolveMemoryLimit(options.memoryLimit, nthreads);
@@ -223,9 +229,10 @@ export class Worker extends MailboxActor {
   }
 
   private async startUp(schedulerAddress: string): Promise<void> {
+    const schedulerScheme = addressScheme(schedulerAddress);
     const listenAddress =
       this.options.listenAddress ??
-      (addressScheme(schedulerAddress) === 'inproc' ? 'inproc://' : `tcp://${this.options.host ?? '127.0.0.1'}:0`);
+      (schedulerScheme === 'inproc' ? 'inproc://' : socketAddress(schedulerScheme === 'tls' ? 'tls' : 'tcp', this.options.host ?? '127.0.0.1', 0));
     const listener = await this.listen(listenAddress);
     this.listenAddressValue = listener.address;
     this.nameValue = this.options.name ?? listener.address;
@@ -244,7 +251,12 @@ export class Worker extends MailboxActor {
     const taskHost = new WorkerTaskHost(info, (event) => this.feed(event));
     this.taskHost = taskHost;
     this.actors = new ActorHost(listener.address, taskHost);
-    this.pool = new ThreadPool(this.nthreads, { entry: THREAD_ENTRY, worker: info, onThreadLink: (port) => taskHost.serveThread(port) });
+    this.pool = new ThreadPool(this.nthreads, {
+      entry: THREAD_ENTRY,
+      worker: info,
+      onThreadLink: (port) => taskHost.serveThread(port),
+      ...(this.options.security?.hasCredentials === true ? { security: this.options.security.toPems() } : {}),
+    });
     this.schedulerAddress = schedulerAddress;
     this.releaseUploads = holdUploads();
     // A scheduler that is not up yet (started at the same moment, restarting) is waited for up to deathTimeout.

@@ -106,3 +106,25 @@ export class AbortError extends DistributedError {
 export class NotAllowedError extends DistributedError {
   override name = 'NotAllowedError';
 }
+
+/**
+ * TLS credentials that cannot be used: a file that cannot be read, text that
+ * is not PEM, a key that does not match its certificate, a certificate that
+ * has expired or that the CA did not sign. `file` names the culprit.
+ */
+export class SecurityError extends DistributedError {
+  override name = 'SecurityError';
+  constructor(message: string, readonly file?: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/** `requireEncryption` is on and something tried to dial or listen on a plain (tcp://) address. */
+export class EncryptionRequiredError extends DistributedError {
+  override name = 'EncryptionRequiredError';
+}
+
+/** The TLS handshake failed: the peer's certificate (or ours, in its eyes) was refused. Not worth retrying. */
+export class TlsHandshakeError extends ConnectError {
+  override name = 'TlsHandshakeError';
+}

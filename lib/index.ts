@@ -50,6 +50,7 @@ export type { Adaptive, AdaptOptions, AdaptiveStep } from '../actors/adaptive.js
 export { Scheduler } from '../actors/scheduler.js';
 export { Worker, type WorkerOptions } from '../actors/worker.js';
 export { Nanny, type NannyOptions } from '../actors/nanny.js';
+export { Security, type SecurityOptions } from './comm/security.js';
 
 export {
   Lock,
@@ -81,6 +82,9 @@ export {
   ThreadExitedError,
   AbortError,
   NotAllowedError,
+  SecurityError,
+  EncryptionRequiredError,
+  TlsHandshakeError,
 } from './errors.js';
 export { InvalidTransitionError } from '../machines/transition-table.js';
 export { parseDuration, parseBytes } from './units.js';

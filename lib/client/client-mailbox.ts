@@ -7,6 +7,7 @@ import { childLogger } from '../logging.js';
 import type {
   CancelledKeysMsg, KeyInMemoryMsg, LostDataMsg, OpDict, TaskErredToClientMsg, TaskRetriedMsg,
 } from '../protocol/messages.js';
+import type { Security } from '../comm/security.js';
 
 /** What the client does with each report. */
 export interface SchedulerReports {
@@ -23,8 +24,8 @@ export interface SchedulerReports {
 export class ClientMailbox extends MailboxActor {
   protected readonly handlers: Readonly<Record<string, Handler>>;
 
-  constructor(private readonly reports: SchedulerReports, clientId: string) {
-    super('client', { logger: childLogger('client', { client: clientId }) });
+  constructor(private readonly reports: SchedulerReports, clientId: string, security?: Security) {
+    super('client', { logger: childLogger('client', { client: clientId }), security });
     const as = <M>(handle: (msg: M) => void): Handler => (msg: OpDict) => handle(msg as unknown as M);
     this.handlers = {
       'key-in-memory': as<KeyInMemoryMsg>((msg) => reports.keyInMemory(msg)),

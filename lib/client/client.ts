@@ -32,6 +32,7 @@ import { MapSlices } from './map-slices.js';
 import { slicedArray } from './sliced-array.js';
 import { ReadAhead } from './read-ahead.js';
 import { buildTask, encodeArguments, shipFunction, type TaskFunction } from './task-spec.js';
+import type { Security } from '../comm/security.js';
 
 /**
  * Where to connect: an address, or an object that has one (a LocalCluster or
@@ -57,6 +58,8 @@ export interface ClientConnectOptions {
   reconnectTimeout?: number | string;
   /** @internal The client id (default `Client-<uuid>`); a worker's client picks its own before connecting. */
   id?: string;
+  /** TLS credentials for a tls:// scheduler (and the workers this client fetches from or scatters to). */
+  security?: Security;
 }
 
 /** An argument of a task whose parameter has type T: the value, or a Future of it (also inside arrays). */
@@ -190,6 +193,7 @@ export class Client implements AsyncDisposable {
         name: options.name ?? id,
         timeout,
         ...(options.reconnectTimeout === undefined ? {} : { reconnectTimeout: parseDuration(options.reconnectTimeout) }),
+        ...(options.security !== undefined ? { security: options.security } : {}),
       });
     } catch (error) {
       await cluster?.close();

@@ -12,6 +12,7 @@ import { MailboxActor, type Handler, type Peer } from '../comm/mailbox.js';
 import { childLogger } from '../logging.js';
 import type { Blob } from '../protocol/messages.js';
 import { placeByPlan } from '../protocol/direct-transfer.js';
+import type { Security } from '../comm/security.js';
 
 /** Connecting to a worker, and each get_data or update_data call, give up after this long (ms). */
 const DIRECT_TIMEOUT_MS = 10_000;
@@ -28,8 +29,8 @@ class WorkerConnections extends MailboxActor {
   protected readonly handlers: Readonly<Record<string, Handler>> = {};
   private readonly byAddress = new Map<string, Promise<Peer>>();
 
-  constructor(clientId: string) {
-    super('client-data', { logger: childLogger('client-data', { client: clientId }) });
+  constructor(clientId: string, security: Security | undefined) {
+    super('client-data', { logger: childLogger('client-data', { client: clientId }), security });
   }
 
   peerFor(address: string): Promise<Peer> {
@@ -54,8 +55,8 @@ class WorkerConnections extends MailboxActor {
 export class DirectData {
   private readonly connections: WorkerConnections;
 
-  constructor(private readonly clientId: string) {
-    this.connections = new WorkerConnections(clientId);
+  constructor(private readonly clientId: string, security?: Security) {
+    this.connections = new WorkerConnections(clientId, security);
   }
 
   /**

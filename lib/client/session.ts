@@ -28,6 +28,8 @@ import type { TaskReference } from './arguments.js';
 import { DirectData } from './direct-data.js';
 import { DIRECT_TRANSFER_MIN_BYTES, isDirectlyReachable } from '../protocol/direct-transfer.js';
 import type { RegisteredClient as Client } from '../task-context.js';
+import { adoptClientSecurity } from '../comm/program-security.js';
+import type { Security } from '../comm/security.js';
 
 /** Back-off between connection attempts while Client.connect's timeout lasts. */
 const FIRST_CONNECT_RETRY_MS = 50;
@@ -54,6 +56,8 @@ export interface OpenOptions {
   timeout: number;
   /** Milliseconds to win the scheduler back after losing it (0: do not try). Default 60 s. */
   reconnectTimeout?: number;
+  /** TLS credentials for every connection of this client (scheduler and workers). */
+  security?: Security;
 }
 
 const DEFAULT_RECONNECT_TIMEOUT_MS = 60_000;
@@ -128,10 +132,10 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   /** Resolves once connected and registered; rejects (and the session is closed) if that fails. */
   private ready: Promise<void> = Promise.resolve();
 
-  private constructor(readonly id: string, held: boolean) {
+  private constructor(readonly id: string, held: boolean, security: Security | undefined) {
     this.log = childLogger('client', { client: id });
-    this.mailbox = new ClientMailbox(this, id);
-    this.direct = new DirectData(id);
+    this.mailbox = new ClientMailbox(this, id, security);
+    this.direct = new DirectData(id, security);
     this.outbox = new Outbox((msg) => this.scheduler!.send(msg), {
       held,
       ready: () => this.reconnecting === undefined && this.scheduler !== undefined && !this.scheduler.closed,
@@ -141,7 +145,8 @@ export class ClientSession implements FutureOwner, SchedulerReports {
 
   /** Connects to the scheduler and registers; rejects with ConnectError or TimeoutError within `timeout`. */
   static async open(address: string, options: OpenOptions): Promise<ClientSession> {
-    const session = new ClientSession(options.id, false);
+    const session = new ClientSession(options.id, false, options.security);
+    if (options.security !== undefined) adoptClientSecurity(options.security);
     await session.connect(address, options);
     return session;
   }
@@ -152,7 +157,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
    * calls wait for it. If connecting fails, the session closes with that error.
    */
   static start(address: string, options: OpenOptions): ClientSession {
-    const session = new ClientSession(options.id, true);
+    const session = new ClientSession(options.id, true, options.security);
     session.schedulerAddress = address;
     session.ready = session.connect(address, options).then(() => session.outbox.open());
     session.ready.catch(() => undefined);

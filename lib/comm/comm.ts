@@ -2,11 +2,13 @@
  * The transport contract. A Comm carries op-dicts between two endpoints, in
  * order, with no reply semantics of its own (RPC sits on top: lib/comm/rpc.ts).
  *
- * Transports: `tcp://host:port` (lib/comm/tcp.ts) and `inproc://name`
+ * Transports: `tcp://host:port` (lib/comm/tcp.ts), `tls://host:port`
+ * (lib/comm/tls.ts, the same framing over mutual TLS) and `inproc://name`
  * (lib/comm/inproc.ts, MessagePorts inside one process). lib/comm/registry.ts
  * picks one by the address scheme.
  */
 import type { OpDict } from '../protocol/messages.js';
+import type { Security } from './security.js';
 
 export interface Comm {
   /** This end, as a peer would dial it back when that makes sense (else a descriptive string). */
@@ -46,11 +48,15 @@ export interface Listener {
 export interface ConnectOptions {
   /** milliseconds or a string with a unit; default 10 s */
   timeout?: number | string;
+  /** TLS credentials (tls://) and whether plain tcp:// is refused; default: the program's (lib/comm/program-security.ts). */
+  security?: Security | undefined;
 }
 
 export interface ListenOptions {
   /** Largest message accepted on this listener's comms, in bytes (default 1 GiB). */
   maxMessageBytes?: number;
+  /** TLS credentials (tls://) and whether plain tcp:// is refused; default: the program's. */
+  security?: Security | undefined;
 }
 
 export interface Transport {

@@ -17,6 +17,7 @@
 import type { Logger } from 'pino';
 import type { Comm, ConnectOptions, Listener, ListenOptions } from './comm.js';
 import { connect, listen } from './registry.js';
+import type { Security } from './security.js';
 import { RpcChannel } from './rpc.js';
 import { UnknownOpError } from '../errors.js';
 import { childLogger } from '../logging.js';
@@ -101,8 +102,12 @@ export abstract class MailboxActor {
   private readonly listeners = new Set<Listener>();
   private closing: Promise<void> | undefined;
 
-  constructor(readonly actorName: string, options: { logger?: Logger } = {}) {
+  /** The TLS credentials every connect and listen of this actor uses (and its requireEncryption). */
+  protected security: Security | undefined;
+
+  constructor(readonly actorName: string, options: { logger?: Logger; security?: Security | undefined } = {}) {
     this.log = options.logger ?? childLogger('actor', { actor: actorName });
+    this.security = options.security;
   }
 
   /** The peers currently attached. */
@@ -131,18 +136,22 @@ export abstract class MailboxActor {
 
   /** Dial an address (any registered transport) and attach the comm. */
   async connect(address: string, options?: ConnectOptions): Promise<Peer> {
-    return this.attach(await connect(address, options));
+    return this.attach(await connect(address, this.withSecurity(options ?? {})));
   }
 
   /** Listen on an address; every accepted comm is attached. */
   async listen(address: string, options?: ListenOptions): Promise<Listener> {
-    const listener = await listen(address, (comm) => { this.attach(comm); }, options);
+    const listener = await listen(address, (comm) => { this.attach(comm); }, this.withSecurity(options ?? {}));
     if (this.closing !== undefined) {
       await listener.close();
       return listener;
     }
     this.listeners.add(listener);
     return listener;
+  }
+
+  private withSecurity<T extends { security?: Security | undefined }>(options: T): T {
+    return this.security === undefined || options.security !== undefined ? options : { ...options, security: this.security };
   }
 
   /** Put a message in this actor's own inbox (timers, internal events); `from` is undefined. */

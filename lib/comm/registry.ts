@@ -1,13 +1,20 @@
 /**
- * Dialing and listening by address: the scheme (`tcp://`, `inproc://`) picks
- * the Transport. Connecting never hangs: it succeeds, or fails with a
- * ConnectError naming the address, within the connect timeout (default 10 s).
+ * Dialing and listening by address: the scheme (`tcp://`, `tls://`,
+ * `inproc://`) picks the Transport. Connecting never hangs: it succeeds, or
+ * fails with a ConnectError naming the address, within the connect timeout
+ * (default 10 s).
+ *
+ * Security: a caller's `security` (else the program's, for its credentials
+ * only) goes to the transport; a caller's `requireEncryption` refuses tcp://
+ * here, before any socket exists.
  */
-import { ConnectError } from '../errors.js';
+import { ConnectError, EncryptionRequiredError, SecurityError } from '../errors.js';
 import { parseDuration } from '../units.js';
 import type { Comm, ConnectOptions, Listener, ListenOptions, Transport } from './comm.js';
 import { inprocTransport } from './inproc.js';
+import { programSecurity } from './program-security.js';
 import { tcpTransport } from './tcp.js';
+import { tlsTransport } from './tls.js';
 
 export const DEFAULT_CONNECT_TIMEOUT = '10s';
 
@@ -19,7 +26,21 @@ export function registerTransport(transport: Transport): void {
 }
 
 registerTransport(tcpTransport);
+registerTransport(tlsTransport);
 registerTransport(inprocTransport);
+
+/** Throws EncryptionRequiredError for a plain-TCP address when the caller's Security requires encryption. */
+export function checkEncryption(address: string, options: { security?: ConnectOptions['security'] } | undefined, doing: string): void {
+  if (options?.security?.requireEncryption === true && addressScheme(address) === 'tcp') {
+    throw new EncryptionRequiredError(`refusing to ${doing} ${address}: encryption is required (Security requireEncryption); use a tls:// address`);
+  }
+}
+
+function withCredentials<T extends { security?: ConnectOptions['security'] }>(options: T): T {
+  if (options.security !== undefined) return options;
+  const program = programSecurity();
+  return program === undefined ? options : { ...options, security: program };
+}
 
 /** The scheme of an address: 'tcp' for 'tcp://127.0.0.1:8786'. */
 export function addressScheme(address: string): string {
@@ -45,8 +66,9 @@ export function transportFor(address: string): Transport {
 /** Dial `address`. Rejects with ConnectError (naming the address) on failure or after `options.timeout`. */
 export async function connect(address: string, options: ConnectOptions = {}): Promise<Comm> {
   const transport = transportFor(address);
+  checkEncryption(address, options, 'connect to');
   const timeout = parseDuration(options.timeout ?? DEFAULT_CONNECT_TIMEOUT);
-  const attempt = transport.connect(address, { ...options, timeout });
+  const attempt = transport.connect(address, withCredentials({ ...options, timeout }));
   let timer: NodeJS.Timeout | undefined;
   let timedOut = false;
   const deadline = new Promise<never>((_, reject) => {
@@ -63,7 +85,7 @@ export async function connect(address: string, options: ConnectOptions = {}): Pr
       attempt.then((comm) => comm.close(), () => undefined);
       throw error;
     }
-    if (error instanceof ConnectError || error instanceof TypeError) throw error;
+    if (error instanceof ConnectError || error instanceof TypeError || error instanceof SecurityError) throw error;
     const message = error instanceof Error ? error.message : String(error);
     throw new ConnectError(`could not connect to ${address}: ${message}`, { cause: error });
   } finally {
@@ -74,7 +96,9 @@ export async function connect(address: string, options: ConnectOptions = {}): Pr
 /** Listen on `address`; `onComm` receives every accepted comm. */
 export function listen(address: string, onComm: (comm: Comm) => void, options?: ListenOptions): Promise<Listener> {
   try {
-    return transportFor(address).listen(address, onComm, options);
+    const transport = transportFor(address);
+    checkEncryption(address, options, 'listen on');
+    return transport.listen(address, onComm, withCredentials(options ?? {}));
   } catch (error) {
     return Promise.reject(error);
   }

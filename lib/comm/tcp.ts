@@ -18,6 +18,9 @@
  * loopback or own address): there bandwidth is memory bandwidth, and
  * compressing and decompressing a large frame costs more than sending it raw.
  *
+ * TcpComm also carries `tls://` (lib/comm/tls.ts hands it a TLSSocket): one
+ * framing for both; TLS sockets read through 'data' events.
+ *
  * Addresses: host defaults to 127.0.0.1; listening on port 0 (or no port)
  * picks a free port, reported in Listener.address.
  */
@@ -32,7 +35,6 @@ import type { Comm, ConnectOptions, Listener, ListenOptions, Transport } from '.
 import { contactHost } from './contact-host.js';
 
 const SCHEME = 'tcp';
-const PREFIX = `${SCHEME}://`;
 const DEFAULT_HOST = '127.0.0.1';
 const log = childLogger('comm', { transport: SCHEME });
 
@@ -55,29 +57,35 @@ export interface TcpEndpoint {
   port: number | undefined;
 }
 
-/** Split `tcp://host:port` (IPv6 hosts in brackets). Throws TypeError on anything else. */
-export function parseTcpAddress(address: string): TcpEndpoint {
-  if (typeof address !== 'string' || !address.toLowerCase().startsWith(PREFIX)) {
-    throw new TypeError(`not a tcp address: ${JSON.stringify(address)} (expected tcp://host:port)`);
+/**
+ * Split `tcp://host:port` (IPv6 hosts in brackets). Throws TypeError on
+ * anything else. `scheme`: another socket scheme with the same shape (tls).
+ */
+export function parseTcpAddress(address: string, scheme = SCHEME): TcpEndpoint {
+  const prefix = `${scheme}://`;
+  if (typeof address !== 'string' || !address.toLowerCase().startsWith(prefix)) {
+    throw new TypeError(`not a ${scheme} address: ${JSON.stringify(address)} (expected ${prefix}host:port)`);
   }
-  const rest = address.slice(PREFIX.length);
+  const rest = address.slice(prefix.length);
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:/[\]\s]*))(?::(\d{1,5}))?\/?$/.exec(rest);
-  if (match === null) throw new TypeError(`invalid tcp address: ${JSON.stringify(address)} (expected tcp://host:port)`);
+  if (match === null) throw new TypeError(`invalid ${scheme} address: ${JSON.stringify(address)} (expected ${prefix}host:port)`);
   const host = match[1] ?? (match[2] === '' ? DEFAULT_HOST : match[2]!);
   const port = match[3] === undefined ? undefined : Number(match[3]);
-  if (port !== undefined && port > 65535) throw new TypeError(`invalid port in tcp address: ${JSON.stringify(address)}`);
+  if (port !== undefined && port > 65535) throw new TypeError(`invalid port in ${scheme} address: ${JSON.stringify(address)}`);
   return { host, port };
 }
 
-export function formatTcpAddress(host: string | undefined, port: number | undefined): string {
+export function formatTcpAddress(host: string | undefined, port: number | undefined, scheme = SCHEME): string {
   let h = host ?? '?';
   if (h.startsWith('::ffff:') && h.includes('.')) h = h.slice('::ffff:'.length);
-  return h.includes(':') ? `${PREFIX}[${h}]:${port ?? '?'}` : `${PREFIX}${h}:${port ?? '?'}`;
+  return h.includes(':') ? `${scheme}://[${h}]:${port ?? '?'}` : `${scheme}://${h}:${port ?? '?'}`;
 }
 
 export interface TcpCommOptions {
   /** Largest message accepted from the peer, in bytes (the decoder's default when absent). */
   maxMessageBytes?: number;
+  /** The scheme of the addresses the comm reports (default 'tcp'; 'tls' for a TLSSocket). */
+  scheme?: string;
 }
 
 function newDecoder(options: TcpCommOptions): WireDecoder {
@@ -165,8 +173,8 @@ export class TcpComm implements Comm {
 
   /** `reads`: the DirectReads the socket was created with, if any. */
   constructor(private readonly socket: net.Socket, options: TcpCommOptions = {}, reads?: DirectReads) {
-    this.localAddress = formatTcpAddress(socket.localAddress, socket.localPort);
-    this.peerAddress = formatTcpAddress(socket.remoteAddress, socket.remotePort);
+    this.localAddress = formatTcpAddress(socket.localAddress, socket.localPort, options.scheme);
+    this.peerAddress = formatTcpAddress(socket.remoteAddress, socket.remotePort, options.scheme);
     this.direct = reads !== undefined;
     this.encodeOptions = isSameHost(socket.remoteAddress, socket.localAddress) ? UNCOMPRESSED : undefined;
     this.decoder = reads?.decoder ?? newDecoder(options);

@@ -1,4 +1,5 @@
 /** What a nanny and its worker child process say over the IPC channel. */
+import type { SecurityPems } from '../comm/security.js';
 import type { SerializedError } from '../protocol/messages.js';
 
 export interface WorkerChildConfig {
@@ -19,6 +20,8 @@ export interface WorkerChildConfig {
   reconnectBackoff?: { baseMs?: number; maxMs?: number; factor?: number; jitter?: number };
   /** Report process.memoryUsage().rss this often (ms) where the nanny cannot read /proc; 0 = never. */
   reportMemoryMs: number;
+  /** The nanny's TLS credentials (over the IPC channel, never argv or env). */
+  security?: SecurityPems;
 }
 
 export type NannyToChild =

@@ -7,9 +7,9 @@
 /** Values of at least this many bytes go directly between client and workers. */
 export const DIRECT_TRANSFER_MIN_BYTES = 1024 * 1024;
 
-/** A worker any client can dial: one on TCP (in-process workers' bytes are relayed, shared and uncopied). */
+/** A worker any client can dial: one on TCP or TLS (in-process workers' bytes are relayed, shared and uncopied). */
 export function isDirectlyReachable(address: string): boolean {
-  return address.startsWith('tcp://');
+  return address.startsWith('tcp://') || address.startsWith('tls://');
 }
 
 /**

@@ -19,6 +19,7 @@ import type { TaskOutcome, TaskToRun } from './execute.js';
 import type { WorkerInfo } from '../task-context.js';
 import { isThreadLinkMessage, THREAD_LINK } from './thread-link.js';
 import { threadFlags } from './thread-flags.js';
+import { THREAD_SECURITY, type SecurityPems } from '../comm/thread-security.js';
 
 const log = childLogger('thread-pool');
 
@@ -27,6 +28,8 @@ export interface ThreadPoolOptions {
   entry: string;
   worker?: WorkerInfo;
   onThreadLink?: (port: MessagePort) => void;
+  /** TLS credentials the threads dial tls:// with (getClient(), actor calls in tasks). */
+  security?: SecurityPems;
 }
 
 /**
@@ -82,7 +85,11 @@ export class ThreadPool {
     const flags = threadFlags(withoutTapLoaders(process.execArgv));
     if (flags.dropped.length > 0) log.debug({ dropped: flags.dropped }, 'Node flags that worker threads refuse are left out for task threads');
     this.piscina = new Piscina({
-      workerData: { [BATCH_PORT]: true, ...(options.worker !== undefined ? { [THREAD_LINK]: options.worker } : {}) },
+      workerData: {
+        [BATCH_PORT]: true,
+        ...(options.worker !== undefined ? { [THREAD_LINK]: options.worker } : {}),
+        ...(options.security !== undefined ? { [THREAD_SECURITY]: options.security } : {}),
+      },
       filename: options.entry,
       minThreads: nthreads,
       maxThreads: nthreads,
