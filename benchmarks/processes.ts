@@ -29,7 +29,7 @@ function consume(data: Uint8Array): number {
 }
 
 /** A task on worker A makes the bytes; a task pinned to worker B reads them (B fetches from A directly). */
-async function transferMBps(client: Client, from: string, to: string, megabytes: number): Promise<number> {
+export async function transferMBps(client: Client, from: string, to: string, megabytes: number): Promise<number> {
   const bytes = megabytes * 1_000_000;
   const impure = client.with({ pure: false });
   const made = impure.with({ workers: [from] }).submit(produce, bytes);

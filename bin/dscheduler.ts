@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** dscheduler: start a scheduler on TCP and keep it until SIGINT/SIGTERM. */
+/** dscheduler: start a scheduler on TCP (TLS with --tls-*) and keep it until SIGINT/SIGTERM. */
 import { tcpAddress } from '../lib/cli/address.js';
 import { runCommand } from '../lib/cli/run-command.js';
 import { parseSchedulerArgs, SCHEDULER_USAGE } from '../lib/cli/scheduler-args.js';
@@ -13,12 +13,13 @@ await runCommand('dscheduler', SCHEDULER_USAGE, async () => {
   }
   // Loaded after parsing, so --help and bad flags answer at once.
   const { Scheduler } = await import('../actors/scheduler.js');
-  const { host, port, dashboardAddress, allowRunOnScheduler, stateDir } = command.options;
+  const { host, port, dashboardAddress, allowRunOnScheduler, stateDir, security } = command.options;
   const scheduler = await Scheduler.start({
-    address: tcpAddress(host, port),
+    address: tcpAddress(host, port, security === undefined ? 'tcp' : 'tls'),
     ...(dashboardAddress === undefined ? {} : { dashboardAddress }),
     ...(allowRunOnScheduler === true ? { allowRunOnScheduler } : {}),
     ...(stateDir === undefined ? {} : { stateDir }),
+    ...(security === undefined ? {} : { security }),
   });
   closeOnSignals({ program: 'dscheduler', close: () => scheduler.close() });
   process.stdout.write(`Start scheduler at ${scheduler.address}\n`);

@@ -4,6 +4,7 @@
  * worker in this process) for a scheduler, and keep them until SIGINT/SIGTERM.
  */
 import { withTimeout } from '../lib/deadline.js';
+import { tcpAddress } from '../lib/cli/address.js';
 import { runCommand } from '../lib/cli/run-command.js';
 import { closeOnSignals } from '../lib/cli/signals.js';
 import { parseWorkerArgs, WORKER_USAGE, workerNames, type WorkerCliOptions } from '../lib/cli/worker-args.js';
@@ -41,6 +42,7 @@ async function runWithNannies(options: WorkerCliOptions): Promise<void> {
       host: options.host,
       workerPort: options.ports[index] ?? 0,
       deathTimeout: options.deathTimeout,
+      ...(options.security === undefined ? {} : { security: options.security }),
       onWorkerStart: ({ address }) => printStarted(address, options.schedulerAddress),
     }).then((nanny) => {
       if (shuttingDown) void nanny.close('dworker shutting down');
@@ -86,7 +88,8 @@ async function runInProcess(options: WorkerCliOptions): Promise<void> {
       ...(options.memoryLimit === undefined ? {} : { memoryLimit: options.memoryLimit }),
       host: options.host,
       deathTimeout: options.deathTimeout,
-      ...(options.ports[0] === 0 ? {} : { listenAddress: `tcp://${options.host}:${options.ports[0]}` }),
+      ...(options.ports[0] === 0 ? {} : { listenAddress: tcpAddress(options.host, options.ports[0]!, options.schedulerAddress.startsWith('tls://') ? 'tls' : 'tcp') }),
+      ...(options.security === undefined ? {} : { security: options.security }),
     }),
     options.deathTimeout + START_SLACK_MS,
     () => `reaching the scheduler at ${options.schedulerAddress}`,

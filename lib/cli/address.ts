@@ -14,14 +14,16 @@ export function parsePort(text: string, what: string, allowZero = true): number 
 }
 
 /**
- * `tcp://host:port`, `host:port`, `host` (port 8786) or `[v6]:port` -> `tcp://host:port`.
- * Other schemes are refused: the processes of a cluster talk TCP.
+ * `tcp://host:port`, `tls://host:port`, `host:port`, `host` (port 8786) or
+ * `[v6]:port` -> `SCHEME://host:port` (`defaultScheme` when none is written).
+ * Other schemes are refused: the processes of a cluster talk TCP or TLS.
  */
-export function parseSchedulerAddress(text: string): string {
+export function parseSchedulerAddress(text: string, defaultScheme: 'tcp' | 'tls' = 'tcp'): string {
   const trimmed = text.trim();
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(trimmed);
-  if (scheme !== null && scheme[1]!.toLowerCase() !== 'tcp') {
-    throw new UsageError(`scheduler address must be tcp://host:port, got ${JSON.stringify(text)}`);
+  const named = scheme?.[1]!.toLowerCase();
+  if (named !== undefined && named !== 'tcp' && named !== 'tls') {
+    throw new UsageError(`scheduler address must be tcp://host:port or tls://host:port, got ${JSON.stringify(text)}`);
   }
   const location = scheme === null ? trimmed : trimmed.slice(scheme[0].length);
   const match = /^(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(?::([^:]*))?$/i.exec(location);
@@ -29,7 +31,7 @@ export function parseSchedulerAddress(text: string): string {
     throw new UsageError(`invalid scheduler address ${JSON.stringify(text)}: expected tcp://host:port, e.g. tcp://127.0.0.1:8786`);
   }
   const port = match[2] === undefined ? DEFAULT_SCHEDULER_PORT : parsePort(match[2], 'the scheduler port', false);
-  return `tcp://${match[1]!}:${port}`;
+  return `${named ?? defaultScheme}://${match[1]!}:${port}`;
 }
 
 /** A host name or IP to bind (no scheme, no port). */
@@ -41,7 +43,7 @@ export function parseHost(text: string): string {
   return host.startsWith('[') ? host.slice(1, -1) : host;
 }
 
-/** `tcp://host:port` for listening on host (IPv6 hosts in brackets). */
-export function tcpAddress(host: string, port: number): string {
-  return `tcp://${host.includes(':') ? `[${host}]` : host}:${port}`;
+/** `tcp://host:port` (or another socket scheme) for listening on host (IPv6 hosts in brackets). */
+export function tcpAddress(host: string, port: number, scheme: 'tcp' | 'tls' = 'tcp'): string {
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }

@@ -1,7 +1,9 @@
 /** `dscheduler` command line -> Scheduler.start options. */
 import { DEFAULT_SCHEDULER_PORT, parseHost, parsePort } from './address.js';
 import { parseFlags, stringFlag, booleanFlag, type FlagSpecs } from './parse-flags.js';
+import { TLS_FLAG_SPECS, TLS_HELP, TLS_USAGE, tlsSecurity } from './tls-flags.js';
 import { UsageError } from './usage-error.js';
+import type { Security } from '../comm/security.js';
 
 export interface SchedulerCliOptions {
   host: string;
@@ -12,27 +14,30 @@ export interface SchedulerCliOptions {
   allowRunOnScheduler?: boolean;
   /** Keep coordination primitives and datasets here (LMDB), restored on start. */
   stateDir?: string;
+  /** From --tls-*: the scheduler then listens on tls://. */
+  security?: Security;
 }
 
 export type SchedulerCommand = { kind: 'help'; text: string } | { kind: 'run'; options: SchedulerCliOptions };
 
-export const SCHEDULER_USAGE = 'usage: dscheduler [--host HOST] [--port PORT] [--dashboard-address ADDRESS] [--allow-run-on-scheduler] [--state-dir DIR]';
+export const SCHEDULER_USAGE = `usage: dscheduler [--host HOST] [--port PORT] [--dashboard-address ADDRESS] [--allow-run-on-scheduler] [--state-dir DIR] ${TLS_USAGE}`;
 
 export const SCHEDULER_HELP = `${SCHEDULER_USAGE}
 
-Start a distributed-ts scheduler and print "Start scheduler at tcp://HOST:PORT".
+Start a distributed-ts scheduler and print "Start scheduler at tcp://HOST:PORT" (tls:// with --tls-*).
 
 Options:
   --host HOST                  address to bind (default 127.0.0.1; 0.0.0.0 for every interface,
                                announcing this machine's first external address)
   --port PORT                  TCP port (default ${DEFAULT_SCHEDULER_PORT}; 0 picks a free port)
   --dashboard-address ADDRESS  serve the dashboard (status page, JSON, Prometheus /metrics) over HTTP
-                               at [HOST]:PORT, e.g. :8787 (off unless given)
+                               at [HOST]:PORT, e.g. :8787 (off unless given; plain HTTP, read-only)
   --allow-run-on-scheduler     let clients over the network run code in this process
                                (client.runOnScheduler); off by default
   --state-dir DIR              keep Lock/Semaphore leases, Queues, Variables, Events and published
                                datasets in DIR (an LMDB store) and restore them on start, so they
                                survive a restart (default: in memory only)
+${TLS_HELP}
   -h, --help                   show this help and exit
   -V, --version                print the version and exit
 
@@ -46,6 +51,7 @@ const specs: FlagSpecs = {
   'allow-run-on-scheduler': { type: 'boolean' },
   'state-dir': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  ...TLS_FLAG_SPECS,
 };
 
 export function parseSchedulerArgs(argv: readonly string[]): SchedulerCommand {
@@ -62,9 +68,11 @@ export function parseSchedulerArgs(argv: readonly string[]): SchedulerCommand {
   if (dashboardAddress !== undefined && !/^[^\s]*:\d+$/.test(dashboardAddress)) {
     throw new UsageError(`invalid --dashboard-address ${JSON.stringify(dashboardAddress)}: expected [HOST]:PORT, e.g. :8787`);
   }
+  const security = tlsSecurity(flags);
   return {
     kind: 'run',
     options: {
+      ...(security === undefined ? {} : { security }),
       host: host === undefined ? '127.0.0.1' : parseHost(host),
       port: port === undefined ? DEFAULT_SCHEDULER_PORT : parsePort(port, '--port'),
       ...(dashboardAddress === undefined ? {} : { dashboardAddress }),

@@ -5,7 +5,9 @@ import { parseHost, parsePort, parseSchedulerAddress } from './address.js';
 import { parseMemoryLimit } from './memory-limit.js';
 import { booleanFlag, listFlag, parseFlags, stringFlag, type FlagSpecs } from './parse-flags.js';
 import { parseResources } from './resources.js';
+import { TLS_FLAG_SPECS, TLS_HELP, TLS_USAGE, tlsSecurity } from './tls-flags.js';
 import { UsageError } from './usage-error.js';
+import type { Security } from '../comm/security.js';
 
 export const DEFAULT_DEATH_TIMEOUT_MS = 60_000;
 
@@ -25,17 +27,20 @@ export interface WorkerCliOptions {
   ports: number[];
   /** Milliseconds to reach the scheduler before giving up. */
   deathTimeout: number;
+  /** From --tls-*: every connection is tls://. */
+  security?: Security;
 }
 
 export type WorkerCommand = { kind: 'help'; text: string } | { kind: 'run'; options: WorkerCliOptions };
 
 export const WORKER_USAGE =
   'usage: dworker SCHEDULER_ADDRESS [--nprocs N] [--nthreads T] [--name NAME] [--no-nanny] [--memory-limit SIZE] ' +
-  '[--resources "NAME=AMOUNT ..."] [--preload MODULE] [--host HOST] [--port PORT|START:END] [--death-timeout DURATION]';
+  '[--resources "NAME=AMOUNT ..."] [--preload MODULE] [--host HOST] [--port PORT|START:END] [--death-timeout DURATION] ' +
+  TLS_USAGE;
 
 export const WORKER_HELP = `${WORKER_USAGE}
 
-Start worker processes for the scheduler at SCHEDULER_ADDRESS (tcp://HOST:PORT, HOST:PORT or HOST)
+Start worker processes for the scheduler at SCHEDULER_ADDRESS (tcp://HOST:PORT, tls://HOST:PORT, HOST:PORT or HOST)
 and print, for each, "Start worker at tcp://..." and "Registered with scheduler at tcp://...".
 
 Options:
@@ -53,6 +58,7 @@ Options:
   --port PORT|START:END      worker port (default 0 = any free port); with --nprocs N > 1 a range
                              of at least N ports, one per process (e.g. 9000:9009)
   --death-timeout DURATION   keep retrying an unreachable scheduler (and keep data) this long, then exit (default 60s)
+${TLS_HELP}
   -h, --help                 show this help and exit
   -V, --version              print the version and exit
 
@@ -73,6 +79,7 @@ const specs: FlagSpecs = {
   port: { type: 'string' },
   'death-timeout': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  ...TLS_FLAG_SPECS,
 };
 
 function positiveInteger(text: string, flag: string): number {
@@ -97,7 +104,12 @@ export function parseWorkerArgs(argv: readonly string[], machine: MachineFacts =
   if (flags.positionals.length > 1) {
     throw new UsageError(`dworker takes one SCHEDULER_ADDRESS, got ${flags.positionals.map((p) => JSON.stringify(p)).join(' ')}`);
   }
-  const schedulerAddress = parseSchedulerAddress(flags.positionals[0]!);
+  const security = tlsSecurity(flags);
+  // With TLS flags an address without a scheme means tls://.
+  const schedulerAddress = parseSchedulerAddress(flags.positionals[0]!, security === undefined ? 'tcp' : 'tls');
+  if (security !== undefined && schedulerAddress.startsWith('tcp://')) {
+    throw new UsageError(`--tls-* given but the scheduler address is ${schedulerAddress}: use tls://`);
+  }
 
   const nprocsText = stringFlag(flags, 'nprocs');
   const nworkersText = stringFlag(flags, 'nworkers');
@@ -151,6 +163,7 @@ export function parseWorkerArgs(argv: readonly string[], machine: MachineFacts =
       host: hostText === undefined ? '127.0.0.1' : parseHost(hostText),
       ports,
       deathTimeout,
+      ...(security === undefined ? {} : { security }),
     },
   };
 }
