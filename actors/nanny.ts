@@ -18,7 +18,7 @@ import { adoptServerSecurity } from '../lib/comm/program-security.js';
 import { addressScheme } from '../lib/comm/registry.js';
 import type { Security } from '../lib/comm/security.js';
 import { socketAddress } from '../lib/comm/socket-scheme.js';
-import { DistributedError, TimeoutError } from '../lib/errors.js';
+import { DistributedError, TimeoutError, TlsHandshakeError } from '../lib/errors.js';
 import { childLogger } from '../lib/logging.js';
 import { deserializeError } from '../lib/protocol/errors.js';
 import type { OpDict, WorkerRestartMemoryMsg } from '../lib/protocol/messages.js';
@@ -259,11 +259,13 @@ export class Nanny extends MailboxActor {
         timeoutMs: this.deathTimeout,
         ...(this.options.reconnectBackoff === undefined ? {} : { backoff: this.options.reconnectBackoff }),
         cancelled: () => this.closingPromise !== undefined,
+        // A refused certificate is refused again: give up at once, saying why.
+        retryable: (error) => !(error instanceof TlsHandshakeError),
         onRetry: (n, error, delayMs) =>
           this.log.warn({ attempt: n, delayMs, reason: (error as Error)?.message }, `scheduler connection lost, retrying (${n})`),
       });
     } catch (error) {
-      if (error instanceof ReconnectCancelled) throw error;
+      if (error instanceof ReconnectCancelled || error instanceof TlsHandshakeError) throw error;
       throw new TimeoutError(
         `could not reach the scheduler at ${this.schedulerAddress} within ${this.deathTimeout} ms: ${((error as Error).cause as Error | undefined)?.message ?? (error as Error).message}`,
         { cause: error },

@@ -30,7 +30,7 @@ import type {
   UpdateDataMsg,
 } from '../lib/protocol/messages.js';
 import { decodeValue, encodeValue } from '../lib/protocol/values.js';
-import { DistributedError, SerializationError, TimeoutError } from '../lib/errors.js';
+import { DistributedError, SerializationError, TimeoutError, TlsHandshakeError } from '../lib/errors.js';
 import { loadFunction } from '../lib/task-function.js';
 import { parseBytes, parseDuration } from '../lib/units.js';
 import { checkUploadName, holdUploads, writeUpload } from '../lib/uploads.js';
@@ -266,7 +266,7 @@ export class Worker extends MailboxActor {
       onRetry: (n, error, delayMs) =>
         this.log.warn({ scheduler: schedulerAddress, attempt: n, delayMs, err: error }, `cannot reach the scheduler yet, retrying (${n})`),
       cancelled: () => this.closingPromise !== undefined,
-      retryable: (error) => !(error instanceof RegistrationRefusedError),
+      retryable: (error) => !(error instanceof RegistrationRefusedError || error instanceof TlsHandshakeError),
     }).catch((error: unknown) => {
       if (error instanceof TimeoutError) {
         throw new TimeoutError(`could not register with the scheduler at ${schedulerAddress} within ${this.deathTimeout} ms: ${error.message}`, { cause: error });

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { Peer } from '../comm/mailbox.js';
-import { CancelledError, CommClosedError, ConnectError, InvalidGraphError, LostDataError, TimeoutError } from '../errors.js';
+import { CancelledError, CommClosedError, ConnectError, InvalidGraphError, LostDataError, TimeoutError, TlsHandshakeError } from '../errors.js';
 import { childLogger } from '../logging.js';
 import type {
   Blob, CancelledKeysMsg, GraphTask, KeyInMemoryMsg, LostDataMsg, OpDict, TaskErredToClientMsg, TaskRetriedMsg,
@@ -208,7 +208,8 @@ export class ClientSession implements FutureOwner, SchedulerReports {
       try {
         return await this.mailbox.connect(address, { timeout: Math.max(1, left) });
       } catch (error) {
-        if (!(error instanceof ConnectError)) throw error;
+        // A refused certificate is refused again: only unreachable schedulers are worth another try.
+        if (!(error instanceof ConnectError) || error instanceof TlsHandshakeError) throw error;
         const after = timeout - (performance.now() - started);
         if (after <= 0) {
           if (attempt === 1) throw error;
