@@ -43,6 +43,7 @@ import type { Instruction, WorkerEvent } from '../lib/worker/state-events.js';
 import { WorkerState } from '../lib/worker/worker-state.js';
 import { lifecycleState, sendStrict, startLifecycle } from '../machines/lifecycle.js';
 import { workerProcessMachine } from '../machines/worker-process.js';
+import { installActorProxy } from '../lib/client/actor.js';
 import { MailboxActor, type Handler, type Peer } from '../lib/comm/mailbox.js';
 import type { BackoffPolicy } from '../lib/comm/reconnect-backoff.js';
 import { ReconnectCancelled, reconnectWithin } from '../lib/comm/reconnect.js';
@@ -182,6 +183,8 @@ export class Worker extends MailboxActor {
 
   /** Listen, connect to the scheduler and register. Resolves once registered. */
   static async start(schedulerAddress: string, options: WorkerOptions = {}): Promise<Worker> {
+    // Actor handles among actor-method arguments become proxies here, even without the package root.
+    installActorProxy();
     const nthreads = options.nthreads ?? availableParallelism();
     if (!Number.isInteger(nthreads) || nthreads < 1) throw new RangeError(`nthreads must be a positive integer, got ${nthreads}`);
     const worker = new Worker(nthreads, options);

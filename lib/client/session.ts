@@ -23,6 +23,7 @@ import { FutureState } from './future-state.js';
 import { Outbox } from './outbox.js';
 import { whenAllDone } from './settle-all.js';
 import { ActorHolds } from './actor-holds.js';
+import { installActorProxy } from './actor.js';
 import { blockingWait } from '../task-context.js';
 import type { TaskReference } from './arguments.js';
 import { DirectData } from './direct-data.js';
@@ -134,6 +135,8 @@ export class ClientSession implements FutureOwner, SchedulerReports {
 
   private constructor(readonly id: string, held: boolean, security: Security | undefined) {
     this.log = childLogger('client', { client: id });
+    // Actor handles this client decodes become proxies, whichever module it was loaded from.
+    installActorProxy();
     this.mailbox = new ClientMailbox(this, id, security);
     this.direct = new DirectData(id, security);
     this.outbox = new Outbox((msg) => this.scheduler!.send(msg), {
