@@ -36,8 +36,8 @@ export interface LocalClusterOptions {
   memoryLimit?: number | string;
   /** Resources every worker advertises, e.g. `{ GPU: 1 }`. */
   resources?: Record<string, number>;
-  /** Where the scheduler serves its dashboard (when the scheduler has one). */
-  dashboardAddress?: string;
+  /** Where the scheduler serves its dashboard: default a free port on 127.0.0.1 (`':0'`); false: none. */
+  dashboardAddress?: string | false;
   /** TLS credentials (e.g. `await Security.temporary()`): with `processes`, every connection is tls://. */
   security?: Security;
 }
@@ -123,7 +123,7 @@ export class LocalCluster<Processes extends boolean = boolean> implements Cluste
 
     const scheduler = await Scheduler.start({
       address: 'inproc://',
-      ...(options.dashboardAddress !== undefined ? { dashboardAddress: options.dashboardAddress } : {}),
+      dashboardAddress: options.dashboardAddress ?? ':0',
       ...(options.security !== undefined ? { security: options.security } : {}),
     });
     const workers: Worker[] = [];
@@ -161,7 +161,7 @@ export class LocalCluster<Processes extends boolean = boolean> implements Cluste
       host: '127.0.0.1',
       port: 0,
       inproc: true,
-      ...(options.dashboardAddress !== undefined ? { dashboardAddress: options.dashboardAddress } : {}),
+      dashboardAddress: options.dashboardAddress ?? ':0',
       ...(options.security !== undefined ? { security: options.security } : {}),
     });
     const nannies: Nanny[] = [];

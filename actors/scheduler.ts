@@ -44,6 +44,7 @@ import { runOnScheduler } from './run-on-scheduler.js';
 import { adoptServerSecurity } from '../lib/comm/program-security.js';
 import type { Security } from '../lib/comm/security.js';
 import { socketAddress, socketHost, socketScheme } from '../lib/comm/socket-scheme.js';
+import { PluginHost, schedulerView, type SchedulerPlugin } from '../lib/scheduler/plugins.js';
 import { MailboxActor, type Handler, type Peer } from '../lib/comm/mailbox.js';
 import { createRetirementExtension, type RetirementExtension, type RetirementHost } from './scheduler/retirement.js';
 import { createAdaptiveExtension } from './scheduler/adaptive.js';
@@ -60,7 +61,9 @@ export interface SchedulerOptions {
    * `[HOST]:PORT`, e.g. ':8787' (an empty host: the scheduler's own, or
    * 127.0.0.1 for in-process schedulers; port 0: any free port).
    */
-  dashboardAddress?: string;
+  dashboardAddress?: string | false;
+  /** When the dashboard's port is taken, serve it on a free port instead (with a warning) rather than fail. */
+  dashboardFallback?: boolean;
   /**
    * Also accept connections from this thread over in-process comms (an
    * `inproc://` address, `inprocAddress`): a Client in the scheduler's own
@@ -97,6 +100,8 @@ export interface SchedulerOptions {
   stateDir?: string;
   /** TLS credentials: the scheduler then listens on tls:// (mutual TLS) instead of tcp://. */
   security?: Security;
+  /** Scheduler plugins, started (their `start` awaited) before `Scheduler.start` resolves. */
+  plugins?: SchedulerPlugin[];
 }
 
 export type SchedulerRole = { kind: 'client'; id: string } | { kind: 'worker'; address: string };
@@ -160,6 +165,8 @@ export class Scheduler extends MailboxActor {
   private inprocListener: Listener | undefined;
   private dashboard: DashboardServer | undefined;
   private readonly startedAt = performance.now();
+  /** Scheduler plugins (lib/scheduler/plugins.ts): told of graphs, transitions, workers and clients. */
+  readonly plugins: PluginHost;
   private readonly clientPeers = new Map<string, Peer>();
   private readonly workerPeers = new Map<string, Peer>();
   private readonly keyWaiters = new Map<string, KeyWaiter[]>();
@@ -324,6 +331,10 @@ export class Scheduler extends MailboxActor {
     if (options.allowedFailures !== undefined) stateOptions.allowedFailures = options.allowedFailures;
     if (options.validate !== undefined) stateOptions.validate = options.validate;
     this.state = new SchedulerState(stateOptions);
+    this.plugins = new PluginHost(
+      this.state,
+      schedulerView(this.state, { id: this.id, address: () => this.address }, (topic, msg) => this.logEvent(topic, msg)),
+    );
     this.heartbeats = new WorkerHeartbeats({
       ...(options.heartbeatInterval !== undefined ? { interval: options.heartbeatInterval } : {}),
       ...(options.workerTtl !== undefined ? { ttl: options.workerTtl } : {}),
@@ -354,18 +365,24 @@ export class Scheduler extends MailboxActor {
       await scheduler.close();
       throw error;
     }
-    if (options.dashboardAddress !== undefined) {
+    if (typeof options.dashboardAddress === 'string') {
       try {
         // An empty dashboard host binds where the scheduler was asked to listen (every interface for 0.0.0.0).
         const bindHost = socketHost(address) ?? '127.0.0.1';
         scheduler.dashboard = await DashboardServer.start(options.dashboardAddress, bindHost, {
           snapshot: () => scheduler.dashboardSnapshot(),
           identity: () => scheduler.identity(),
-        });
+        }, options.dashboardFallback === true);
       } catch (error) {
         await scheduler.close();
         throw error;
       }
+    }
+    try {
+      for (const plugin of options.plugins ?? []) await scheduler.addPlugin(plugin);
+    } catch (error) {
+      await scheduler.close();
+      throw error;
     }
     scheduler.log.debug({ address: scheduler.address }, 'scheduler started');
     return scheduler;
@@ -379,6 +396,24 @@ export class Scheduler extends MailboxActor {
   /** The dashboard's base URL (`http://host:port`), when `dashboardAddress` was given. */
   get dashboardAddress(): string | undefined {
     return this.dashboard?.url;
+  }
+
+  /**
+   * Adds a scheduler plugin in this process (its `start` is awaited); a plugin
+   * with the same name is closed and replaced. Resolves to the plugin's name.
+   */
+  addPlugin(plugin: SchedulerPlugin): Promise<string> {
+    return this.plugins.add(plugin);
+  }
+
+  /** Removes a plugin by name (its `close` is awaited); false when none has that name. */
+  removePlugin(name: string): Promise<boolean> {
+    return this.plugins.remove(name);
+  }
+
+  /** Logs an event on `topic` (or several): kept per topic, sent to subscribed clients, shown to plugins. */
+  logEvent(topic: string | string[], msg: unknown): void {
+    for (const t of Array.isArray(topic) ? topic : [topic]) this.plugins.logEvent(t, msg);
   }
 
   /** What the dashboard shows right now. */
@@ -406,6 +441,7 @@ export class Scheduler extends MailboxActor {
       }
       this.workerCountWaiters.clear();
       await this.dashboard?.close();
+      await this.plugins.close();
       for (const [key, waiters] of this.keyWaiters) for (const w of waiters) w.resolve({ key, state: 'forgotten' });
       this.keyWaiters.clear();
       await super.close();
@@ -464,6 +500,7 @@ export class Scheduler extends MailboxActor {
       this.log.info({ client: role.id }, 'client connection closed');
       this.coordination.peerClosed?.(role.id);
       this.sendOut(this.state.removeClient(role.id, this.state.nextStimulusId('client-gone')));
+      this.plugins.removeClient(role.id);
     }
   }
 
@@ -484,6 +521,7 @@ export class Scheduler extends MailboxActor {
         `client ${client} came back after a scheduler restart: without --state-dir, the Locks, Semaphores, Queues, Variables, Events and published datasets from before the restart are lost`,
       );
     }
+    this.plugins.addClient(client);
     return { address: this.address, id: this.id, durable: this.recovery.durable };
   }
 
@@ -492,6 +530,10 @@ export class Scheduler extends MailboxActor {
     // Malformed tasks or keys are refused by the state with InvalidGraphError (sent to the client).
     this.sendOut(this.state.updateGraph(client, msg.tasks as GraphTask[], msg.keys as string[], this.stimulus(msg)));
     if (Array.isArray(msg.keys)) this.recovery.keysKnown(msg.keys as string[]);
+    if (this.plugins.size > 0) {
+      const tasks = Array.isArray(msg.tasks) ? (msg.tasks as GraphTask[]).map((task) => task.key) : [];
+      this.plugins.updateGraph({ client, keys: Array.isArray(msg.keys) ? (msg.keys as string[]) : [], tasks });
+    }
   }
 
   private closeClient(client: string, from: Peer | undefined): void {
@@ -502,7 +544,9 @@ export class Scheduler extends MailboxActor {
     this.log.info({ client }, 'client closed');
     // Its Lock/Semaphore leases go now, as a vanished client's do (not when they next expire).
     this.coordination.peerClosed?.(client);
+    const known = this.state.clients.has(client);
     this.sendOut(this.state.removeClient(client, this.state.nextStimulusId('close-client')));
+    if (known) this.plugins.removeClient(client);
   }
 
   private identity(): Record<string, unknown> {
@@ -734,6 +778,7 @@ export class Scheduler extends MailboxActor {
     // Before any compute-task on the same connection: a task may import an uploaded module.
     for (const [filename, data] of this.uploads) from.send({ op: 'upload_file', filename, data });
     this.sendOut(out);
+    this.plugins.addWorker(address);
     for (const waiter of [...this.workerCountWaiters]) {
       if (this.state.running.length >= waiter.n) {
         this.workerCountWaiters.delete(waiter);
@@ -802,7 +847,9 @@ export class Scheduler extends MailboxActor {
     if (this.state.workers.has(address)) this.log.info({ worker: address, expected }, 'worker left');
     this.workerPeers.delete(address);
     this.heartbeats.forget(address);
+    const known = this.state.workers.has(address);
     this.sendOut(this.state.removeWorker(address, { expected }, stimulusId));
+    if (known) this.plugins.removeWorker(address);
     return peer;
   }
 

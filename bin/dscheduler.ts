@@ -13,15 +13,23 @@ await runCommand('dscheduler', SCHEDULER_USAGE, async () => {
   }
   // Loaded after parsing, so --help and bad flags answer at once.
   const { Scheduler } = await import('../actors/scheduler.js');
-  const { host, port, dashboardAddress, allowRunOnScheduler, stateDir, security } = command.options;
+  const { preloadIntoScheduler } = await import('../lib/cli/scheduler-preload.js');
+  const { host, port, dashboardAddress, dashboardFallback, preload, allowRunOnScheduler, stateDir, security } = command.options;
   const scheduler = await Scheduler.start({
     address: tcpAddress(host, port, security === undefined ? 'tcp' : 'tls'),
-    ...(dashboardAddress === undefined ? {} : { dashboardAddress }),
+    dashboardAddress,
+    dashboardFallback,
     ...(allowRunOnScheduler === true ? { allowRunOnScheduler } : {}),
     ...(stateDir === undefined ? {} : { stateDir }),
     ...(security === undefined ? {} : { security }),
   });
   closeOnSignals({ program: 'dscheduler', close: () => scheduler.close() });
+  try {
+    await preloadIntoScheduler(preload, scheduler, process.cwd());
+  } catch (error) {
+    await scheduler.close();
+    throw error;
+  }
   process.stdout.write(`Start scheduler at ${scheduler.address}\n`);
   if (scheduler.dashboardAddress !== undefined) process.stdout.write(`Dashboard at ${scheduler.dashboardAddress}/status\n`);
 });

@@ -48,6 +48,8 @@ export { RemoteHostError, type SshConnectOptions } from './deploy/ssh-command.js
 export type { Cluster } from '../actors/cluster.js';
 export type { Adaptive, AdaptOptions, AdaptiveStep } from '../actors/adaptive.js';
 export { Scheduler } from '../actors/scheduler.js';
+export type { SchedulerPlugin, SchedulerView, TransitionInfo, UpdateGraphInfo } from './scheduler/plugins.js';
+export { ReadOnlyViewError } from './scheduler/read-only.js';
 export { Worker, type WorkerOptions } from '../actors/worker.js';
 export { Nanny, type NannyOptions } from '../actors/nanny.js';
 export { Security, type SecurityOptions } from './comm/security.js';

@@ -73,11 +73,13 @@ t.test('resources and memory limits', async (t) => {
 });
 
 t.test('dscheduler arguments', async (t) => {
-  t.same(parseSchedulerArgs([]), { kind: 'run', options: { host: '127.0.0.1', port: 8786 } });
-  t.same(parseSchedulerArgs(['--host', '0.0.0.0', '--port', '0', '--dashboard-address', ':8787']), {
+  t.same(parseSchedulerArgs([]), { kind: 'run', options: { host: '127.0.0.1', port: 8786, dashboardAddress: ':8787', dashboardFallback: true, preload: [] } });
+  t.same(parseSchedulerArgs(['--host', '0.0.0.0', '--port', '0', '--dashboard-address', ':8788', '--preload', 'a.js', '--preload', 'b']), {
     kind: 'run',
-    options: { host: '0.0.0.0', port: 0, dashboardAddress: ':8787' },
+    options: { host: '0.0.0.0', port: 0, dashboardAddress: ':8788', dashboardFallback: false, preload: ['a.js', 'b'] },
   });
+  t.same(parseSchedulerArgs(['--no-dashboard']), { kind: 'run', options: { host: '127.0.0.1', port: 8786, dashboardAddress: false, dashboardFallback: false, preload: [] } });
+  usageError(t, () => parseSchedulerArgs(['--no-dashboard', '--dashboard-address', ':1']), /not both/);
   const help = parseSchedulerArgs(['--help']);
   t.equal(help.kind, 'help');
   t.match(help.kind === 'help' ? help.text : '', /--port[\s\S]*--host[\s\S]*--dashboard-address|--host[\s\S]*--port[\s\S]*--dashboard-address/);

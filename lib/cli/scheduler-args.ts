@@ -1,6 +1,6 @@
 /** `dscheduler` command line -> Scheduler.start options. */
 import { DEFAULT_SCHEDULER_PORT, parseHost, parsePort } from './address.js';
-import { parseFlags, stringFlag, booleanFlag, type FlagSpecs } from './parse-flags.js';
+import { parseFlags, stringFlag, booleanFlag, listFlag, type FlagSpecs } from './parse-flags.js';
 import { TLS_FLAG_SPECS, TLS_HELP, TLS_USAGE, tlsSecurity } from './tls-flags.js';
 import { UsageError } from './usage-error.js';
 import type { Security } from '../comm/security.js';
@@ -8,8 +8,12 @@ import type { Security } from '../comm/security.js';
 export interface SchedulerCliOptions {
   host: string;
   port: number;
-  /** Passed through only when given. */
-  dashboardAddress?: string;
+  /** Where the dashboard listens (default ':8787'); false with --no-dashboard. */
+  dashboardAddress: string | false;
+  /** The address is the default one: when its port is taken, a free port is used (with a warning). */
+  dashboardFallback: boolean;
+  /** --preload modules: each exports `plugin` (a SchedulerPlugin) or `setup(scheduler)`. */
+  preload: string[];
   /** --allow-run-on-scheduler: clients over the network may use client.runOnScheduler. */
   allowRunOnScheduler?: boolean;
   /** Keep coordination primitives and datasets here (LMDB), restored on start. */
@@ -20,7 +24,9 @@ export interface SchedulerCliOptions {
 
 export type SchedulerCommand = { kind: 'help'; text: string } | { kind: 'run'; options: SchedulerCliOptions };
 
-export const SCHEDULER_USAGE = `usage: dscheduler [--host HOST] [--port PORT] [--dashboard-address ADDRESS] [--allow-run-on-scheduler] [--state-dir DIR] ${TLS_USAGE}`;
+export const DEFAULT_DASHBOARD_ADDRESS = ':8787';
+
+export const SCHEDULER_USAGE = `usage: dscheduler [--host HOST] [--port PORT] [--dashboard-address ADDRESS | --no-dashboard] [--preload MODULE] [--allow-run-on-scheduler] [--state-dir DIR] ${TLS_USAGE}`;
 
 export const SCHEDULER_HELP = `${SCHEDULER_USAGE}
 
@@ -30,8 +36,13 @@ Options:
   --host HOST                  address to bind (default 127.0.0.1; 0.0.0.0 for every interface,
                                announcing this machine's first external address)
   --port PORT                  TCP port (default ${DEFAULT_SCHEDULER_PORT}; 0 picks a free port)
-  --dashboard-address ADDRESS  serve the dashboard (status page, JSON, Prometheus /metrics) over HTTP
-                               at [HOST]:PORT, e.g. :8787 (off unless given; plain HTTP, read-only)
+  --dashboard-address ADDRESS  serve the live dashboard (status, workers, graph pages, JSON, Prometheus
+                               /metrics) over HTTP at [HOST]:PORT (default :8787 on the scheduler's
+                               host; when 8787 is taken, a free port, with a warning; plain HTTP, read-only)
+  --no-dashboard               serve no dashboard
+  --preload MODULE             module (path or package) imported into the scheduler's process before it
+                               serves; it exports \`plugin\` (a scheduler plugin, added) or
+                               \`setup(scheduler)\` (awaited); may be given several times
   --allow-run-on-scheduler     let clients over the network run code in this process
                                (client.runOnScheduler); off by default
   --state-dir DIR              keep Lock/Semaphore leases, Queues, Variables, Events and published
@@ -50,6 +61,8 @@ const specs: FlagSpecs = {
   'dashboard-address': { type: 'string' },
   'allow-run-on-scheduler': { type: 'boolean' },
   'state-dir': { type: 'string' },
+  'no-dashboard': { type: 'boolean' },
+  preload: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
   ...TLS_FLAG_SPECS,
 };
@@ -65,6 +78,8 @@ export function parseSchedulerArgs(argv: readonly string[]): SchedulerCommand {
   const dashboardAddress = stringFlag(flags, 'dashboard-address');
   const stateDir = stringFlag(flags, 'state-dir');
   if (stateDir !== undefined && stateDir.trim() === '') throw new UsageError('--state-dir needs a directory');
+  const noDashboard = booleanFlag(flags, 'no-dashboard');
+  if (noDashboard && dashboardAddress !== undefined) throw new UsageError('give --dashboard-address or --no-dashboard, not both');
   if (dashboardAddress !== undefined && !/^[^\s]*:\d+$/.test(dashboardAddress)) {
     throw new UsageError(`invalid --dashboard-address ${JSON.stringify(dashboardAddress)}: expected [HOST]:PORT, e.g. :8787`);
   }
@@ -75,7 +90,9 @@ export function parseSchedulerArgs(argv: readonly string[]): SchedulerCommand {
       ...(security === undefined ? {} : { security }),
       host: host === undefined ? '127.0.0.1' : parseHost(host),
       port: port === undefined ? DEFAULT_SCHEDULER_PORT : parsePort(port, '--port'),
-      ...(dashboardAddress === undefined ? {} : { dashboardAddress }),
+      dashboardAddress: noDashboard ? false : (dashboardAddress ?? DEFAULT_DASHBOARD_ADDRESS),
+      dashboardFallback: !noDashboard && dashboardAddress === undefined,
+      preload: listFlag(flags, 'preload'),
       ...(booleanFlag(flags, 'allow-run-on-scheduler') ? { allowRunOnScheduler: true } : {}),
       ...(stateDir === undefined ? {} : { stateDir }),
     },

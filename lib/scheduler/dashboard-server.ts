@@ -63,8 +63,21 @@ export class DashboardServer {
     readonly url: string,
   ) {}
 
-  static start(address: string, defaultHost: string, sources: DashboardSources): Promise<DashboardServer> {
+  /** With `fallback`, a taken port is replaced by a free one (and a warning logged) instead of failing. */
+  static async start(address: string, defaultHost: string, sources: DashboardSources, fallback = false): Promise<DashboardServer> {
     const { host, port } = parseDashboardAddress(address, defaultHost);
+    try {
+      return await DashboardServer.listen(host, port, sources);
+    } catch (error) {
+      if (!fallback || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || port === 0) throw error;
+      const server = await DashboardServer.listen(host, 0, sources);
+      log.warn({ wanted: port, url: server.url }, `port ${port} is in use; the dashboard is at ${server.url} instead`);
+      process.emitWarning(`dashboard port ${port} is in use; serving the dashboard at ${server.url} instead`, { code: 'DTS_DASHBOARD_PORT' });
+      return server;
+    }
+  }
+
+  private static listen(host: string, port: number, sources: DashboardSources): Promise<DashboardServer> {
     const server = http.createServer((request, response) => {
       let page: Page;
       if (request.method !== 'GET' && request.method !== 'HEAD') {

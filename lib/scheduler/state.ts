@@ -110,6 +110,9 @@ export interface WorkerSummary {
   nanny?: string;
 }
 
+/** Called after a task changed state, inside the stimulus (the task record is live). */
+export type TransitionObserver = (ts: TaskRecord, start: SchedulerTaskState, finish: SchedulerTaskState, stimulusId: string) => void;
+
 const EMPTY_RECORD: Readonly<Record<string, never>> = Object.freeze({});
 
 /** States in which a victim has dropped a task it was asked to give up (worker states). */
@@ -138,6 +141,8 @@ export class SchedulerState implements WorkerDirectory {
   /** Tasks with a steal-request in flight. */
   readonly stealing = new Map<TaskRecord, InFlightSteal>();
   readonly transitionLog: TransitionLog;
+  /** Told of every task transition; set only while a plugin wants them (plugins.ts), so none costs one check. */
+  transitionObserver: TransitionObserver | undefined = undefined;
   totalNthreads = 0;
   /** bytes per ms */
   readonly bandwidth: number;
@@ -1041,6 +1046,7 @@ export class SchedulerState implements WorkerDirectory {
     const start = ts.state;
     ts.state = schedulerTaskTable.move(start, finish, ts.key);
     this.transitionLog.record(ts.key, start, finish, this.stimulusId, this.stimulusTime);
+    if (this.transitionObserver !== undefined) this.transitionObserver(ts, start, finish, this.stimulusId);
   }
 
   /* ================================================================ */
