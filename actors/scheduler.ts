@@ -45,6 +45,8 @@ import { adoptServerSecurity } from '../lib/comm/program-security.js';
 import type { Security } from '../lib/comm/security.js';
 import { socketAddress, socketHost, socketScheme } from '../lib/comm/socket-scheme.js';
 import { PluginHost, schedulerView, type SchedulerPlugin } from '../lib/scheduler/plugins.js';
+import { ALL_TOPIC, createEventsExtension, TASKS_TOPIC, WORKERS_TOPIC } from '../lib/scheduler/events.js';
+import { TaskStream } from '../lib/scheduler/task-stream.js';
 import { MailboxActor, type Handler, type Peer } from '../lib/comm/mailbox.js';
 import { createRetirementExtension, type RetirementExtension, type RetirementHost } from './scheduler/retirement.js';
 import { createAdaptiveExtension } from './scheduler/adaptive.js';
@@ -210,11 +212,25 @@ export class Scheduler extends MailboxActor {
   /** Held-over values, the state dir and what it restores (actors/scheduler/recovery.ts). */
   private readonly recovery: Recovery = createRecovery(this.recoveryHost(), this.recoveryOptions);
 
+  /** Topics of structured events (lib/scheduler/events.ts): logEvent, subscribeTopic, getEvents. */
+  readonly events = createEventsExtension({
+    now: Date.now,
+    sendToClient: (client, msg) => {
+      const peer = this.clientPeers.get(client);
+      if (peer !== undefined && !peer.closed) peer.send(msg);
+    },
+    logged: (topic, msg) => this.plugins.logEvent(topic, msg),
+  });
+  /** What ran where and when, as workers report it (client.getTaskStream, the dashboard). */
+  readonly taskStream = new TaskStream();
+
   protected readonly handlers: Readonly<Record<string, Handler>> = {
     ...this.coordination.handlers,
     ...this.retirement.handlers,
     ...this.adaptive.handlers,
     ...this.recovery.handlers,
+    ...this.events.handlers,
+    'get-task-stream': (msg) => this.taskStream.select({ start: msg.start as number | string | undefined, stop: msg.stop as number | string | undefined }),
     // clients
     'register-client': (msg, from) => this.registerClient(msg, from),
     'update-graph': (msg) => this.updateGraph(msg),
@@ -266,11 +282,17 @@ export class Scheduler extends MailboxActor {
 
     'task-finished': (msg, from) => {
       const w = this.workerOf(from, 'task-finished');
-      if (w !== undefined) this.sendOut(this.state.taskFinished(w, msg as unknown as TaskFinishedMsg, this.stimulus(msg)));
+      if (w === undefined) return;
+      this.taskStream.task(w, msg as unknown as TaskFinishedMsg, 'OK', Date.now());
+      this.sendOut(this.state.taskFinished(w, msg as unknown as TaskFinishedMsg, this.stimulus(msg)));
     },
     'task-erred': (msg, from) => {
       const w = this.workerOf(from, 'task-erred');
-      if (w !== undefined) this.sendOut(this.state.taskErred(w, msg as unknown as TaskErredFromWorkerMsg, this.stimulus(msg)));
+      if (w === undefined) return;
+      const report = msg as unknown as TaskErredFromWorkerMsg;
+      this.taskStream.task(w, report, 'error', Date.now());
+      this.sendOut(this.state.taskErred(w, report, this.stimulus(msg)));
+      this.logEvent([TASKS_TOPIC, ALL_TOPIC], { action: 'task-erred', key: report.key, worker: w, exception: `${report.exception?.name}: ${report.exception?.message}` });
     },
     'missing-data': (msg, from) => {
       const w = this.workerOf(from, 'missing-data');
@@ -294,13 +316,17 @@ export class Scheduler extends MailboxActor {
     },
     'add-keys': (msg, from) => {
       const w = this.workerOf(from, 'add-keys');
-      if (w !== undefined) this.sendOut(this.state.addKeys(w, { keys: requireKeys((msg as unknown as AddKeysMsg).keys, 'add-keys') }, this.stimulus(msg)));
+      if (w === undefined) return;
+      const keys = requireKeys((msg as unknown as AddKeysMsg).keys, 'add-keys');
+      if (msg.transfer !== undefined) this.taskStream.transfer(w, keys, msg.transfer);
+      this.sendOut(this.state.addKeys(w, { keys }, this.stimulus(msg)));
     },
     'worker-status-change': (msg, from) => {
       const w = this.workerOf(from, 'worker-status-change');
       // A retiring worker stays closing on our side whatever it says (e.g. 'running' after a pause).
       if (w === undefined || (this.retirement.retiring.has(w) && msg.status !== 'closing')) return;
       this.sendOut(this.state.workerStatusChange(w, msg.status as WorkerStatus, this.stimulus(msg)));
+      this.logEvent([WORKERS_TOPIC, ALL_TOPIC], { action: `worker-${String(msg.status)}`, worker: w });
     },
     unregister: (msg, from) => {
       const w = this.workerOf(from, 'unregister');
@@ -413,7 +439,7 @@ export class Scheduler extends MailboxActor {
 
   /** Logs an event on `topic` (or several): kept per topic, sent to subscribed clients, shown to plugins. */
   logEvent(topic: string | string[], msg: unknown): void {
-    for (const t of Array.isArray(topic) ? topic : [topic]) this.plugins.logEvent(t, msg);
+    this.events.log(topic, msg);
   }
 
   /** What the dashboard shows right now. */
@@ -499,6 +525,7 @@ export class Scheduler extends MailboxActor {
       this.clientPeers.delete(role.id);
       this.log.info({ client: role.id }, 'client connection closed');
       this.coordination.peerClosed?.(role.id);
+      this.events.peerClosed(role.id);
       this.sendOut(this.state.removeClient(role.id, this.state.nextStimulusId('client-gone')));
       this.plugins.removeClient(role.id);
     }
@@ -508,7 +535,7 @@ export class Scheduler extends MailboxActor {
   /* clients                                                            */
   /* ---------------------------------------------------------------- */
 
-  private registerClient(msg: OpDict, from: Peer | undefined): { address: string; id: string; durable: boolean } {
+  private registerClient(msg: OpDict, from: Peer | undefined): { address: string; id: string; durable: boolean; dashboard?: string } {
     const client = requireString(msg.client, 'client', 'register-client');
     if (from === undefined) throw new DistributedError('register-client must come from a connection');
     this.state.registerClient(client, typeof msg.name === 'string' ? msg.name : undefined);
@@ -522,7 +549,8 @@ export class Scheduler extends MailboxActor {
       );
     }
     this.plugins.addClient(client);
-    return { address: this.address, id: this.id, durable: this.recovery.durable };
+    const reply = { address: this.address, id: this.id, durable: this.recovery.durable };
+    return this.dashboard === undefined ? reply : { ...reply, dashboard: this.dashboard.url };
   }
 
   private updateGraph(msg: OpDict): void {
@@ -779,6 +807,7 @@ export class Scheduler extends MailboxActor {
     for (const [filename, data] of this.uploads) from.send({ op: 'upload_file', filename, data });
     this.sendOut(out);
     this.plugins.addWorker(address);
+    this.logEvent([WORKERS_TOPIC, ALL_TOPIC], { action: 'add-worker', worker: address });
     for (const waiter of [...this.workerCountWaiters]) {
       if (this.state.running.length >= waiter.n) {
         this.workerCountWaiters.delete(waiter);
@@ -849,7 +878,10 @@ export class Scheduler extends MailboxActor {
     this.heartbeats.forget(address);
     const known = this.state.workers.has(address);
     this.sendOut(this.state.removeWorker(address, { expected }, stimulusId));
-    if (known) this.plugins.removeWorker(address);
+    if (known) {
+      this.plugins.removeWorker(address);
+      this.logEvent([WORKERS_TOPIC, ALL_TOPIC], { action: 'remove-worker', worker: address, expected });
+    }
     return peer;
   }
 

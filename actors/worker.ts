@@ -482,12 +482,13 @@ export class Worker extends MailboxActor {
   private async gatherDep(worker: string, keys: string[]): Promise<void> {
     let event: WorkerEvent;
     try {
+      const start = Date.now();
       const peer = await this.peer(worker);
       const reply = await peer.call<{ status: string; data?: Record<string, Blob> }>({ op: 'get_data', keys, who: this.address });
       event =
         reply.status === 'busy'
           ? { op: 'gather-dep-busy', worker, keys }
-          : { op: 'gather-dep-success', worker, keys, data: reply.data ?? {} };
+          : { op: 'gather-dep-success', worker, keys, data: reply.data ?? {}, start, stop: Date.now() };
     } catch (error) {
       this.log.debug({ err: error, worker, keys: keys.length }, 'get_data from peer failed');
       event = { op: 'gather-dep-failure', worker, keys, error: serializeError(error) };
@@ -620,6 +621,6 @@ export class Worker extends MailboxActor {
 
 function outcomeEvent(batchId: number, outcome: TaskOutcome): WorkerEvent {
   return outcome.ok
-    ? { op: 'execute-success', key: outcome.key, batchId, value: outcome.value, type: outcome.type, nbytes: outcome.nbytes, duration: outcome.duration }
-    : { op: 'execute-failure', key: outcome.key, batchId, error: outcome.error, duration: outcome.duration };
+    ? { op: 'execute-success', key: outcome.key, batchId, value: outcome.value, type: outcome.type, nbytes: outcome.nbytes, duration: outcome.duration, start: outcome.start, thread: outcome.thread }
+    : { op: 'execute-failure', key: outcome.key, batchId, error: outcome.error, duration: outcome.duration, start: outcome.start, thread: outcome.thread };
 }

@@ -50,6 +50,8 @@ export type { Adaptive, AdaptOptions, AdaptiveStep } from '../actors/adaptive.js
 export { Scheduler } from '../actors/scheduler.js';
 export type { SchedulerPlugin, SchedulerView, TransitionInfo, UpdateGraphInfo } from './scheduler/plugins.js';
 export { ReadOnlyViewError } from './scheduler/read-only.js';
+export type { TaskStreamRecord, StartStop } from './protocol/messages.js';
+export type { TopicHandler } from './client/topics.js';
 export { Worker, type WorkerOptions } from '../actors/worker.js';
 export { Nanny, type NannyOptions } from '../actors/nanny.js';
 export { Security, type SecurityOptions } from './comm/security.js';

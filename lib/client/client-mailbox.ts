@@ -17,6 +17,8 @@ export interface SchedulerReports {
   cancelledKeys(msg: CancelledKeysMsg): void;
   taskRetried(msg: TaskRetriedMsg): void;
   restart(): void;
+  /** A structured event on a topic this client subscribed to. */
+  event(topic: string, time: number, msg: unknown): void;
   /** `peer`: the connection that closed (a failed reconnection attempt's is not news). */
   schedulerClosed(reason: Error | undefined, peer: Peer): void;
 }
@@ -34,6 +36,7 @@ export class ClientMailbox extends MailboxActor {
       'cancelled-keys': as<CancelledKeysMsg>((msg) => reports.cancelledKeys(msg)),
       'task-retried': as<TaskRetriedMsg>((msg) => reports.taskRetried(msg)),
       restart: () => reports.restart(),
+      event: (msg: OpDict) => reports.event(String(msg.topic), Number(msg.time), msg.msg),
     };
   }
 

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { CommClosedError, SerializationError } from '../errors.js';
-import type { Blob, GraphTask, SerializedError } from '../protocol/messages.js';
+import type { Blob, GraphTask, SerializedError, TaskStreamRecord } from '../protocol/messages.js';
 import { deserializeError } from '../protocol/errors.js';
 import { decodeValue, encodeValue, typeName } from '../protocol/values.js';
 import type { RemoteFunction } from '../task-function.js';
@@ -33,6 +33,7 @@ import { slicedArray } from './sliced-array.js';
 import { ReadAhead } from './read-ahead.js';
 import { buildTask, encodeArguments, shipFunction, type TaskFunction } from './task-spec.js';
 import type { Security } from '../comm/security.js';
+import { checkEvent, checkTopic, type TopicHandler } from './topics.js';
 
 /**
  * Where to connect: an address, or an object that has one (a LocalCluster or
@@ -569,6 +570,48 @@ export class Client implements AsyncDisposable {
   /** The scheduler's identity: its address and every worker's name, threads, resources... */
   schedulerInfo(): Promise<SchedulerInfo> {
     return this.#core.session.call({ op: 'identity' });
+  }
+
+  /** The dashboard's status page (`http://host:port/status`), or undefined when the scheduler serves none. */
+  get dashboardLink(): string | undefined {
+    const base = this.#core.session.dashboard;
+    return base === undefined ? undefined : `${base}/status`;
+  }
+
+  /** Logs a structured event on `topic` (or each of several); `msg` is any serializable value. Also inside tasks. */
+  async logEvent(topic: string | string[], msg: unknown): Promise<void> {
+    checkEvent(topic, msg);
+    await this.#core.session.call({ op: 'log-event', topic, msg });
+  }
+
+  /** Calls `handler(time, msg)` for each event logged on `topic` from now on (replacing an earlier handler). */
+  async subscribeTopic(topic: string, handler: TopicHandler): Promise<void> {
+    checkTopic(topic, 'subscribeTopic');
+    if (typeof handler !== 'function') throw new TypeError('subscribeTopic: handler must be a function (time, msg) => void');
+    if (this.#core.session.topics.set(topic, handler)) await this.#core.session.call({ op: 'subscribe-topic', topic, client: this.id });
+  }
+
+  async unsubscribeTopic(topic: string): Promise<void> {
+    checkTopic(topic, 'unsubscribeTopic');
+    if (this.#core.session.topics.delete(topic)) await this.#core.session.call({ op: 'unsubscribe-topic', topic, client: this.id });
+  }
+
+  /** The events kept on `topic` (the last 1000), oldest first, as [time (ms since the epoch), msg]; no topic: every topic's. */
+  getEvents(topic: string): Promise<Array<[number, unknown]>>;
+  getEvents(): Promise<Record<string, Array<[number, unknown]>>>;
+  getEvents(topic?: string): Promise<Array<[number, unknown]> | Record<string, Array<[number, unknown]>>> {
+    if (topic !== undefined) checkTopic(topic, 'getEvents');
+    return this.#core.session.call(topic === undefined ? { op: 'get-events' } : { op: 'get-events', topic });
+  }
+
+  /**
+   * What ran where and when, from the scheduler's bounded record: each entry
+   * has the key, worker, thread and phases ({ action, start, stop } in ms since
+   * the epoch). `start`/`stop` bound the phases' end: ms since the epoch, or a
+   * duration string meaning that long ago ('60s').
+   */
+  getTaskStream(options: { start?: number | string; stop?: number | string } = {}): Promise<TaskStreamRecord[]> {
+    return this.#core.session.call({ op: 'get-task-stream', start: options.start ?? null, stop: options.stop ?? null });
   }
 
   /** Resolves once at least `n` workers are connected; TimeoutError after `timeout`. */

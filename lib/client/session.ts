@@ -31,6 +31,7 @@ import { DIRECT_TRANSFER_MIN_BYTES, isDirectlyReachable } from '../protocol/dire
 import type { RegisteredClient as Client } from '../task-context.js';
 import { adoptClientSecurity } from '../comm/program-security.js';
 import type { Security } from '../comm/security.js';
+import { TopicHandlers } from './topics.js';
 
 /** Back-off between connection attempts while Client.connect's timeout lasts. */
 const FIRST_CONNECT_RETRY_MS = 50;
@@ -129,6 +130,10 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   private readonly direct: DirectData;
   /** Set by shutdown(): the scheduler closing the connection is expected. */
   shuttingDown = false;
+  /** Handlers of subscribed event topics. */
+  readonly topics: TopicHandlers;
+  /** The scheduler's dashboard (`http://host:port`), when it serves one. */
+  dashboard: string | undefined;
 
   /** Resolves once connected and registered; rejects (and the session is closed) if that fails. */
   private ready: Promise<void> = Promise.resolve();
@@ -137,6 +142,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
     this.log = childLogger('client', { client: id });
     // Actor handles this client decodes become proxies, whichever module it was loaded from.
     installActorProxy();
+    this.topics = new TopicHandlers(this.log);
     this.mailbox = new ClientMailbox(this, id, security);
     this.direct = new DirectData(id, security);
     this.outbox = new Outbox((msg) => this.scheduler!.send(msg), {
@@ -178,8 +184,9 @@ export class ClientSession implements FutureOwner, SchedulerReports {
       if (!address.startsWith('inproc://')) this.decodeRelayed = decodeWithViews;
       const left = Math.max(1, options.timeout - (performance.now() - started));
       try {
-        const reply = await peer.call<{ address?: unknown; id?: unknown }>({ op: 'register-client', client: options.id, name: options.name }, { timeout: left });
+        const reply = await peer.call<{ address?: unknown; id?: unknown; dashboard?: unknown }>({ op: 'register-client', client: options.id, name: options.name }, { timeout: left });
         if (typeof reply?.id === 'string') this.schedulerId = reply.id;
+        if (typeof reply?.dashboard === 'string') this.dashboard = reply.dashboard;
         // Connected in-process to a scheduler that also listens on TCP: report the address others can use.
         if (address.startsWith('inproc://') && typeof reply?.address === 'string' && reply.address !== '') this.schedulerAddress = reply.address;
       } catch (error) {
@@ -740,6 +747,10 @@ export class ClientSession implements FutureOwner, SchedulerReports {
 
   taskRetried(msg: TaskRetriedMsg): void {
     this.states.get(msg.key)?.moveTo('pending');
+  }
+
+  event(topic: string, time: number, msg: unknown): void {
+    this.topics.deliver(topic, time, msg);
   }
 
   restart(): void {

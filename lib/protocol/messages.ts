@@ -195,6 +195,24 @@ export interface RemoveReplicasMsg { op: 'remove-replicas'; keys: string[]; stim
 export interface StealRequestMsg { op: 'steal-request'; key: string; stimulusId: string }
 export interface CloseWorkerMsg { op: 'close'; reason?: string }
 
+/** One phase of a task on a worker, wall-clock ms since the epoch (the task stream). */
+export interface StartStop {
+  action: 'compute' | 'transfer' | 'disk-read' | 'disk-write';
+  start: number;
+  stop: number;
+  /** For transfers: the worker the data came from. */
+  source?: string;
+}
+/** One entry of the scheduler's task stream (client.getTaskStream). */
+export interface TaskStreamRecord {
+  key: string;
+  worker: string;
+  /** The pool thread (threadId) that ran it; null for transfers (they belong to the worker, not a thread). */
+  thread: number | null;
+  status: 'OK' | 'error';
+  startstops: StartStop[];
+  nbytes?: number;
+}
 export interface TaskFinishedMsg {
   op: 'task-finished';
   key: string;
@@ -206,6 +224,9 @@ export interface TaskFinishedMsg {
   stimulusId: string;
   /** The encoded result when it is small (lib/protocol/inline-results.ts), for the scheduler to pass on to clients. */
   value?: Blob;
+  /** The pool thread that ran it (its threadId), and when: for the task stream. */
+  thread?: number;
+  startstops?: StartStop[];
 }
 export interface TaskErredFromWorkerMsg {
   op: 'task-erred';
@@ -213,9 +234,12 @@ export interface TaskErredFromWorkerMsg {
   runId: number;
   exception: SerializedError;
   stimulusId: string;
+  thread?: number;
+  startstops?: StartStop[];
 }
 export interface ReleaseWorkerDataMsg { op: 'release-worker-data'; key: string; stimulusId: string }
-export interface AddKeysMsg { op: 'add-keys'; keys: string[]; stimulusId: string }
+/** `transfer`: the fetch that brought the keys (start/stop, wall-clock ms) and its bytes, for the task stream. */
+export interface AddKeysMsg { op: 'add-keys'; keys: string[]; stimulusId: string; transfer?: StartStop & { nbytes: number } }
 export interface LongRunningMsg { op: 'long-running'; key: string; runId: number; stimulusId: string }
 export interface RescheduleMsg { op: 'reschedule'; key: string; stimulusId: string }
 export interface StealResponseMsg { op: 'steal-response'; key: string; state: string | null; stimulusId: string }

@@ -16,7 +16,7 @@ import { serializeError } from '../protocol/errors.js';
 import type { ActorAttributeMsg, ActorExecuteMsg, Blob } from '../protocol/messages.js';
 import { decodeValue, encodeValue, typeName } from '../protocol/values.js';
 import { loadFunction, loadedFunction } from '../task-function.js';
-import { decodeArguments, type TaskOutcome, type TaskToRun } from './execute.js';
+import { decodeArguments, wallClock, type TaskOutcome, type TaskToRun } from './execute.js';
 import { runInTask, type TaskHost } from '../task-context.js';
 
 /** Names of the methods an instance answers (its class chain's and its own function-valued fields). */
@@ -68,9 +68,9 @@ export class ActorHost {
       const ref = new ActorRef(task.key, this.address, typeName(instance), methodNames(instance));
       const value = encodeValue(ref);
       this.instances.set(task.key, instance);
-      return { key: task.key, ok: true, value, type: 'Actor', nbytes: value.byteLength, duration: performance.now() - start };
+      return { key: task.key, ok: true, value, type: 'Actor', nbytes: value.byteLength, duration: performance.now() - start, start: wallClock(start), thread: 0 };
     } catch (error) {
-      return { key: task.key, ok: false, error: serializeError(error), duration: performance.now() - start };
+      return { key: task.key, ok: false, error: serializeError(error), duration: performance.now() - start, start: wallClock(start), thread: 0 };
     }
   }
 

@@ -8,6 +8,7 @@
  * and their properties).
  */
 import { performance } from 'node:perf_hooks';
+import { threadId } from 'node:worker_threads';
 import type { Blob, RunSpec, SerializedError } from '../protocol/messages.js';
 import { decodeWithViews, decodeValue, encodeValue, typeName } from '../protocol/values.js';
 import { serializeError } from '../protocol/errors.js';
@@ -30,6 +31,9 @@ export interface TaskSuccess {
   nbytes: number;
   /** milliseconds */
   duration: number;
+  /** When it started, wall-clock ms since the epoch, and on which thread (threadId; 0: the main thread). */
+  start: number;
+  thread: number;
 }
 
 export interface TaskFailure {
@@ -38,6 +42,8 @@ export interface TaskFailure {
   error: SerializedError;
   /** milliseconds */
   duration: number;
+  start: number;
+  thread: number;
 }
 
 export type TaskOutcome = TaskSuccess | TaskFailure;
@@ -73,7 +79,7 @@ export async function executeTask(task: TaskToRun, host?: TaskHost): Promise<Tas
     );
     return failure(task.key, wrapped, start);
   }
-  return { key: task.key, ok: true, value, type: typeName(result), nbytes: value.byteLength, duration };
+  return { key: task.key, ok: true, value, type: typeName(result), nbytes: value.byteLength, duration, start: wallClock(start), thread: threadId };
 }
 
 /** Always a map, so a DependencyRef with no value is an error rather than left in place. */
@@ -104,7 +110,12 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
 }
 
 function failure(key: string, error: unknown, start: number): TaskFailure {
-  return { key, ok: false, error: serializeError(error), duration: performance.now() - start };
+  return { key, ok: false, error: serializeError(error), duration: performance.now() - start, start: wallClock(start), thread: threadId };
+}
+
+/** A performance.now() reading as wall-clock ms: comparable across threads and processes (timeOrigin differs per thread). */
+export function wallClock(now: number): number {
+  return performance.timeOrigin + now;
 }
 
 

@@ -28,6 +28,9 @@ export interface ExecuteSuccessEvent {
   nbytes: number;
   /** milliseconds */
   duration: number;
+  /** Wall-clock start (ms since the epoch) and the thread that ran it, for the task stream. */
+  start?: number;
+  thread?: number;
 }
 
 export interface ExecuteFailureEvent {
@@ -37,6 +40,8 @@ export interface ExecuteFailureEvent {
   error: SerializedError;
   /** milliseconds */
   duration: number;
+  start?: number;
+  thread?: number;
 }
 
 /** A get_data answer. Requested keys absent from `data` are ones the peer does not hold. */
@@ -45,6 +50,9 @@ export interface GatherDepSuccessEvent {
   worker: string;
   keys: string[];
   data: Record<string, Blob>;
+  /** When the fetch started and ended, wall-clock ms (the task stream shows transfers). */
+  start?: number;
+  stop?: number;
 }
 
 /** The peer answered {status: 'busy'}: try again later. */

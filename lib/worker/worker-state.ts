@@ -17,7 +17,7 @@
  * one instruction (one thread call), filling about `batchTargetMs`.
  */
 import { workerTaskTable, type WorkerTaskState } from '../../machines/worker-task.js';
-import type { Blob, ComputeTaskMsg, RunSpec, SerializedError, TaskFinishedMsg, WorkerToScheduler } from '../protocol/messages.js';
+import type { AddKeysMsg, Blob, ComputeTaskMsg, RunSpec, SerializedError, TaskErredFromWorkerMsg, TaskFinishedMsg, WorkerToScheduler } from '../protocol/messages.js';
 import type { TaskToRun } from './execute.js';
 import { inlineValue } from '../protocol/inline-results.js';
 import { PriorityHeap } from './priority-heap.js';
@@ -665,7 +665,7 @@ export class WorkerState {
       case 'executing':
       case 'long-running': {
         this.putInMemory(ts, event.value, event.type);
-        this.send(this.finishedMsg(ts, event.duration, this.stimulus('task-finished')));
+        this.send(this.finishedMsg(ts, event.duration, this.stimulus('task-finished'), event));
         return;
       }
       case 'resumed':
@@ -691,7 +691,7 @@ export class WorkerState {
         ts.exception = event.error;
         ts.runSpec = undefined;
         this.releaseDependencies(ts);
-        this.send({ op: 'task-erred', key: ts.key, runId: ts.runId, exception: event.error, stimulusId: this.stimulus('task-erred') });
+        this.send(withTiming({ op: 'task-erred', key: ts.key, runId: ts.runId, exception: event.error, stimulusId: this.stimulus('task-erred') }, event));
         return;
       case 'resumed':
         ts.previous = undefined;
@@ -707,7 +707,7 @@ export class WorkerState {
     }
   }
 
-  private finishedMsg(ts: WorkerTask, duration: number, stimulusId: string): WorkerToScheduler {
+  private finishedMsg(ts: WorkerTask, duration: number, stimulusId: string, timing?: ExecuteSuccessEvent): WorkerToScheduler {
     const msg: TaskFinishedMsg = {
       op: 'task-finished',
       key: ts.key,
@@ -719,7 +719,7 @@ export class WorkerState {
     };
     const value = inlineValue(this.data.get(ts.key));
     if (value !== undefined) msg.value = value;
-    return msg;
+    return timing === undefined ? msg : withTiming(msg, timing);
   }
 
   private putInMemory(ts: WorkerTask, value: Blob, type: string | undefined): void {
@@ -1000,7 +1000,15 @@ export class WorkerState {
           break;
       }
     }
-    if (added.length > 0) this.send({ op: 'add-keys', keys: added, stimulusId: this.stimulus('gather-dep-success') });
+    if (added.length > 0) {
+      const msg: AddKeysMsg = { op: 'add-keys', keys: added, stimulusId: this.stimulus('gather-dep-success') };
+      if (event.start !== undefined && event.stop !== undefined) {
+        let nbytes = 0;
+        for (const key of added) nbytes += event.data[key]?.byteLength ?? 0;
+        msg.transfer = { action: 'transfer', start: event.start, stop: event.stop, source: event.worker, nbytes };
+      }
+      this.send(msg);
+    }
   }
 
   private gatherDepBusy(event: GatherDepBusyEvent): void {
@@ -1093,4 +1101,12 @@ export class WorkerState {
         return;
     }
   }
+}
+
+/** Adds the thread and compute start/stop of an execution to its report (the scheduler's task stream). */
+function withTiming<M extends TaskFinishedMsg | TaskErredFromWorkerMsg>(msg: M, event: { start?: number; thread?: number; duration: number }): M {
+  if (event.start === undefined) return msg;
+  if (event.thread !== undefined) msg.thread = event.thread;
+  msg.startstops = [{ action: 'compute', start: event.start, stop: event.start + event.duration }];
+  return msg;
 }
