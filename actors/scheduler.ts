@@ -47,6 +47,7 @@ import { socketAddress, socketHost, socketScheme } from '../lib/comm/socket-sche
 import { PluginHost, schedulerView, type SchedulerPlugin } from '../lib/scheduler/plugins.js';
 import { ALL_TOPIC, createEventsExtension, TASKS_TOPIC, WORKERS_TOPIC } from '../lib/scheduler/events.js';
 import { TaskStream } from '../lib/scheduler/task-stream.js';
+import { createWorkerPluginsExtension } from '../lib/scheduler/worker-plugins.js';
 import { MailboxActor, type Handler, type Peer } from '../lib/comm/mailbox.js';
 import { createRetirementExtension, type RetirementExtension, type RetirementHost } from './scheduler/retirement.js';
 import { createAdaptiveExtension } from './scheduler/adaptive.js';
@@ -224,12 +225,16 @@ export class Scheduler extends MailboxActor {
   /** What ran where and when, as workers report it (client.getTaskStream, the dashboard). */
   readonly taskStream = new TaskStream();
 
+  /** Worker plugins registered by clients, given to every worker that joins. */
+  private readonly workerPlugins = createWorkerPluginsExtension({ workers: () => this.workerPeers });
+
   protected readonly handlers: Readonly<Record<string, Handler>> = {
     ...this.coordination.handlers,
     ...this.retirement.handlers,
     ...this.adaptive.handlers,
     ...this.recovery.handlers,
     ...this.events.handlers,
+    ...this.workerPlugins.handlers,
     'get-task-stream': (msg) => this.taskStream.select({ start: msg.start as number | string | undefined, stop: msg.stop as number | string | undefined }),
     // clients
     'register-client': (msg, from) => this.registerClient(msg, from),
@@ -805,6 +810,7 @@ export class Scheduler extends MailboxActor {
     this.heartbeats.seen(address);
     // Before any compute-task on the same connection: a task may import an uploaded module.
     for (const [filename, data] of this.uploads) from.send({ op: 'upload_file', filename, data });
+    this.workerPlugins.workerJoined(from);
     this.sendOut(out);
     this.plugins.addWorker(address);
     this.logEvent([WORKERS_TOPIC, ALL_TOPIC], { action: 'add-worker', worker: address });

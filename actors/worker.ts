@@ -41,6 +41,7 @@ import { runInTask } from '../lib/task-context.js';
 import { WorkerTaskHost } from '../lib/worker/task-host.js';
 import type { Instruction, WorkerEvent } from '../lib/worker/state-events.js';
 import { WorkerState } from '../lib/worker/worker-state.js';
+import { WorkerPluginHost, type WorkerPlugin } from '../lib/worker/plugins.js';
 import { lifecycleState, sendStrict, startLifecycle } from '../machines/lifecycle.js';
 import { workerProcessMachine } from '../machines/worker-process.js';
 import { installActorProxy } from '../lib/client/actor.js';
@@ -135,11 +136,18 @@ export class Worker extends MailboxActor {
   /** Resolves once the worker has closed (asked to, or by itself after losing the scheduler). */
   readonly finished: Promise<void> = new Promise((resolve) => (this.resolveFinished = resolve));
 
+  /** Worker plugins sent by clients (lib/worker/plugins.ts). */
+  readonly plugins = new WorkerPluginHost(this.log, (observer) => {
+    if (this.workerState !== undefined) this.workerState.transitionObserver = observer;
+  });
+
   protected readonly handlers: Readonly<Record<string, Handler>> = {
     'compute-task': (msg) => {
       if (typeof msg.key === 'string') this.inheritedRuns.delete(msg.key);
       this.feed(msg as unknown as WorkerEvent);
     },
+    'plugin-add': (msg) => this.addPlugin(msg),
+    'plugin-remove': async (msg) => ({ status: 'OK', removed: await this.plugins.remove(String(msg.name), this) }),
     'free-keys': (msg) => {
       this.feed(msg as unknown as WorkerEvent);
       this.sweepActors(msg.keys);
@@ -568,6 +576,25 @@ export class Worker extends MailboxActor {
     return { nbytes };
   }
 
+  /** Constructs a worker plugin sent by a client and sets it up (replacing one of the same name). */
+  private async addPlugin(msg: OpDict): Promise<{ status: 'OK' } | { status: 'error'; error: SerializedError }> {
+    try {
+      if (typeof msg.name !== 'string' || msg.name === '') throw new TypeError('plugin-add: name must be a non-empty string');
+      if (!(msg.args instanceof Uint8Array)) throw new TypeError('plugin-add: args must be bytes');
+      const cls = await loadFunction(msg.fn as FunctionRef);
+      const args = decodeValue(msg.args);
+      if (!Array.isArray(args)) throw new SerializationError('plugin-add: arguments must encode an array');
+      const host = this.taskHost;
+      const construct = (): WorkerPlugin => Reflect.construct(cls, args) as WorkerPlugin;
+      const plugin = host === undefined ? construct() : runInTask(host, undefined, construct);
+      await this.plugins.add(msg.name, plugin, this);
+      return { status: 'OK' };
+    } catch (error) {
+      this.log.error({ err: error, plugin: msg.name }, 'worker plugin setup failed');
+      return { status: 'error', error: serializeError(error) };
+    }
+  }
+
   /** Runs a function on this worker's main thread (client.run / broadcast-run). */
   private async runFunction(msg: RunMsg): Promise<RunReply> {
     try {
@@ -602,6 +629,7 @@ export class Worker extends MailboxActor {
       // A clean goodbye: the scheduler reschedules our tasks without counting this as a death.
       await scheduler.call({ op: 'unregister', address: this.listenAddressValue }, { timeout: 1000 }).catch(() => undefined);
     }
+    await this.plugins.teardownAll(this);
     for (const timer of this.retryTimers) clearTimeout(timer);
     this.retryTimers.clear();
     if (this.outgoingReset !== undefined) clearImmediate(this.outgoingReset);

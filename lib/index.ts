@@ -52,6 +52,7 @@ export type { SchedulerPlugin, SchedulerView, TransitionInfo, UpdateGraphInfo } 
 export { ReadOnlyViewError } from './scheduler/read-only.js';
 export type { TaskStreamRecord, StartStop } from './protocol/messages.js';
 export type { TopicHandler } from './client/topics.js';
+export type { WorkerPlugin } from './worker/plugins.js';
 export { Worker, type WorkerOptions } from '../actors/worker.js';
 export { Nanny, type NannyOptions } from '../actors/nanny.js';
 export { Security, type SecurityOptions } from './comm/security.js';

@@ -551,6 +551,37 @@ export class Client implements AsyncDisposable {
     return decodeValue(reply);
   }
 
+  /**
+   * Sends a worker plugin class (by source, like an actor class) to every
+   * current and future worker, which constructs it with `args` and calls
+   * `setup(worker)`; then `transition(key, start, finish)` on each task state
+   * change there, and `teardown(worker)` when replaced or closing. A last
+   * argument `{ name }` names it (default: the class name); the same name again
+   * replaces the plugin. Rejects with the first worker's setup error.
+   */
+  async registerWorkerPlugin(plugin: TaskFunction, ...argsAndOptions: unknown[]): Promise<Record<string, { status: string }>> {
+    if (typeof plugin !== 'function') throw new TypeError('registerWorkerPlugin: pass the plugin class (it is sent by source and constructed on each worker)');
+    const last = argsAndOptions.at(-1);
+    const isOptions = typeof last === 'object' && last !== null && isPlainObject(last) && Object.keys(last as object).length === 1 && typeof (last as { name?: unknown }).name === 'string';
+    const args = isOptions ? argsAndOptions.slice(0, -1) : argsAndOptions;
+    const name = isOptions ? (last as { name: string }).name : plugin.name;
+    if (typeof name !== 'string' || name === '') throw new TypeError('registerWorkerPlugin: an anonymous class needs { name }');
+    const shipped = shipFunction(plugin);
+    const reply = await this.#core.session.call<Record<string, { status: string; error?: SerializedError }>>({
+      op: 'register-worker-plugin',
+      name,
+      fn: shipped.ref,
+      args: encodeArguments(shipped, args),
+    });
+    for (const outcome of Object.values(reply)) if (outcome.status !== 'OK' && outcome.error !== undefined) throw deserializeError(outcome.error);
+    return reply;
+  }
+
+  /** Tears a worker plugin down on every worker and stops giving it to new ones. */
+  async unregisterWorkerPlugin(name: string): Promise<void> {
+    await this.#core.session.call({ op: 'unregister-worker-plugin', name });
+  }
+
   /** `{ key: [workerAddress] }` for the given futures (default: every key the scheduler has). */
   whoHas(futures?: Future<unknown> | Iterable<Future<unknown>>): Promise<Record<string, string[]>> {
     const keys = futures === undefined ? undefined : futuresIn(futures).map((future) => future.key);

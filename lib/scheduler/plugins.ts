@@ -73,6 +73,8 @@ export class PluginHost {
   private readonly log: Logger;
   /** Plugins with a transition hook, as an array for a tight loop. */
   private transitionPlugins: Array<[string, SchedulerPlugin]> = [];
+  /** Plugins whose transition hook already failed once: later failures go to debug, not to the warn log. */
+  private readonly failing = new Set<string>();
 
   constructor(
     private readonly state: SchedulerState,
@@ -154,7 +156,9 @@ export class PluginHost {
       try {
         plugin.transition!(ts.key, start, finish, info);
       } catch (error) {
-        this.log.warn({ err: error, plugin: name, key: ts.key, start, finish }, `scheduler plugin ${name}: transition hook failed`);
+        const first = !this.failing.has(name);
+        this.failing.add(name);
+        this.log[first ? 'warn' : 'debug']({ err: error, plugin: name, key: ts.key, start, finish }, `scheduler plugin ${name}: transition hook failed${first ? ' (further failures are logged at debug level)' : ''}`);
       }
     }
   };

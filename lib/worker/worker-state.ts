@@ -174,6 +174,8 @@ export class WorkerState {
   readonly address: string;
   readonly nthreads: number;
   readonly tasks = new Map<string, WorkerTask>();
+  /** Told of every task state change; set only while a worker plugin wants them (lib/worker/plugins.ts). */
+  transitionObserver: ((key: string, start: WorkerTaskState, finish: WorkerTaskState) => void) | undefined = undefined;
   /** Encoded values held here; `memoryBytes` is their total size. */
   readonly data = new Map<string, Blob>();
   memoryBytes = 0;
@@ -356,7 +358,9 @@ export class WorkerState {
   }
 
   private move(ts: WorkerTask, to: WorkerTaskState): void {
-    ts.state = workerTaskTable.move(ts.state, to, ts.key);
+    const from = ts.state;
+    ts.state = workerTaskTable.move(from, to, ts.key);
+    if (this.transitionObserver !== undefined) this.transitionObserver(ts.key, from, to);
   }
 
   private send(msg: WorkerToScheduler): void {
