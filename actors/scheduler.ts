@@ -38,8 +38,15 @@ import { WorkerHeartbeats } from '../lib/scheduler/worker-heartbeats.js';
 import { acquired, acquisitionsOf, planRebalance, planReplicate, type Acquisition } from '../lib/scheduler/data-movement.js';
 import { checkUploadName } from '../lib/uploads.js';
 import { DIRECT_TRANSFER_MIN_BYTES, isDirectlyReachable, placeByPlan } from '../lib/protocol/direct-transfer.js';
-import { DashboardServer } from '../lib/scheduler/dashboard-server.js';
-import { dashboardSnapshot, type DashboardSnapshot } from '../lib/scheduler/dashboard-snapshot.js';
+import { DashboardServer, type DashboardSources } from '../lib/scheduler/dashboard-server.js';
+import {
+  dashboardSnapshot,
+  graphSnapshot,
+  heartbeatMetrics,
+  workerInfo,
+  type DashboardSnapshot,
+  type WorkerHeartbeatMetrics,
+} from '../lib/scheduler/dashboard-snapshot.js';
 import { runOnScheduler } from './run-on-scheduler.js';
 import { adoptServerSecurity } from '../lib/comm/program-security.js';
 import type { Security } from '../lib/comm/security.js';
@@ -224,6 +231,8 @@ export class Scheduler extends MailboxActor {
   });
   /** What ran where and when, as workers report it (client.getTaskStream, the dashboard). */
   readonly taskStream = new TaskStream();
+  /** Each worker's last heartbeat figures (CPU, RSS, transfers), for the dashboard and /metrics. */
+  private readonly workerMetrics = new Map<string, WorkerHeartbeatMetrics>();
 
   /** Worker plugins registered by clients, given to every worker that joins. */
   private readonly workerPlugins = createWorkerPluginsExtension({ workers: () => this.workerPeers });
@@ -339,7 +348,11 @@ export class Scheduler extends MailboxActor {
     },
     heartbeat_worker: (msg, from) => {
       const role = from?.role as SchedulerRole | undefined;
-      if (role?.kind === 'worker' && this.workerPeers.get(role.address) === from) this.heartbeats.seen(role.address);
+      if (role?.kind === 'worker' && this.workerPeers.get(role.address) === from) {
+        this.heartbeats.seen(role.address);
+        const metrics = heartbeatMetrics(msg.metrics);
+        if (metrics !== undefined) this.workerMetrics.set(role.address, metrics);
+      }
       return { status: 'OK' };
     },
     // nannies
@@ -400,10 +413,7 @@ export class Scheduler extends MailboxActor {
       try {
         // An empty dashboard host binds where the scheduler was asked to listen (every interface for 0.0.0.0).
         const bindHost = socketHost(address) ?? '127.0.0.1';
-        scheduler.dashboard = await DashboardServer.start(options.dashboardAddress, bindHost, {
-          snapshot: () => scheduler.dashboardSnapshot(),
-          identity: () => scheduler.identity(),
-        }, options.dashboardFallback === true);
+        scheduler.dashboard = await DashboardServer.start(options.dashboardAddress, bindHost, scheduler.dashboardSources(), options.dashboardFallback === true);
       } catch (error) {
         await scheduler.close();
         throw error;
@@ -449,7 +459,18 @@ export class Scheduler extends MailboxActor {
 
   /** What the dashboard shows right now. */
   dashboardSnapshot(): DashboardSnapshot {
-    return dashboardSnapshot(this.state, { address: this.address, id: this.id, uptimeSeconds: (performance.now() - this.startedAt) / 1000 });
+    return dashboardSnapshot(this.state, { address: this.address, id: this.id, uptimeSeconds: (performance.now() - this.startedAt) / 1000 }, this.workerMetrics);
+  }
+
+  private dashboardSources(): DashboardSources {
+    return {
+      snapshot: () => this.dashboardSnapshot(),
+      identity: () => this.identity(),
+      taskStreamSince: (index) => this.taskStream.since(index),
+      graph: (max) => graphSnapshot(this.state, max),
+      workerInfo: (address) => workerInfo(this.dashboardSnapshot(), this.state, address),
+      counters: () => this.taskStream,
+    };
   }
 
   /** Where a client in this thread connects without TCP: `address` itself when that is inproc, else the `inproc` option's listener. */
@@ -882,6 +903,7 @@ export class Scheduler extends MailboxActor {
     if (this.state.workers.has(address)) this.log.info({ worker: address, expected }, 'worker left');
     this.workerPeers.delete(address);
     this.heartbeats.forget(address);
+    this.workerMetrics.delete(address);
     const known = this.state.workers.has(address);
     this.sendOut(this.state.removeWorker(address, { expected }, stimulusId));
     if (known) {

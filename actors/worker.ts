@@ -42,6 +42,7 @@ import { WorkerTaskHost } from '../lib/worker/task-host.js';
 import type { Instruction, WorkerEvent } from '../lib/worker/state-events.js';
 import { WorkerState } from '../lib/worker/worker-state.js';
 import { WorkerPluginHost, type WorkerPlugin } from '../lib/worker/plugins.js';
+import { WorkerMetricsMeter } from '../lib/worker/worker-metrics.js';
 import { lifecycleState, sendStrict, startLifecycle } from '../machines/lifecycle.js';
 import { workerProcessMachine } from '../machines/worker-process.js';
 import { installActorProxy } from '../lib/client/actor.js';
@@ -127,6 +128,8 @@ export class Worker extends MailboxActor {
   private readonly peerConnections = new Map<string, Promise<Peer>>();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private outgoingTransfers = 0;
+  /** CPU, memory and transfer figures sent with each heartbeat (the dashboard). */
+  private readonly meter = new WorkerMetricsMeter();
   private outgoingReset: NodeJS.Immediate | undefined;
   private readonly transferOutgoingLimit: number;
   private closingPromise: Promise<void> | undefined;
@@ -395,10 +398,12 @@ export class Worker extends MailboxActor {
   private startHeartbeats(interval: number | string | undefined): void {
     const ms = interval === undefined ? 500 : parseDuration(interval);
     if (!(ms > 0 && Number.isFinite(ms))) return;
-    const beat = { op: 'heartbeat_worker', address: this.listenAddressValue };
     this.heartbeatTimer = setInterval(() => {
       const scheduler = this.scheduler;
-      if (scheduler !== undefined && !scheduler.closed) scheduler.send(beat);
+      if (scheduler === undefined || scheduler.closed) return;
+      const state = this.workerState;
+      const metrics = this.meter.read(state?.memoryBytes ?? 0, state?.slotsInUse ?? 0);
+      scheduler.send({ op: 'heartbeat_worker', address: this.listenAddressValue, metrics: { ...metrics } });
     }, ms);
     this.heartbeatTimer.unref();
   }
@@ -497,6 +502,11 @@ export class Worker extends MailboxActor {
         reply.status === 'busy'
           ? { op: 'gather-dep-busy', worker, keys }
           : { op: 'gather-dep-success', worker, keys, data: reply.data ?? {}, start, stop: Date.now() };
+      if (event.op === 'gather-dep-success') {
+        let bytes = 0;
+        for (const blob of Object.values(event.data)) bytes += blob.byteLength;
+        this.meter.received(bytes);
+      }
     } catch (error) {
       this.log.debug({ err: error, worker, keys: keys.length }, 'get_data from peer failed');
       event = { op: 'gather-dep-failure', worker, keys, error: serializeError(error) };
@@ -556,10 +566,15 @@ export class Worker extends MailboxActor {
     });
     const held = this.state.data;
     const data: Record<string, Blob> = {};
+    let bytes = 0;
     for (const key of msg.keys) {
       const blob = held.get(key);
-      if (blob !== undefined) data[key] = blob;
+      if (blob !== undefined) {
+        data[key] = blob;
+        bytes += blob.byteLength;
+      }
     }
+    this.meter.sent(bytes);
     return { status: 'OK', data };
   }
 

@@ -1,36 +1,26 @@
-/** The scheduler's dashboard: pure views of a snapshot, and the HTTP server on real clusters and the CLI. */
+/** The scheduler's dashboard: HTTP pages, JSON, Prometheus metrics, live WebSocket pushes; on by default. */
+import { createServer } from 'node:http';
 import t from 'tap';
+import WebSocket from 'ws';
 import { Client, LocalCluster, Scheduler } from '../dist/index.js';
-import { emptyCounts, type DashboardSnapshot } from '../dist/lib/scheduler/dashboard-snapshot.js';
-import { escapeHtml, formatBytes, renderMetrics, renderStatusPage } from '../dist/lib/scheduler/dashboard-views.js';
+import type { DashboardSnapshot } from '../dist/lib/scheduler/dashboard-snapshot.js';
+import { escapeHtml, formatBytes } from '../dist/lib/scheduler/dashboard-views.js';
+import { renderPage } from '../dist/lib/scheduler/dashboard-pages.js';
 import { parseDashboardAddress } from '../dist/lib/scheduler/dashboard-server.js';
 import { CliProcess } from './fixtures/cli-process.js';
 
-function snapshot(): DashboardSnapshot {
-  const counts = { ...emptyCounts(), memory: 3, erred: 1, processing: 2 };
-  return {
-    scheduler: { address: 'tcp://127.0.0.1:8786', id: 'Scheduler-x', uptimeSeconds: 12 },
-    clients: 1,
-    workers: [{ address: 'tcp://127.0.0.1:4000', name: '<script>alert(1)</script>', nthreads: 2, status: 'running', processing: 2, keys: 3, nbytes: 2_500_000, memoryLimit: 4e9, pid: 42 }],
-    tasks: { total: 6, counts },
-    prefixes: [{ name: 'inc"x', counts, durationMs: 0.25 }],
-  };
-}
-
-t.test('views: HTML escapes what users named, metrics are valid Prometheus text', async (t) => {
-  const html = renderStatusPage(snapshot());
-  t.notMatch(html, /<script>alert/, 'a worker name cannot inject markup');
-  t.match(html, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/);
-  t.match(html, /http-equiv="refresh"/);
-  t.match(html, /3 \/ 6/, 'progress: in memory out of the tasks shown');
-  t.match(html, /2\.5 MB/);
-  const metrics = renderMetrics(snapshot());
-  t.match(metrics, /^dts_scheduler_tasks\{state="memory"\} 3$/m);
-  t.match(metrics, /^dts_scheduler_prefix_tasks\{prefix="inc\\"x",state="erred"\} 1$/m, 'label values escaped');
-  t.match(metrics, /^dts_worker_stored_bytes\{worker="tcp:\/\/127\.0\.0\.1:4000"\} 2500000$/m);
-  for (const line of metrics.trim().split('\n')) t.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? -?\d+(\.\d+)?)$/, `well-formed: ${line}`);
+t.test('text helpers and page shells', async (t) => {
   t.equal(escapeHtml(`a&b<'"`), 'a&amp;b&lt;&#39;&quot;');
   t.same([formatBytes(0), formatBytes(999), formatBytes(1500), formatBytes(3e9)], ['0 B', '999 B', '1.5 kB', '3.0 GB']);
+  const info = renderPage('info', { worker: 'tcp://x"><script>alert(1)</script>' });
+  t.notMatch(info, /<script>alert/, 'a worker address cannot inject markup');
+  t.match(info, /"worker":"tcp:\/\/x\\"&gt;|\\u003cscript/, 'the page config is JSON with < escaped');
+  for (const page of ['status', 'workers', 'graph'] as const) {
+    const html = renderPage(page);
+    t.match(html, /<script src="\/static\/chart\.umd\.min\.js"><\/script>/, `${page} loads Chart.js from this server`);
+    t.notMatch(html, /https?:\/\/(?!www\.w3)/, `${page} loads nothing from elsewhere`);
+    t.notMatch(html, /http-equiv="refresh"/, `${page} does not reload itself`);
+  }
 });
 
 t.test('parseDashboardAddress', async (t) => {
@@ -42,16 +32,35 @@ t.test('parseDashboardAddress', async (t) => {
   t.throws(() => parseDashboardAddress(':70000', '127.0.0.1'), TypeError);
 });
 
-t.test('a LocalCluster with a dashboard serves its state over HTTP and closes it', async (t) => {
-  const cluster = await LocalCluster.start({ nWorkers: 2, threadsPerWorker: 1, dashboardAddress: '127.0.0.1:0' });
+/** Resolves with the first `n` messages of a dashboard WebSocket. */
+function firstMessages(url: string, n: number): Promise<Array<Record<string, unknown>>> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url);
+    const got: Array<Record<string, unknown>> = [];
+    socket.on('message', (data) => {
+      got.push(JSON.parse(String(data)) as Record<string, unknown>);
+      if (got.length === n) {
+        socket.close();
+        resolve(got);
+      }
+    });
+    socket.on('error', reject);
+  });
+}
+
+t.test('a LocalCluster serves its dashboard by default: pages, JSON, metrics, live updates', async (t) => {
+  const cluster = await LocalCluster.start({ nWorkers: 2, threadsPerWorker: 1 });
   t.teardown(() => cluster.close());
   const base = cluster.dashboardAddress!;
-  t.match(base, /^http:\/\/127\.0\.0\.1:\d+$/);
+  t.match(base, /^http:\/\/127\.0\.0\.1:\d+$/, 'on by default, on a free port of the scheduler host');
   const client = await Client.connect(cluster);
   t.teardown(() => client.close());
+  t.equal(client.dashboardLink, `${base}/status`);
   const squares = client.map((x: number) => x * x, [1, 2, 3, 4]);
   await client.gather(squares);
-  const failed = client.submit(() => { throw new Error('no'); });
+  const failed = client.submit(() => {
+    throw new Error('no');
+  });
   await failed.exception();
 
   t.equal(await (await fetch(`${base}/health`)).text(), 'ok\n');
@@ -63,36 +72,103 @@ t.test('a LocalCluster with a dashboard serves its state over HTTP and closes it
   t.same(status.prefixes.map((p) => p.name), ['lambda']);
   const identity = (await (await fetch(`${base}/json/identity.json`)).json()) as { address: string; services: { dashboard?: string } };
   t.equal(identity.address, cluster.schedulerAddress);
-  t.same(identity.services, { dashboard: base }, 'schedulerInfo().services names the dashboard');
   t.same((await client.schedulerInfo()).services, { dashboard: base });
-  const page = await fetch(`${base}/status`);
-  t.equal(page.headers.get('content-type'), 'text/html; charset=utf-8');
-  const html = await page.text();
-  for (const address of cluster.workerAddresses) t.ok(html.includes(address), `the page lists ${address}`);
-  t.match(await (await fetch(`${base}/metrics`)).text(), /^dts_scheduler_workers 2$/m);
+  const stream = (await (await fetch(`${base}/json/task-stream.json?since=0`)).json()) as { records: Array<{ key: string }>; next: number };
+  for (const f of squares) t.ok(stream.records.some((r) => r.key === f.key), `task stream has ${f.key}`);
+  const graph = (await (await fetch(`${base}/json/graph.json`)).json()) as { nodes: Array<{ key: string; state: string }> };
+  t.equal(graph.nodes.length, 5);
+  for (const page of ['/status', '/workers', '/graph', `/info/worker/${encodeURIComponent(cluster.workerAddresses[0]!)}`]) {
+    const response = await fetch(`${base}${page}`);
+    t.equal(response.headers.get('content-type'), 'text/html; charset=utf-8', page);
+    t.match(await response.text(), /DashboardApp\.start/);
+  }
+  const chart = await fetch(`${base}/static/chart.umd.min.js`);
+  t.equal(chart.status, 200);
+  t.match((await chart.text()).slice(0, 2000), /Chart\.js/, 'Chart.js comes from the package');
+  t.match(await (await fetch(`${base}/static/dashboard.js`)).text(), /window\.DashboardApp/);
+
+  const metrics = await fetch(`${base}/metrics`);
+  t.match(metrics.headers.get('content-type'), /^text\/plain/);
+  const text = await metrics.text();
+  t.match(text, /^dts_scheduler_workers 2$/m);
+  t.match(text, /^dts_scheduler_tasks\{state="memory"\} 4$/m);
+  t.match(text, /^dts_scheduler_tasks\{state="erred"\} 1$/m);
+  t.match(text, /^dts_tasks_finished_total 4$/m);
+  t.match(text, /^dts_tasks_erred_total 1$/m);
+  t.match(text, /^dts_scheduler_stored_bytes \d+$/m);
+  t.match(text, /^nodejs_eventloop_lag_seconds /m, "prom-client's default process metrics");
+  t.match(text, /^process_cpu_user_seconds_total /m);
+
   const root = await fetch(`${base}/`, { redirect: 'manual' });
   t.equal(root.status, 302);
   t.equal((await fetch(`${base}/nope`)).status, 404);
   t.equal((await fetch(`${base}/status`, { method: 'POST' })).status, 405);
+
+  // Live: updates arrive by themselves, several of them, with the task stream.
+  const wsBase = base.replace(/^http/, 'ws');
+  const [first, second] = await firstMessages(`${wsBase}/ws?page=status`, 2);
+  t.equal(first!.page, 'status');
+  t.ok(Array.isArray(first!.stream) && (first!.stream as unknown[]).length >= 5, 'the first push has the task stream so far');
+  t.same(second!.stream, [], 'later pushes carry only new records');
+  t.ok((second!.time as number) >= (first!.time as number));
+  const [graphUpdate] = await firstMessages(`${wsBase}/ws?page=graph`, 1);
+  t.equal((graphUpdate!.graph as { nodes: unknown[] }).nodes.length, 5);
+  const [infoUpdate] = await firstMessages(`${wsBase}/ws?page=info&worker=${encodeURIComponent(cluster.workerAddresses[0]!)}`, 1);
+  t.equal((infoUpdate!.info as { worker: { address: string } }).worker.address, cluster.workerAddresses[0]);
+  await t.rejects(firstMessages(`${wsBase}/ws?page=nonsense`, 1), 'an unknown page is refused');
 
   await client.close();
   await cluster.close();
   await t.rejects(fetch(`${base}/health`), 'closed with the cluster');
 });
 
-t.test('Scheduler.start refuses a bad dashboard address and one already in use, leaving nothing open', async (t) => {
+t.test('dashboardAddress: false turns it off', async (t) => {
+  const cluster = await LocalCluster.start({ nWorkers: 1, threadsPerWorker: 1, dashboardAddress: false });
+  t.teardown(() => cluster.close());
+  t.equal(cluster.dashboardAddress, undefined);
+  const client = await Client.connect(cluster);
+  t.teardown(() => client.close());
+  t.equal(client.dashboardLink, undefined);
+});
+
+t.test('Scheduler.start: a bad or taken address fails; with dashboardFallback a taken port moves', async (t) => {
   await t.rejects(Scheduler.start({ port: 0, dashboardAddress: 'nonsense' }), TypeError);
   const first = await Scheduler.start({ port: 0, dashboardAddress: ':0' });
   t.teardown(() => first.close());
   const taken = first.dashboardAddress!.split(':').pop()!;
   await t.rejects(Scheduler.start({ port: 0, dashboardAddress: `127.0.0.1:${taken}` }), { code: 'EADDRINUSE' });
-  t.equal((await Scheduler.start({ port: 0 }).then(async (s) => { const a = s.dashboardAddress; await s.close(); return a; })), undefined, 'no dashboard unless asked');
+  const moved = await Scheduler.start({ port: 0, dashboardAddress: `127.0.0.1:${taken}`, dashboardFallback: true });
+  t.teardown(() => moved.close());
+  t.not(moved.dashboardAddress!.split(':').pop(), taken);
+  t.equal(await (await fetch(`${moved.dashboardAddress}/health`)).text(), 'ok\n');
+  t.equal(await Scheduler.start({ port: 0 }).then(async (s) => { const a = s.dashboardAddress; await s.close(); return a; }), undefined, 'embedded schedulers serve none unless asked');
 });
 
-t.test('dscheduler --dashboard-address prints where the dashboard is', async (t) => {
-  const scheduler = new CliProcess('dscheduler', ['--port', '0', '--dashboard-address', '127.0.0.1:0']);
+t.test('dscheduler serves the dashboard by default at :8787, or a free port with a warning', async (t) => {
+  // Hold 8787 (unless someone else already does): either way dscheduler must move.
+  const blocker = createServer();
+  await new Promise<void>((resolve) => {
+    blocker.once('error', () => resolve());
+    blocker.listen(8787, '127.0.0.1', () => resolve());
+  });
+  t.teardown(() => blocker.close());
+  const scheduler = new CliProcess('dscheduler', ['--port', '0']);
   t.teardown(() => scheduler.stop('SIGKILL'));
-  const [line] = await scheduler.waitForStdout(/^Dashboard at (http:\/\/\S+)\/status$/m);
+  const [line] = await scheduler.waitForStdout(/^Dashboard at (http:\/\/127\.0\.0\.1:(\d+))\/status$/m);
+  t.not(line![2], '8787');
+  t.match(scheduler.stderr, /8787 is in use/);
   t.equal(await (await fetch(`${line![1]}/health`)).text(), 'ok\n');
   t.same(await scheduler.stop('SIGTERM'), { code: 0, signal: null });
+
+  const none = new CliProcess('dscheduler', ['--port', '0', '--no-dashboard']);
+  t.teardown(() => none.stop('SIGKILL'));
+  await none.waitForStdout(/^Start scheduler at /m);
+  t.notMatch(none.stdout, /Dashboard at/);
+  t.same(await none.stop('SIGTERM'), { code: 0, signal: null });
+
+  const explicit = new CliProcess('dscheduler', ['--port', '0', '--dashboard-address', '127.0.0.1:0']);
+  t.teardown(() => explicit.stop('SIGKILL'));
+  const [at] = await explicit.waitForStdout(/^Dashboard at (http:\/\/\S+)\/status$/m);
+  t.equal(await (await fetch(`${at![1]}/health`)).text(), 'ok\n');
+  t.same(await explicit.stop('SIGTERM'), { code: 0, signal: null });
 });

@@ -1,27 +1,43 @@
 /**
- * The scheduler's dashboard over HTTP (`dashboardAddress`, `dscheduler
- * --dashboard-address :8787`): a status page, JSON and Prometheus metrics.
- * A thin shell: each request takes a fresh snapshot from the scheduler and
- * renders it (dashboard-views.ts); nothing here changes scheduler state.
+ * The scheduler's dashboard over HTTP, on by default (dscheduler :8787,
+ * LocalCluster a free port). Live pages pushed over a WebSocket
+ * (dashboard-live.ts), Prometheus metrics via prom-client
+ * (dashboard-metrics.ts), JSON; nothing here changes scheduler state.
  *
- *   GET /status               HTML, reloads itself every few seconds
- *   GET /json/status.json     the snapshot as JSON
- *   GET /json/identity.json   what client.schedulerInfo() returns
- *   GET /metrics              Prometheus text format
- *   GET /health               "ok"
+ *   GET /status, /workers, /graph, /info/worker/<address>   live pages
+ *   GET /static/dashboard.js, /static/chart.umd.min.js       their scripts (Chart.js from node_modules)
+ *   GET /ws?page=...                                         WebSocket of updates
+ *   GET /json/status.json, /json/identity.json, /json/task-stream.json?since=N, /json/graph.json
+ *   GET /metrics                                             Prometheus text format
+ *   GET /health                                              "ok"
  */
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
 import { contactHost } from '../comm/contact-host.js';
 import { childLogger } from '../logging.js';
-import type { DashboardSnapshot } from './dashboard-snapshot.js';
-import { renderMetrics, renderStatusPage } from './dashboard-views.js';
+import { DashboardLive, type LiveSources } from './dashboard-live.js';
+import { SchedulerMetrics, type MetricsSources } from './dashboard-metrics.js';
+import { renderPage } from './dashboard-pages.js';
+import { DASHBOARD_SCRIPT } from './dashboard-script.js';
 
 const log = childLogger('dashboard');
 
-export interface DashboardSources {
-  snapshot(): DashboardSnapshot;
+export interface DashboardSources extends LiveSources, MetricsSources {
   identity(): Record<string, unknown>;
+}
+
+let chartScript: Buffer | undefined;
+
+/** Chart.js's browser build, read once from the installed package (never from a CDN). */
+function chartJs(): Buffer {
+  if (chartScript === undefined) {
+    const main = createRequire(import.meta.url).resolve('chart.js');
+    chartScript = readFileSync(join(dirname(main), 'chart.umd.min.js'));
+  }
+  return chartScript;
 }
 
 /** `:8787`, `8787`, `host:8787` or `[::1]:8787`; an empty host means `defaultHost`. */
@@ -35,30 +51,52 @@ export function parseDashboardAddress(text: string, defaultHost: string): { host
   return { host, port };
 }
 
-type Page = { status: number; type: string; body: string; headers?: Record<string, string> };
+type Response = { status: number; type: string; body: string | Buffer; headers?: Record<string, string> };
 
-function route(path: string, sources: DashboardSources): Page {
+const HTML = 'text/html; charset=utf-8';
+const TEXT = 'text/plain; charset=utf-8';
+const JSON_TYPE = 'application/json';
+
+async function route(url: URL, sources: DashboardSources, metrics: () => SchedulerMetrics): Promise<Response> {
+  const path = url.pathname;
+  if (path.startsWith('/info/worker/')) {
+    const worker = decodeURIComponent(path.slice('/info/worker/'.length));
+    return { status: 200, type: HTML, body: renderPage('info', { worker }) };
+  }
   switch (path) {
     case '/':
-      return { status: 302, type: 'text/plain; charset=utf-8', body: 'see /status\n', headers: { location: '/status' } };
+      return { status: 302, type: TEXT, body: 'see /status\n', headers: { location: '/status' } };
     case '/status':
-      return { status: 200, type: 'text/html; charset=utf-8', body: renderStatusPage(sources.snapshot()) };
+    case '/workers':
+    case '/graph':
+      return { status: 200, type: HTML, body: renderPage(path.slice(1) as 'status' | 'workers' | 'graph') };
+    case '/static/dashboard.js':
+      return { status: 200, type: 'text/javascript; charset=utf-8', body: DASHBOARD_SCRIPT };
+    case '/static/chart.umd.min.js':
+      return { status: 200, type: 'text/javascript; charset=utf-8', body: chartJs(), headers: { 'cache-control': 'max-age=3600' } };
     case '/json/status.json':
-      return { status: 200, type: 'application/json', body: JSON.stringify(sources.snapshot()) };
+      return { status: 200, type: JSON_TYPE, body: JSON.stringify(sources.snapshot()) };
     case '/json/identity.json':
-      return { status: 200, type: 'application/json', body: JSON.stringify(sources.identity()) };
+      return { status: 200, type: JSON_TYPE, body: JSON.stringify(sources.identity()) };
+    case '/json/task-stream.json': {
+      const since = Number(url.searchParams.get('since') ?? 0);
+      return { status: 200, type: JSON_TYPE, body: JSON.stringify(sources.taskStreamSince(Number.isFinite(since) && since >= 0 ? since : 0)) };
+    }
+    case '/json/graph.json':
+      return { status: 200, type: JSON_TYPE, body: JSON.stringify(sources.graph(5000)) };
     case '/metrics':
-      return { status: 200, type: 'text/plain; version=0.0.4; charset=utf-8', body: renderMetrics(sources.snapshot()) };
+      return { status: 200, type: SchedulerMetrics.contentType, body: await metrics().render() };
     case '/health':
-      return { status: 200, type: 'text/plain; charset=utf-8', body: 'ok\n' };
+      return { status: 200, type: TEXT, body: 'ok\n' };
     default:
-      return { status: 404, type: 'text/plain; charset=utf-8', body: `no page ${path}; try /status\n` };
+      return { status: 404, type: TEXT, body: `no page ${path}; try /status\n` };
   }
 }
 
 export class DashboardServer {
   private constructor(
     private readonly server: http.Server,
+    private readonly live: DashboardLive,
     /** `http://host:port`, with a dialable host for wildcard binds. */
     readonly url: string,
   ) {}
@@ -78,20 +116,29 @@ export class DashboardServer {
   }
 
   private static listen(host: string, port: number, sources: DashboardSources): Promise<DashboardServer> {
+    let metrics: SchedulerMetrics | undefined;
+    const metricsOnce = (): SchedulerMetrics => (metrics ??= new SchedulerMetrics(sources));
+    const live = new DashboardLive(sources);
     const server = http.createServer((request, response) => {
-      let page: Page;
+      const send = (page: Response): void => {
+        response.writeHead(page.status, { 'content-type': page.type, 'cache-control': 'no-store', ...page.headers });
+        response.end(request.method === 'HEAD' ? undefined : page.body);
+      };
       if (request.method !== 'GET' && request.method !== 'HEAD') {
-        page = { status: 405, type: 'text/plain; charset=utf-8', body: 'only GET\n', headers: { allow: 'GET, HEAD' } };
-      } else {
-        try {
-          page = route(new URL(request.url ?? '/', 'http://dashboard').pathname, sources);
-        } catch (error) {
-          log.error({ err: error, url: request.url }, 'dashboard page failed');
-          page = { status: 500, type: 'text/plain; charset=utf-8', body: 'the page could not be rendered (see the scheduler log)\n' };
-        }
+        send({ status: 405, type: TEXT, body: 'only GET\n', headers: { allow: 'GET, HEAD' } });
+        return;
       }
-      response.writeHead(page.status, { 'content-type': page.type, 'cache-control': 'no-store', ...page.headers });
-      response.end(request.method === 'HEAD' ? undefined : page.body);
+      route(new URL(request.url ?? '/', 'http://dashboard'), sources, metricsOnce).then(send, (error: unknown) => {
+        log.error({ err: error, url: request.url }, 'dashboard page failed');
+        send({ status: 500, type: TEXT, body: 'the page could not be rendered (see the scheduler log)\n' });
+      });
+    });
+    server.on('upgrade', (request, socket, head) => {
+      if (new URL(request.url ?? '/', 'http://dashboard').pathname !== '/ws') {
+        socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
+        return;
+      }
+      live.handleUpgrade(request, socket, head);
     });
     return new Promise((resolve, reject) => {
       server.once('error', reject);
@@ -100,13 +147,19 @@ export class DashboardServer {
         server.on('error', (error) => log.error({ err: error }, 'dashboard server error'));
         const bound = server.address() as AddressInfo;
         const shown = contactHost(host);
-        resolve(new DashboardServer(server, `http://${shown.includes(':') ? `[${shown}]` : shown}:${bound.port}`));
+        resolve(new DashboardServer(server, live, `http://${shown.includes(':') ? `[${shown}]` : shown}:${bound.port}`));
       });
     });
   }
 
+  /** Open WebSocket connections (pages being watched). */
+  get viewers(): number {
+    return this.live.connections;
+  }
+
   /** Stops listening and drops open connections (browsers keep them alive). */
   close(): Promise<void> {
+    this.live.close();
     return new Promise((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();

@@ -16,6 +16,11 @@ export class TaskStream {
   private readonly ring: (TaskStreamRecord | undefined)[];
   /** Records added since the scheduler started (the next record's index). */
   index = 0;
+  /** Totals since the scheduler started (the /metrics counters). */
+  finished = 0;
+  erred = 0;
+  transfers = 0;
+  transferBytes = 0;
 
   constructor(readonly capacity = DEFAULT_TASK_STREAM_LENGTH) {
     if (!(Number.isInteger(capacity) && capacity >= 1)) throw new RangeError(`task stream length must be a positive integer, got ${capacity}`);
@@ -32,6 +37,8 @@ export class TaskStream {
     const startstops = validStartStops(msg.startstops) ?? [{ action: 'compute', start: now, stop: now }];
     const record: TaskStreamRecord = { key: msg.key, worker, thread: typeof msg.thread === 'number' ? msg.thread : 0, status, startstops };
     if (typeof msg.nbytes === 'number') record.nbytes = msg.nbytes;
+    if (status === 'OK') this.finished++;
+    else this.erred++;
     this.add(record);
   }
 
@@ -41,7 +48,11 @@ export class TaskStream {
     if (phase === undefined || keys.length === 0) return;
     const nbytes = (transfer as { nbytes?: unknown }).nbytes;
     const record: TaskStreamRecord = { key: `transfer-${keys[0]}`, worker, thread: null, status: 'OK', startstops: [{ ...phase, action: 'transfer' }] };
-    if (typeof nbytes === 'number') record.nbytes = nbytes;
+    if (typeof nbytes === 'number') {
+      record.nbytes = nbytes;
+      this.transferBytes += nbytes;
+    }
+    this.transfers++;
     this.add(record);
   }
 
