@@ -6,7 +6,7 @@
  * on a shared machine hits both alike.
  */
 import { Client } from '../lib/client/client.js';
-import { LocalCluster } from '../lib/cluster/local-cluster.js';
+import { LocalCluster } from '../actors/local-cluster.js';
 import type { SchedulerPlugin } from '../lib/scheduler/plugins.js';
 import type { BenchRow } from './report.js';
 import { mapRate, median, quiet } from './workloads.js';

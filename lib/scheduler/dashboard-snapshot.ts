@@ -7,7 +7,7 @@
  */
 import type { SchedulerTaskState } from '../../machines/scheduler-task.js';
 import type { SchedulerState } from './state.js';
-import type { TaskRecord } from './task-record.js';
+import type { TaskRecord } from './records.js';
 
 export const TASK_STATES: readonly SchedulerTaskState[] = ['released', 'waiting', 'no-worker', 'queued', 'processing', 'memory', 'erred', 'forgotten'];
 

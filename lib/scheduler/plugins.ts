@@ -14,7 +14,7 @@ import type { SchedulerTaskState } from '../../machines/scheduler-task.js';
 import { childLogger, type Logger } from '../logging.js';
 import { readOnly } from './read-only.js';
 import type { SchedulerState, TransitionObserver } from './state.js';
-import type { TaskRecord } from './task-record.js';
+import type { TaskRecord } from './records.js';
 
 /** What a plugin sees of the scheduler: live, but any write throws. */
 export interface SchedulerView {

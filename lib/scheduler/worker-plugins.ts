@@ -6,7 +6,7 @@
  * registers later gets every plugin before any task (workerJoined). The same
  * name again replaces the plugin everywhere (workers tear the old one down).
  */
-import type { Peer } from '../../actors/mailbox.js';
+import type { Peer } from '../comm/mailbox.js';
 import type { ExtensionHandler, SchedulerExtension } from '../coordination/extension.js';
 import type { Blob, FunctionRef, OpDict, SerializedError } from '../protocol/messages.js';
 import { serializeError } from '../protocol/errors.js';
