@@ -323,7 +323,7 @@ export const DASHBOARD_SCRIPT = String.raw`
       type: 'scatter',
       data: { datasets: [{ data: [], backgroundColor: [], pointRadius: 4 }] },
       options: options({
-        scales: { x: { title: { display: true, text: 'depth' } }, y: { reverse: true, display: false } },
+        scales: { x: { title: { display: true, text: 'depth' }, ticks: { stepSize: 1 } }, y: { reverse: true, display: false } },
         plugins: { legend: { display: false }, tooltip: { callbacks: { label: function (ctx) { return ctx.raw.key + ' (' + ctx.raw.state + ')'; } } } },
       }),
       plugins: [edgePlugin],

@@ -166,6 +166,8 @@ export function graphSnapshot(state: SchedulerState, max: number): GraphSnapshot
     return nodes[index.get(ts)!]!.x;
   };
   for (const ts of state.tasks.values()) depthOf(ts);
+  // Centre each column on the middle row, so a reduction's root sits level with its inputs.
+  for (const node of nodes) node.y -= (rows[node.x]! - 1) / 2;
   const edges: Array<[number, number]> = [];
   for (const [ts, i] of index) for (const dep of ts.dependencies) {
     const j = index.get(dep);
