@@ -34,6 +34,7 @@ import { ReadAhead } from './read-ahead.js';
 import { buildTask, encodeArguments, shipFunction, type TaskFunction } from './task-spec.js';
 import type { Security } from '../comm/security.js';
 import { checkEvent, checkTopic, type TopicHandler } from './topics.js';
+import { checkPluginReply, registerPluginMessage, type PluginReply } from './worker-plugin.js';
 
 /**
  * Where to connect: an address, or an object that has one (a LocalCluster or
@@ -552,32 +553,15 @@ export class Client implements AsyncDisposable {
   }
 
   /**
-   * Sends a worker plugin class (by source, like an actor class) to every
-   * current and future worker, which constructs it with `args` and calls
-   * `setup(worker)`; then `transition(key, start, finish)` on each task state
-   * change there, and `teardown(worker)` when replaced or closing. A last
-   * argument `{ name }` names it (default: the class name); the same name again
-   * replaces the plugin. Rejects with the first worker's setup error.
+   * Sends a worker plugin class by source to every current and future worker,
+   * which constructs it with `args` and awaits `setup(worker)`; a last argument
+   * `{ name }` names it (default: the class name; the same name replaces).
+   * Rejects with a worker's setup error. See docs/dashboard.md.
    */
-  async registerWorkerPlugin(plugin: TaskFunction, ...argsAndOptions: unknown[]): Promise<Record<string, { status: string }>> {
-    if (typeof plugin !== 'function') throw new TypeError('registerWorkerPlugin: pass the plugin class (it is sent by source and constructed on each worker)');
-    const last = argsAndOptions.at(-1);
-    const isOptions = typeof last === 'object' && last !== null && isPlainObject(last) && Object.keys(last as object).length === 1 && typeof (last as { name?: unknown }).name === 'string';
-    const args = isOptions ? argsAndOptions.slice(0, -1) : argsAndOptions;
-    const name = isOptions ? (last as { name: string }).name : plugin.name;
-    if (typeof name !== 'string' || name === '') throw new TypeError('registerWorkerPlugin: an anonymous class needs { name }');
-    const shipped = shipFunction(plugin);
-    const reply = await this.#core.session.call<Record<string, { status: string; error?: SerializedError }>>({
-      op: 'register-worker-plugin',
-      name,
-      fn: shipped.ref,
-      args: encodeArguments(shipped, args),
-    });
-    for (const outcome of Object.values(reply)) if (outcome.status !== 'OK' && outcome.error !== undefined) throw deserializeError(outcome.error);
-    return reply;
+  async registerWorkerPlugin(plugin: TaskFunction, ...argsAndOptions: unknown[]): Promise<PluginReply> {
+    return checkPluginReply(await this.#core.session.call<PluginReply>(registerPluginMessage(plugin, argsAndOptions)));
   }
 
-  /** Tears a worker plugin down on every worker and stops giving it to new ones. */
   async unregisterWorkerPlugin(name: string): Promise<void> {
     await this.#core.session.call({ op: 'unregister-worker-plugin', name });
   }
@@ -617,9 +601,7 @@ export class Client implements AsyncDisposable {
 
   /** Calls `handler(time, msg)` for each event logged on `topic` from now on (replacing an earlier handler). */
   async subscribeTopic(topic: string, handler: TopicHandler): Promise<void> {
-    checkTopic(topic, 'subscribeTopic');
-    if (typeof handler !== 'function') throw new TypeError('subscribeTopic: handler must be a function (time, msg) => void');
-    if (this.#core.session.topics.set(topic, handler)) await this.#core.session.call({ op: 'subscribe-topic', topic, client: this.id });
+    if (this.#core.session.topics.set(checkTopic(topic, 'subscribeTopic'), handler)) await this.#core.session.call({ op: 'subscribe-topic', topic, client: this.id });
   }
 
   async unsubscribeTopic(topic: string): Promise<void> {
@@ -635,12 +617,7 @@ export class Client implements AsyncDisposable {
     return this.#core.session.call(topic === undefined ? { op: 'get-events' } : { op: 'get-events', topic });
   }
 
-  /**
-   * What ran where and when, from the scheduler's bounded record: each entry
-   * has the key, worker, thread and phases ({ action, start, stop } in ms since
-   * the epoch). `start`/`stop` bound the phases' end: ms since the epoch, or a
-   * duration string meaning that long ago ('60s').
-   */
+  /** What ran where and when (the scheduler's last 20,000 records); `start`/`stop`: ms since the epoch, or '60s' ago. */
   getTaskStream(options: { start?: number | string; stop?: number | string } = {}): Promise<TaskStreamRecord[]> {
     return this.#core.session.call({ op: 'get-task-stream', start: options.start ?? null, stop: options.stop ?? null });
   }

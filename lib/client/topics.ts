@@ -16,6 +16,7 @@ export class TopicHandlers {
 
   /** True when `topic` had no handler before (the scheduler must be told to subscribe). */
   set(topic: string, handler: TopicHandler): boolean {
+    if (typeof handler !== 'function') throw new TypeError('subscribeTopic: handler must be a function (time, msg) => void');
     const fresh = !this.handlers.has(topic);
     if (!fresh) this.log.info({ topic }, 'replacing the handler of a subscribed topic');
     this.handlers.set(topic, handler);
