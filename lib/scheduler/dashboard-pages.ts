@@ -24,7 +24,7 @@ section h2 { font-size: 14px; margin: 0 0 0.4em; }
 .grid2 { display: grid; grid-template-columns: 1fr 1fr; gap: 1em; }
 .chart { position: relative; height: 260px; } .chart.tall { height: 380px; } .chart.graph { height: 70vh; }
 table { border-collapse: collapse; width: 100%; } th, td { border-bottom: 1px solid #eee; padding: 0.25em 0.6em; text-align: left; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; } td { white-space: nowrap; }
 ul.plain { list-style: none; margin: 0; padding: 0; columns: 2; } code { font-size: 12px; }
 .legend span { display: inline-block; margin-right: 1em; } .legend i { display: inline-block; width: 0.9em; height: 0.9em; margin-right: 0.3em; vertical-align: -0.1em; }
 .note { color: #777; }

@@ -257,7 +257,7 @@ export const DASHBOARD_SCRIPT = String.raw`
     var cpu = new Chart(document.getElementById('cpu'), {
       type: 'bar',
       data: { labels: [], datasets: [{ label: 'CPU %', data: [], backgroundColor: '#1f77b4' }] },
-      options: options({ scales: { y: { min: 0, title: { display: true, text: '% of one core' } } } }),
+      options: options({ scales: { y: { min: 0, suggestedMax: 100, title: { display: true, text: '% of one core' } } } }),
     });
     connect(config, function (update) {
       var rows = [], sum = { threads: 0, busy: 0, cpu: 0, rss: 0, managed: 0, keys: 0, processing: 0, tin: 0, tout: 0 };
