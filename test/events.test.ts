@@ -11,6 +11,19 @@ t.test('logEvent / subscribeTopic / unsubscribeTopic / getEvents, from clients a
   const other = await Client.connect(cluster);
   t.teardown(() => other.close());
 
+  // Scheduler plugins hear every event, and may log their own through their view.
+  const heard: Array<[string, unknown]> = [];
+  await cluster.scheduler.addPlugin({
+    name: 'listener',
+    logEvent(topic: string, msg: unknown) {
+      heard.push([topic, msg]);
+    },
+    start(scheduler: { logEvent(topic: string, msg: unknown): void }) {
+      scheduler.logEvent('plugin-topic', 'plugin started');
+    },
+  });
+  t.same((await client.getEvents('plugin-topic')).map(([, msg]) => msg), ['plugin started']);
+
   const seen: Array<[number, unknown]> = [];
   await other.subscribeTopic('news', (time, msg) => void seen.push([time, msg]));
   const before = Date.now();
@@ -49,6 +62,7 @@ t.test('logEvent / subscribeTopic / unsubscribeTopic / getEvents, from clients a
   await other.getEvents('flaky');
   t.equal(calls, 2);
 
+  t.same(heard.filter(([topic]) => topic === 'news').map(([, msg]) => msg), [{ headline: 'hello', n: 1 }, { fromTask: 7 }, 'after unsubscribing']);
   const all = await client.getEvents();
   t.ok(Array.isArray(all.news) && Array.isArray(all['task-topic']), 'getEvents() gives every topic');
   t.same(await client.getEvents('never-used'), []);
