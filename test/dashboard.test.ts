@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import t from 'tap';
 import WebSocket from 'ws';
 import { Client, LocalCluster, Scheduler } from '../dist/index.js';
-import type { DashboardSnapshot } from '../dist/lib/scheduler/dashboard-snapshot.js';
+import { graphSnapshot, heartbeatMetrics, type DashboardSnapshot } from '../dist/lib/scheduler/dashboard-snapshot.js';
 import { escapeHtml, formatBytes } from '../dist/lib/scheduler/dashboard-views.js';
 import { renderPage } from '../dist/lib/scheduler/dashboard-pages.js';
 import { parseDashboardAddress } from '../dist/lib/scheduler/dashboard-server.js';
@@ -21,6 +21,28 @@ t.test('text helpers and page shells', async (t) => {
     t.notMatch(html, /https?:\/\/(?!www\.w3)/, `${page} loads nothing from elsewhere`);
     t.notMatch(html, /http-equiv="refresh"/, `${page} does not reload itself`);
   }
+});
+
+t.test('heartbeat metrics are checked; the graph is laid out by depth and not drawn past its limit', async (t) => {
+  const good = { cpu: 12.5, rss: 1e8, managedBytes: 10, busyThreads: 1, transfersIn: 0, transferBytesIn: 0, transfersOut: 2, transferBytesOut: 20 };
+  t.same(heartbeatMetrics(good), good);
+  t.equal(heartbeatMetrics({ ...good, cpu: 'lots' }), undefined, 'a bad field drops the whole report');
+  t.equal(heartbeatMetrics({ ...good, rss: Number.NaN }), undefined);
+  t.equal(heartbeatMetrics(null), undefined);
+  const scheduler = await Scheduler.start({ port: 0 });
+  t.teardown(() => scheduler.close());
+  const state = scheduler.state;
+  state.updateGraph('c', [
+    { key: 'a-1', dependencies: [], runSpec: { fn: { kind: 'source', source: '() => 1', name: 'a' }, args: new Uint8Array() } },
+    { key: 'b-1', dependencies: ['a-1'], runSpec: { fn: { kind: 'source', source: '(x) => x', name: 'b' }, args: new Uint8Array() } },
+    { key: 'c-1', dependencies: ['a-1', 'b-1'], runSpec: { fn: { kind: 'source', source: '(x, y) => x', name: 'c' }, args: new Uint8Array() } },
+  ] as never, ['c-1'], 'test-graph');
+  const graph = graphSnapshot(state, 10);
+  if (!('nodes' in graph)) throw new Error('expected a graph');
+  const depth = Object.fromEntries(graph.nodes.map((n) => [n.key, n.x]));
+  t.same(depth, { 'a-1': 0, 'b-1': 1, 'c-1': 2 }, 'x is the longest chain below a task');
+  t.equal(graph.edges.length, 3);
+  t.same(graphSnapshot(state, 2), { tooLarge: 3, max: 2 });
 });
 
 t.test('parseDashboardAddress', async (t) => {
