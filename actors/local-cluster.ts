@@ -194,7 +194,7 @@ export class LocalCluster<Processes extends boolean = boolean> implements Cluste
     return this.scheduler.address;
   }
 
-  /** The dashboard's base URL (`http://host:port`), when the cluster was started with `dashboardAddress`. */
+  /** The dashboard's base URL (`http://host:port`); undefined with `dashboardAddress: false`. */
   get dashboardAddress(): string | undefined {
     return this.scheduler.dashboardAddress;
   }
@@ -204,7 +204,7 @@ export class LocalCluster<Processes extends boolean = boolean> implements Cluste
     return this.scheduler.inprocAddress;
   }
 
-  /** The dashboard's status page, when the cluster was started with `dashboardAddress`. */
+  /** The dashboard's status page; undefined with `dashboardAddress: false`. */
   get dashboardLink(): string | undefined {
     const base = this.scheduler.dashboardAddress;
     return base === undefined ? undefined : `${base}/status`;
