@@ -190,6 +190,17 @@ export class LocalCluster<Processes extends boolean = boolean> implements Cluste
     return new LocalCluster(scheduler, [], nannies, true, { threadsPerWorker, memoryLimit, resources: options.resources });
   }
 
+  /**
+   * The open cluster no longer keeps the process alive by itself: a Client
+   * that started it does so while it waits for something, so a script that
+   * forgets `client.close()` still ends (as a piscina pool with idleTimeout
+   * lets a script end). In-process workers only.
+   */
+  letProcessExit(): void {
+    this.scheduler.keepsProcessAlive = false;
+    for (const worker of this.threadWorkers) worker.keepsProcessAlive = false;
+  }
+
   get schedulerAddress(): string {
     return this.scheduler.address;
   }

@@ -201,6 +201,11 @@ export class Client implements AsyncDisposable {
       await cluster?.close();
       throw error;
     }
+    if (cluster?.letProcessExit !== undefined) {
+      // Nothing of the owned cluster keeps the process alive; the session does while it waits.
+      cluster.letProcessExit();
+      session.holdProcessOnlyWhileBusy();
+    }
     const client = new Client({ session, cluster, closing: undefined }, {});
     session.client = client;
     registerDefaultClient(client);

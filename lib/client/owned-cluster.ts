@@ -12,6 +12,8 @@ import { DistributedError } from '../errors.js';
 export interface ClusterHandle {
   readonly schedulerAddress: string;
   close(): Promise<void>;
+  /** Stop keeping the process alive (its owning client does that while it waits for something). */
+  letProcessExit?(): void;
 }
 
 /** Augmented by actors/local-cluster.ts with `{ cluster: LocalCluster }`. */

@@ -36,6 +36,8 @@ import { TopicHandlers } from './topics.js';
 /** Back-off between connection attempts while Client.connect's timeout lasts. */
 const FIRST_CONNECT_RETRY_MS = 50;
 const MAX_CONNECT_RETRY_MS = 1000;
+/** How often a busy client that may let its process exit looks whether it is idle. */
+const IDLE_CHECK_MS = 50;
 
 export interface GatherReply {
   data: Record<string, Blob>;
@@ -128,6 +130,9 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   private decodeRelayed: (blob: Uint8Array) => unknown = decodeValue;
   /** Fetches large values from workers reachable over TCP directly, not through the scheduler. */
   private readonly direct: DirectData;
+  /** Set when only a busy session may keep the process alive (holdProcessOnlyWhileBusy). */
+  private idleWatch: { timer: NodeJS.Timeout | undefined; holding: boolean } | undefined;
+  private callsInFlight = 0;
   /** Set by shutdown(): the scheduler closing the connection is expected. */
   shuttingDown = false;
   /** Handlers of subscribed event topics. */
@@ -255,11 +260,17 @@ export class ClientSession implements FutureOwner, SchedulerReports {
     const peer = this.scheduler;
     if (peer === undefined) return this.ready.then(() => this.call<T>(msg, options));
     this.outbox.flush();
-    return peer.call<T>(msg, options).catch((error: unknown) => {
+    const sent = peer.call<T>(msg, options).catch((error: unknown) => {
       // The connection dropped under the call: ask again once the scheduler is back.
       if (!(error instanceof CommClosedError) || !peer.closed || !this.canReconnect()) throw error;
       this.reconnect(peer);
       return this.callAfterReconnect<T>(msg, optionalDuration(options?.timeout));
+    });
+    if (this.idleWatch === undefined) return sent;
+    this.callsInFlight++;
+    this.busy();
+    return sent.finally(() => {
+      this.callsInFlight--;
     });
   }
 
@@ -390,9 +401,52 @@ export class ClientSession implements FutureOwner, SchedulerReports {
     }
   }
 
+  /**
+   * For a client that owns its in-process cluster (nothing else keeps the
+   * process alive): its connection holds the process only while something is
+   * awaited (a pending future or a call in flight) and lets go when idle.
+   */
+  holdProcessOnlyWhileBusy(): void {
+    if (this.scheduler === undefined) return;
+    this.idleWatch = { timer: undefined, holding: true };
+    this.releaseIfIdle();
+  }
+
+  /** Something to wait for: hold the process, and look again now and then. */
+  private busy(): void {
+    const watch = this.idleWatch;
+    if (watch === undefined || this.closedError !== undefined) return;
+    if (!watch.holding) {
+      watch.holding = true;
+      this.scheduler?.ref();
+    }
+    if (watch.timer === undefined) {
+      watch.timer = setInterval(() => this.releaseIfIdle(), IDLE_CHECK_MS);
+      watch.timer.unref();
+    }
+  }
+
+  private releaseIfIdle(): void {
+    const watch = this.idleWatch;
+    if (watch === undefined || !this.idle()) return;
+    if (watch.timer !== undefined) clearInterval(watch.timer);
+    watch.timer = undefined;
+    if (watch.holding) {
+      watch.holding = false;
+      this.scheduler?.unref();
+    }
+  }
+
+  private idle(): boolean {
+    if (this.callsInFlight > 0) return false;
+    for (const state of this.states.values()) if (!state.done && state.closedError === undefined) return false;
+    return true;
+  }
+
   /** A stream message, in order with queued submissions and releases. */
   send(msg: OpDict): void {
     if (this.closedError !== undefined) throw this.closedError;
+    this.busy();
     this.outbox.message(msg);
   }
 
@@ -400,6 +454,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   desireKeys(keys: readonly string[], client = this.id): void {
     if (this.closedError !== undefined) throw this.closedError;
     if (client === fireAndForgetClient) for (const key of keys) this.fireAndForgotten.add(key);
+    this.busy();
     this.outbox.keys('client-desires-keys', client, keys);
   }
 
@@ -440,6 +495,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
    */
   submit<T>(tasks: readonly GraphTask[], outputs: readonly string[]): Future<T>[] {
     if (this.closedError !== undefined) throw this.closedError;
+    this.busy();
     if (tasks.length === 1 && outputs.length === 1 && tasks[0]!.key === outputs[0]) {
       // One submit: the common case, without the bookkeeping below.
       const key = outputs[0]!;
@@ -795,6 +851,8 @@ export class ClientSession implements FutureOwner, SchedulerReports {
 
   private markClosed(error: Error): void {
     this.closedError ??= error;
+    if (this.idleWatch?.timer !== undefined) clearInterval(this.idleWatch.timer);
+    this.idleWatch = undefined;
     this.outbox.discard();
     for (const state of this.states.values()) state.close(error);
     for (const watch of this.watches) watch.interrupt(error);

@@ -42,6 +42,9 @@ export interface Peer {
   /** Request/reply. Rejects with CommClosedError if the peer goes away, TimeoutError on timeout. */
   call<T = unknown>(msg: OpDict, options?: CallOptions): Promise<T>;
   close(): Promise<void>;
+  /** Keep the process alive while this connection is open (the default), or not. */
+  ref(): void;
+  unref(): void;
 }
 
 export type Handler = (msg: OpDict, from: Peer | undefined) => unknown;
@@ -76,6 +79,14 @@ class MailboxPeer implements Peer {
   close(): Promise<void> {
     return this.rpc.comm.close();
   }
+
+  ref(): void {
+    this.rpc.comm.ref?.();
+  }
+
+  unref(): void {
+    this.rpc.comm.unref?.();
+  }
 }
 
 /** A queued inbox entry: a message, or (when `closed`) a peer's comm closing. */
@@ -101,6 +112,7 @@ export abstract class MailboxActor {
   private readonly attachedPeers = new Set<MailboxPeer>();
   private readonly listeners = new Set<Listener>();
   private closing: Promise<void> | undefined;
+  private holdsProcess = true;
 
   /** The TLS credentials every connect and listen of this actor uses (and its requireEncryption). */
   protected security: Security | undefined;
@@ -131,7 +143,26 @@ export abstract class MailboxActor {
       return peer;
     }
     if (!comm.closed) this.attachedPeers.add(peer);
+    if (!this.holdsProcess) comm.unref?.();
     return peer;
+  }
+
+  /**
+   * Whether this actor's connections (those open now and those to come) keep
+   * the process alive: true by default. A cluster a Client started for itself
+   * lets go, so a script that forgets `client.close()` still ends; the client
+   * keeps the process alive only while it waits for something.
+   */
+  set keepsProcessAlive(keep: boolean) {
+    this.holdsProcess = keep;
+    for (const peer of this.attachedPeers) {
+      if (keep) peer.ref();
+      else peer.unref();
+    }
+  }
+
+  get keepsProcessAlive(): boolean {
+    return this.holdsProcess;
   }
 
   /** Dial an address (any registered transport) and attach the comm. */
