@@ -82,12 +82,30 @@ export class LocalCluster<Processes extends boolean = boolean> implements Cluste
     } else {
       const launcher: WorkerLauncher<Worker> = {
         threadsPerWorker: spec.threadsPerWorker,
-        start: (name) => Worker.start(scheduler.address, { ...common, name }),
+        start: async (name) => {
+          const worker = await Worker.start(scheduler.address, { ...common, name });
+          // A cluster that lets the process exit (letProcessExit) does so with every worker it adds.
+          if (!scheduler.keepsProcessAlive) worker.keepsProcessAlive = false;
+          return worker;
+        },
         idOf: (worker) => worker.address,
         alive: (worker) => worker.status !== 'closing' && worker.status !== 'closed',
         stop: (worker) => worker.close(),
       };
       this.#scaling = new WorkerScaling(launcher, threadWorkers, address, 'local-');
+      scheduler.inProcessWorkers = {
+        owns: (workerAddress) => threadWorkers.some((worker) => worker.address === workerAddress),
+        // client.restart(): a fresh Worker (new thread pool, nothing stored) under the same name, in the same slot.
+        restart: async (workerAddress) => {
+          const old = threadWorkers.find((worker) => worker.address === workerAddress);
+          if (old === undefined) return;
+          await old.close();
+          const fresh = await launcher.start(old.name);
+          const at = threadWorkers.indexOf(old);
+          if (at >= 0) threadWorkers[at] = fresh;
+          else threadWorkers.push(fresh);
+        },
+      };
     }
   }
 

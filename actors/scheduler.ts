@@ -165,7 +165,16 @@ function isBlob(value: unknown): value is Blob {
   return value instanceof Uint8Array;
 }
 
+/** Workers running in the scheduler's own process, which their owner (a LocalCluster) can replace. */
+export interface InProcessWorkers {
+  owns(address: string): boolean;
+  /** Closes the worker and starts a fresh one in its place; resolves once it is registered. */
+  restart(address: string): Promise<void>;
+}
+
 export class Scheduler extends MailboxActor {
+  /** @internal Set by a LocalCluster of threads: client.restart() replaces these workers in place. */
+  inProcessWorkers: InProcessWorkers | undefined;
   /** Clients over the network may use run_on_scheduler (in-process ones always may). */
   private readonly allowRunOnScheduler: boolean;
   readonly id = `Scheduler-${randomUUID()}`;
@@ -977,6 +986,13 @@ export class Scheduler extends MailboxActor {
               await this.callNanny(ws.nanny, { op: 'restart', reason: 'client restart' }, Math.max(1, deadline - Date.now()));
             } catch (error) {
               this.log.warn({ err: error, nanny: ws.nanny }, 'restart: the nanny could not restart its worker');
+            }
+          } else if (this.inProcessWorkers?.owns(ws.address) === true) {
+            // A worker in this process (a LocalCluster of threads): its cluster replaces it.
+            try {
+              await this.inProcessWorkers.restart(ws.address);
+            } catch (error) {
+              this.log.warn({ err: error, worker: ws.address }, 'restart: could not replace an in-process worker');
             }
           } else {
             withoutNanny++;
