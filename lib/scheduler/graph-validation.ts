@@ -3,7 +3,7 @@
  * every dependency either in the graph or already known, no cycles. Returns
  * the new tasks ordered so that each comes after its dependencies.
  */
-import { InvalidGraphError } from '../errors.js';
+import { InvalidGraphError, LostDataError } from '../errors.js';
 import type { GraphTask } from '../protocol/messages.js';
 
 const MAX_KEYS_IN_MESSAGE = 5;
@@ -37,7 +37,13 @@ function checkShape(task: unknown, index: number): asserts task is GraphTask {
  * not returned (a key repeated in a graph without dependencies may be returned
  * twice: callers keep the first). `wanted` keys must be in the message or known.
  */
-export function orderNewTasks(tasks: readonly GraphTask[], wanted: readonly string[], known: (key: string) => boolean): GraphTask[] {
+export function orderNewTasks(
+  tasks: readonly GraphTask[],
+  wanted: readonly string[],
+  known: (key: string) => boolean,
+  /** Keys of scattered data lost with their worker: depending on one is a LostDataError. */
+  lost: (key: string) => boolean = () => false,
+): GraphTask[] {
   if (!Array.isArray(tasks)) throw new InvalidGraphError('tasks must be an array');
   if (!Array.isArray(wanted) || wanted.some((k) => typeof k !== 'string')) throw new InvalidGraphError('keys must be an array of strings');
   // Fast path (a map or a batch of submits): no task reads another, so only
@@ -62,7 +68,14 @@ export function orderNewTasks(tasks: readonly GraphTask[], wanted: readonly stri
   for (const task of ordered) {
     for (const dep of task.dependencies ?? []) {
       if (fresh.has(dep)) internalEdges = true;
-      else if (!known(dep)) unknown.push(`${task.key} -> ${dep}`);
+      else if (!known(dep)) {
+        if (lost(dep)) {
+          throw new LostDataError(
+            `${dep} was lost with the only worker that held it (scattered data cannot be recomputed), so ${task.key}, which depends on it, cannot run; scatter the data again`,
+          );
+        }
+        unknown.push(`${task.key} -> ${dep}`);
+      }
     }
   }
   if (unknown.length > 0) {

@@ -22,7 +22,7 @@
  *   task depends on it.
  */
 import { schedulerTaskTable, type SchedulerTaskState } from '../../machines/scheduler-task.js';
-import { DistributedError, InvalidGraphError, KilledWorker } from '../errors.js';
+import { DistributedError, InvalidGraphError, KilledWorker, LostDataError } from '../errors.js';
 import { serializeError } from '../protocol/errors.js';
 import type {
   AddKeysMsg,
@@ -44,6 +44,7 @@ import { ClientRecord, FIRE_AND_FORGET, NO_TASKS, normalizeRestrictions, runsBef
 import { contains, count, toArray, withMember, withoutMember } from './one-or-many.js';
 import { allowedOn, decideWorker, NO_VALID_WORKER, RESOURCES_BUSY, type WorkerDirectory } from './decide-worker.js';
 import { orderNewTasks } from './graph-validation.js';
+import { LostKeys } from './lost-keys.js';
 import { Outbox, type SchedulerMessages, type SettledKey } from './outbox.js';
 import { DEFAULT_QUEUING, ResourceWaitQueues, rootishSlotLimit, TaskQueue, type QueuingOptions } from './queuing.js';
 import { planScatter } from './scatter-placement.js';
@@ -120,6 +121,8 @@ const STOLEN_FROM_STATES: ReadonlySet<string> = new Set(['waiting', 'ready', 'co
 
 export class SchedulerState implements WorkerDirectory {
   readonly tasks = new Map<string, TaskRecord>();
+  /** Scattered keys lost with their worker (lost-keys.ts). */
+  readonly lostKeys = new LostKeys();
   /** Every known worker by address (also `byAddress`). */
   readonly workers = new Map<string, WorkerRecord>();
   readonly byName = new Map<string, WorkerRecord>();
@@ -217,9 +220,9 @@ export class SchedulerState implements WorkerDirectory {
       const cs = this.ensureClient(client);
       let fresh: GraphTask[];
       try {
-        fresh = orderNewTasks(tasks, keys, (k) => this.tasks.has(k));
+        fresh = orderNewTasks(tasks, keys, (k) => this.tasks.has(k), (k) => this.lostKeys.has(k));
       } catch (error) {
-        if (!(error instanceof InvalidGraphError)) throw error;
+        if (!(error instanceof InvalidGraphError) && !(error instanceof LostDataError)) throw error;
         this.refuseGraph(cs, tasks, keys, error);
         return out;
       }
@@ -1211,6 +1214,8 @@ export class SchedulerState implements WorkerDirectory {
 
   private forget(ts: TaskRecord, wasInMemory: boolean): void {
     this.setState(ts, 'forgotten');
+    // Scattered data gone with its worker: later graphs naming it get a LostDataError.
+    if (wasInMemory && ts.runSpec === undefined && ts.whoWants !== undefined) this.lostKeys.add(ts.key);
     if (ts.dependents !== undefined) {
       for (const dts of ts.dependents) {
         dts.hasLostDependencies = true;
@@ -1541,7 +1546,7 @@ export class SchedulerState implements WorkerDirectory {
     return ts;
   }
 
-  private refuseGraph(cs: ClientRecord, tasks: readonly GraphTask[], keys: readonly string[], error: InvalidGraphError): void {
+  private refuseGraph(cs: ClientRecord, tasks: readonly GraphTask[], keys: readonly string[], error: InvalidGraphError | LostDataError): void {
     const exception: SerializedError = serializeError(error);
     const refused = new Set<string>();
     if (Array.isArray(tasks)) {
