@@ -39,6 +39,7 @@ async function start(config: WorkerChildConfig): Promise<void> {
     preloads = await importPreloads(config.preload, process.cwd());
     const options: WorkerStartOptions = {
       ...(config.nthreads === undefined ? {} : { nthreads: config.nthreads }),
+      threadPreload: preloads.map((module) => module.url),
       ...(config.name === undefined ? {} : { name: config.name }),
       ...(config.resources === undefined ? {} : { resources: config.resources }),
       ...(config.memoryLimit === undefined ? {} : { memoryLimit: config.memoryLimit }),

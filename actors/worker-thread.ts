@@ -14,6 +14,8 @@ import { ThreadTaskHost, workerInfoOf } from '../lib/worker/thread-link.js';
 import { adoptThreadSecurity } from '../lib/comm/thread-security.js';
 import { installClientPort } from '../lib/client/client-port.js';
 import { installClientAdapter } from '../lib/coordination/client-adapter.js';
+import { prepareThread, threadPreloadsOf } from '../lib/worker/thread-preload.js';
+import { childLogger } from '../lib/logging.js';
 
 // As the package root does: tasks here get the worker's client (getClient()),
 // actor handles among their arguments become proxies, primitives find the client.
@@ -26,6 +28,9 @@ type Movable = Parameters<typeof Piscina.move>[0];
 const info = workerInfoOf(workerData);
 adoptThreadSecurity(workerData);
 const host = info === undefined ? undefined : new ThreadTaskHost(info);
+
+// --preload modules prepare this thread before it takes any work.
+for (const failure of await prepareThread(threadPreloadsOf(workerData))) childLogger('worker-thread').error({ err: failure }, failure.message);
 
 if (parentPort !== null && typeof workerData === 'object' && workerData !== null && BATCH_PORT in workerData) {
   const { port1, port2 } = new MessageChannel();

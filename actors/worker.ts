@@ -54,6 +54,8 @@ import { heldValues, type HeldValues } from '../lib/worker/held-values.js';
 export interface WorkerOptions {
   /** Threads running tasks (default: the machine's available parallelism). */
   nthreads?: number;
+  /** Module URLs each task thread imports before taking work (`--preload`: lib/worker/thread-preload.ts). */
+  threadPreload?: readonly string[];
   /** Default: the worker's address. */
   name?: string;
   /** Abstract resources tasks can require, e.g. { GPU: 1 }. */
@@ -270,6 +272,7 @@ export class Worker extends MailboxActor {
       worker: info,
       onThreadLink: (port) => taskHost.serveThread(port),
       ...(this.options.security?.hasCredentials === true ? { security: this.options.security.toPems() } : {}),
+      ...(this.options.threadPreload !== undefined ? { preload: this.options.threadPreload } : {}),
     });
     this.schedulerAddress = schedulerAddress;
     this.releaseUploads = holdUploads();

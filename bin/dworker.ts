@@ -83,6 +83,7 @@ async function runInProcess(options: WorkerCliOptions): Promise<void> {
   const worker = await withTimeout(
     Worker.start(options.schedulerAddress, {
       nthreads: options.nthreads,
+      threadPreload: preloads.map((module) => module.url),
       ...(name === undefined ? {} : { name }),
       resources: options.resources,
       ...(options.memoryLimit === undefined ? {} : { memoryLimit: options.memoryLimit }),

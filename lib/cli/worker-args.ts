@@ -51,8 +51,9 @@ Options:
   --memory-limit SIZE        per process: auto (default), 0 (none), a fraction like 0.5, or 2GB / 512MiB;
                              the nanny pauses the worker at 80% and restarts it at 95%
   --resources "GPU=1 MEM=2e9"  abstract resources this worker offers to tasks
-  --preload MODULE           module (path or package) imported in every worker; its setup(worker) runs at
-                             start and teardown(worker) at close (repeatable)
+  --preload MODULE           module (path or package) imported in every worker and in each of its task
+                             threads; its setup(worker) runs at start and teardown(worker) at close, its
+                             setupThread() in each task thread (repeatable)
   --host HOST                address to bind (default 127.0.0.1; 0.0.0.0 for every interface,
                              advertising this machine's first external address)
   --port PORT|START:END      worker port (default 0 = any free port); with --nprocs N > 1 a range

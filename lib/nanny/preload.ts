@@ -1,7 +1,9 @@
 /**
  * `--preload MODULE`: modules imported in every worker process before it
- * starts. A module may export `setup(worker)` (awaited once the worker runs)
- * and `teardown(worker)` (awaited when it closes). MODULE is a path (relative
+ * starts, on its main thread and in each thread that runs tasks. A module may
+ * export `setup(worker)` (awaited once the worker runs), `teardown(worker)`
+ * (awaited when it closes), both on the main thread, and `setupThread()`
+ * (awaited in each task thread before it takes work). MODULE is a path (relative
  * to the working directory), a file:// URL, or a package name resolved from the
  * working directory.
  */
@@ -18,6 +20,8 @@ type Hook = (worker: unknown) => unknown;
 
 export interface PreloadedModule {
   specifier: string;
+  /** What was imported: task threads import it too (lib/worker/thread-preload.ts). */
+  url: string;
   setup?: Hook;
   teardown?: Hook;
 }
@@ -43,14 +47,15 @@ export async function importPreloads(specifiers: readonly string[], cwd: string)
   const modules: PreloadedModule[] = [];
   for (const specifier of specifiers) {
     let namespace: Record<string, unknown>;
+    const url = preloadUrl(specifier, cwd);
     try {
-      namespace = (await import(preloadUrl(specifier, cwd))) as Record<string, unknown>;
+      namespace = (await import(url)) as Record<string, unknown>;
     } catch (error) {
       throw new PreloadError(`cannot import --preload module ${JSON.stringify(specifier)}: ${(error as Error).message}`, { cause: error });
     }
     const setup = hook(namespace, 'setup');
     const teardown = hook(namespace, 'teardown');
-    modules.push({ specifier, ...(setup === undefined ? {} : { setup }), ...(teardown === undefined ? {} : { teardown }) });
+    modules.push({ specifier, url, ...(setup === undefined ? {} : { setup }), ...(teardown === undefined ? {} : { teardown }) });
   }
   return modules;
 }

@@ -20,6 +20,7 @@ import type { WorkerInfo } from '../task-context.js';
 import { isThreadLinkMessage, THREAD_LINK } from './thread-link.js';
 import { threadFlags } from './thread-flags.js';
 import { THREAD_SECURITY, type SecurityPems } from '../comm/thread-security.js';
+import { THREAD_PRELOAD } from './thread-preload.js';
 
 const log = childLogger('thread-pool');
 
@@ -30,6 +31,8 @@ export interface ThreadPoolOptions {
   onThreadLink?: (port: MessagePort) => void;
   /** TLS credentials the threads dial tls:// with (getClient(), actor calls in tasks). */
   security?: SecurityPems;
+  /** Module URLs every thread imports before taking work (--preload; thread-preload.ts). */
+  preload?: readonly string[];
 }
 
 /**
@@ -89,6 +92,7 @@ export class ThreadPool {
         [BATCH_PORT]: true,
         ...(options.worker !== undefined ? { [THREAD_LINK]: options.worker } : {}),
         ...(options.security !== undefined ? { [THREAD_SECURITY]: options.security } : {}),
+        ...(options.preload !== undefined && options.preload.length > 0 ? { [THREAD_PRELOAD]: [...options.preload] } : {}),
       },
       filename: options.entry,
       minThreads: nthreads,
