@@ -30,7 +30,7 @@ import type {
   UpdateDataMsg,
 } from '../lib/protocol/messages.js';
 import { decodeValue, encodeValue } from '../lib/protocol/values.js';
-import { DistributedError, SerializationError, TimeoutError, TlsHandshakeError } from '../lib/errors.js';
+import { CommClosedError, DistributedError, ProtocolError, SerializationError, TimeoutError, TlsHandshakeError } from '../lib/errors.js';
 import { loadFunction } from '../lib/task-function.js';
 import { parseBytes, parseDuration } from '../lib/units.js';
 import { checkUploadName, holdUploads, writeUpload } from '../lib/uploads.js';
@@ -204,7 +204,8 @@ export class Worker extends MailboxActor {
     try {
       await worker.startUp(schedulerAddress);
     } catch (error) {
-      sendStrict(worker.lifecycle, { type: 'start-failed', error });
+      // The worker may be closing already (its scheduler connection failed under the start): keep the real error.
+      if (worker.status === 'starting') sendStrict(worker.lifecycle, { type: 'start-failed', error });
       await worker.close();
       throw error;
     }
@@ -283,7 +284,8 @@ export class Worker extends MailboxActor {
       onRetry: (n, error, delayMs) =>
         this.log.warn({ scheduler: schedulerAddress, attempt: n, delayMs, err: error }, `cannot reach the scheduler yet, retrying (${n})`),
       cancelled: () => this.closingPromise !== undefined,
-      retryable: (error) => !(error instanceof RegistrationRefusedError || error instanceof TlsHandshakeError),
+      // Nor is a server that speaks another protocol going to start speaking ours: one clear error.
+      retryable: (error) => !(error instanceof RegistrationRefusedError || error instanceof TlsHandshakeError || error instanceof ProtocolError),
     }).catch((error: unknown) => {
       if (error instanceof TimeoutError) {
         throw new TimeoutError(`could not register with the scheduler at ${schedulerAddress} within ${this.deathTimeout} ms: ${error.message}`, { cause: error });
@@ -321,7 +323,8 @@ export class Worker extends MailboxActor {
       }
     } catch (error) {
       void scheduler.close();
-      throw error;
+      // A server speaking another protocol: its own error says so, not the closed connection's.
+      throw error instanceof CommClosedError && error.cause instanceof ProtocolError ? error.cause : error;
     }
     if (this.closingPromise !== undefined) {
       void scheduler.close();

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { Peer } from '../comm/mailbox.js';
-import { CancelledError, CommClosedError, ConnectError, InvalidGraphError, LostDataError, TimeoutError, TlsHandshakeError } from '../errors.js';
+import { CancelledError, CommClosedError, ConnectError, InvalidGraphError, LostDataError, ProtocolError, TimeoutError, TlsHandshakeError } from '../errors.js';
 import { childLogger } from '../logging.js';
 import type {
   Blob, CancelledKeysMsg, GraphTask, KeyInMemoryMsg, LostDataMsg, OpDict, TaskErredToClientMsg, TaskRetriedMsg,
@@ -195,6 +195,8 @@ export class ClientSession implements FutureOwner, SchedulerReports {
         // Connected in-process to a scheduler that also listens on TCP: report the address others can use.
         if (address.startsWith('inproc://') && typeof reply?.address === 'string' && reply.address !== '') this.schedulerAddress = reply.address;
       } catch (error) {
+        // A server speaking another protocol: its own error says so, not the closed connection's.
+        if (error instanceof CommClosedError && error.cause instanceof ProtocolError) throw error.cause;
         if (error instanceof TimeoutError) {
           throw new TimeoutError(
             `the scheduler at ${address} did not answer register-client within ${formatMs(options.timeout)}`,

@@ -25,7 +25,7 @@
  * picks a free port, reported in Listener.address.
  */
 import net from 'node:net';
-import { CommClosedError, ConnectError } from '../errors.js';
+import { CommClosedError, ConnectError, MessageTooLargeError, ProtocolError } from '../errors.js';
 import { childLogger } from '../logging.js';
 import type { OpDict } from '../protocol/messages.js';
 import { invokeOwnerCallback } from './owner-callback.js';
@@ -162,6 +162,8 @@ export class TcpComm implements Comm {
   private isClosed = false;
   private socketClosed = false;
   private closeReason: Error | undefined;
+  /** Whether a valid message has arrived: bad bytes before that mean a peer speaking another protocol. */
+  private receivedAny = false;
   private readonly whenSocketClosed: Promise<void>;
   private resolveSocketClosed!: () => void;
   /** Reading through `onread` (else 'data' events). */
@@ -341,11 +343,23 @@ export class TcpComm implements Comm {
   };
 
   private failOnBadBytes(error: Error): void {
+    if (!this.receivedAny && !(error instanceof MessageTooLargeError)) {
+      // Nothing valid ever came: most likely another kind of server (HTTP, SSH...) at this address.
+      const mismatch = new ProtocolError(
+        `${this.peerAddress} does not speak the distributed-ts protocol (its first bytes are not a distributed-ts frame: ${error.message}); ` +
+          'is this the address of a distributed-ts scheduler or worker?',
+        { cause: error },
+      );
+      log.warn({ peer: this.peerAddress, reason: error.message }, 'the peer does not speak the distributed-ts protocol; closing the connection');
+      this.fail(mismatch);
+      return;
+    }
     log.warn({ err: error, peer: this.peerAddress }, 'bad bytes on connection; closing it');
     this.fail(error);
   }
 
   private deliver(messages: OpDict[]): void {
+    this.receivedAny = true;
     const handler = this.messageHandler!;
     for (const msg of messages) {
       if (this.socket.destroyed) return;
