@@ -8,6 +8,7 @@
  * from this client, gone, or busy for too long) is left for the caller to
  * move through the scheduler.
  */
+import { MessageTooLargeError } from '../errors.js';
 import { MailboxActor, type Handler, type Peer } from '../comm/mailbox.js';
 import { childLogger } from '../logging.js';
 import type { Blob } from '../protocol/messages.js';
@@ -124,6 +125,8 @@ export class DirectData {
         const peer = await this.connections.peerFor(address);
         reply = await peer.call({ op: 'get_data', keys, who: this.clientId }, { timeout: DIRECT_TIMEOUT_MS });
       } catch (error) {
+        // Too large for one message: the scheduler could not relay it either, so say so.
+        if (error instanceof MessageTooLargeError) throw error;
         this.connections.log.debug({ err: error, worker: address }, 'direct get_data failed; the scheduler will fetch');
         return undefined;
       }

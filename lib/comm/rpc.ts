@@ -8,7 +8,7 @@
  * call that asks for a timeout. When the comm closes, every outstanding call
  * rejects at once with CommClosedError.
  */
-import { CommClosedError, ProtocolError, SerializationError, TimeoutError } from '../errors.js';
+import { CommClosedError, MessageTooLargeError, ProtocolError, SerializationError, TimeoutError } from '../errors.js';
 import { childLogger } from '../logging.js';
 import { deserializeError, serializeError } from '../protocol/errors.js';
 import type { OpDict, Reply, ReplyError, ReplyOk } from '../protocol/messages.js';
@@ -146,16 +146,17 @@ export class RpcChannel {
   private readonly handleWriteError = (msg: OpDict, error: Error): void => {
     const id = msg.id;
     if (typeof id !== 'number') return;
+    const tooLarge = error instanceof MessageTooLargeError;
     if (msg.op === 'reply') {
       // Tell the caller instead of letting it wait forever.
-      if (msg.status === 'OK') this.replyError(id, new SerializationError(`reply could not be encoded: ${error.message}`));
+      if (msg.status === 'OK') this.replyError(id, tooLarge ? error : new SerializationError(`reply could not be encoded: ${error.message}`));
       return;
     }
     const entry = this.pending.get(id);
     if (entry === undefined) return;
     this.pending.delete(id);
     if (entry.timer !== undefined) clearTimeout(entry.timer);
-    entry.reject(new SerializationError(`request ${entry.op} could not be encoded: ${error.message}`, { cause: error }));
+    entry.reject(tooLarge ? error : new SerializationError(`request ${entry.op} could not be encoded: ${error.message}`, { cause: error }));
   };
 }
 

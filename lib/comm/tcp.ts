@@ -29,7 +29,7 @@ import { CommClosedError, ConnectError, MessageTooLargeError, ProtocolError } fr
 import { childLogger } from '../logging.js';
 import type { OpDict } from '../protocol/messages.js';
 import { invokeOwnerCallback } from './owner-callback.js';
-import { encodeBatch, WireDecoder, type EncodeOptions } from '../protocol/wire.js';
+import { encodeBatch, maxMessageBytes, messageSize, WireDecoder, type EncodeOptions } from '../protocol/wire.js';
 import { optionalDuration } from '../units.js';
 import type { Comm, ConnectOptions, Listener, ListenOptions, Transport } from './comm.js';
 import { contactHost } from './contact-host.js';
@@ -162,6 +162,8 @@ export class TcpComm implements Comm {
   private isClosed = false;
   private socketClosed = false;
   private closeReason: Error | undefined;
+  /** Largest message this comm sends: a receiver would refuse (and drop the connection over) a larger one. */
+  private readonly sendLimit: number;
   /** Whether a valid message has arrived: bad bytes before that mean a peer speaking another protocol. */
   private receivedAny = false;
   private readonly whenSocketClosed: Promise<void>;
@@ -180,6 +182,7 @@ export class TcpComm implements Comm {
     this.direct = reads !== undefined;
     this.encodeOptions = isSameHost(socket.remoteAddress, socket.localAddress) ? UNCOMPRESSED : undefined;
     this.decoder = reads?.decoder ?? newDecoder(options);
+    this.sendLimit = maxMessageBytes();
     if (reads !== undefined) reads.comm = this;
     this.whenSocketClosed = new Promise((resolve) => { this.resolveSocketClosed = resolve; });
     socket.setNoDelay(true);
@@ -275,19 +278,29 @@ export class TcpComm implements Comm {
 
   private encode(batch: OpDict[]): Uint8Array[] {
     try {
-      return encodeBatch(batch, this.encodeOptions);
+      const frames = encodeBatch(batch, this.encodeOptions);
+      if (messageSize(frames) <= this.sendLimit) return frames;
     } catch {
-      // Some message cannot be encoded: keep the others, report the bad ones.
-      const frames: Uint8Array[] = [];
-      for (const msg of batch) {
-        try {
-          frames.push(...encodeBatch([msg], this.encodeOptions));
-        } catch (error) {
-          this.reportWriteError(msg, error as Error);
-        }
-      }
-      return frames;
+      // Some message cannot be encoded: the loop below finds which.
     }
+    // Keep the others, report the bad ones (unencodable, or over the limit: not a byte of them is sent).
+    const frames: Uint8Array[] = [];
+    for (const msg of batch) {
+      try {
+        const encoded = encodeBatch([msg], this.encodeOptions);
+        const size = messageSize(encoded);
+        if (size > this.sendLimit) {
+          throw new MessageTooLargeError(
+            `a ${String(msg.op)} message of ${size} bytes is over the ${this.sendLimit}-byte message limit ` +
+              '(DISTRIBUTED_MAX_MESSAGE_BYTES); it was not sent',
+          );
+        }
+        frames.push(...encoded);
+      } catch (error) {
+        this.reportWriteError(msg, error as Error);
+      }
+    }
+    return frames;
   }
 
   private reportWriteError(msg: OpDict, error: Error): void {

@@ -26,6 +26,25 @@ export { CODEC_LZ4, CODEC_RAW, COMPRESSION_MIN_BYTES } from './compression.js';
 
 /** Largest message a WireDecoder accepts unless told otherwise: 1 GiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024 * 1024;
+
+/**
+ * The message limit of this process: DISTRIBUTED_MAX_MESSAGE_BYTES (a byte
+ * count) when set to a positive integer, else DEFAULT_MAX_MESSAGE_BYTES. Both
+ * ends of a TCP comm apply it: a receiver refuses larger messages, a sender
+ * refuses to send them (MessageTooLargeError before any byte leaves).
+ */
+export function maxMessageBytes(env: NodeJS.ProcessEnv = process.env): number {
+  const text = env.DISTRIBUTED_MAX_MESSAGE_BYTES?.trim();
+  if (text === undefined || text === '' || !/^\d+$/.test(text) || Number(text) <= 0) return DEFAULT_MAX_MESSAGE_BYTES;
+  return Number(text);
+}
+
+/** Bytes of one encoded message on the wire (the sum of its frames). */
+export function messageSize(frames: readonly Uint8Array[]): number {
+  let total = 0;
+  for (const frame of frames) total += frame.byteLength;
+  return total;
+}
 /** Most frames one message may have (one body plus out-of-band binaries). */
 export const MAX_FRAME_COUNT = 65536;
 export const WIRE_VERSION = 1;
@@ -244,7 +263,7 @@ export class WireDecoder {
   private readingIntoLarge = false;
 
   constructor(options?: WireDecoderOptions) {
-    const max = options?.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    const max = options?.maxMessageBytes ?? maxMessageBytes();
     if (!(max > 0)) throw new RangeError(`maxMessageBytes must be positive, got ${max}`);
     this.maxMessageBytes = max;
     this.largeFrameBytes = Math.max(1, options?.largeFrameBytes ?? DIRECT_FRAME_BYTES);
