@@ -216,6 +216,7 @@ export class LocalCluster<Processes extends boolean = boolean> implements Cluste
    */
   letProcessExit(): void {
     this.scheduler.keepsProcessAlive = false;
+    this.scheduler.dashboardServer?.setRef(false);
     for (const worker of this.threadWorkers) worker.keepsProcessAlive = false;
   }
 

@@ -183,6 +183,11 @@ export class Scheduler extends MailboxActor {
   private listener: Listener | undefined;
   private inprocListener: Listener | undefined;
   private dashboard: DashboardServer | undefined;
+
+  /** @internal The dashboard's HTTP server, if any (LocalCluster.letProcessExit unrefs it). */
+  get dashboardServer(): DashboardServer | undefined {
+    return this.dashboard;
+  }
   private readonly startedAt = performance.now();
   /** Scheduler plugins (lib/scheduler/plugins.ts): told of graphs, transitions, workers and clients. */
   readonly plugins: PluginHost;

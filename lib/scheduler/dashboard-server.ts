@@ -104,6 +104,12 @@ export class DashboardServer {
     readonly url: string,
   ) {}
 
+  /** Keep the process alive while listening (the default), or not (a cluster a Client owns). */
+  setRef(keep: boolean): void {
+    if (keep) this.server.ref();
+    else this.server.unref();
+  }
+
   /** With `fallback`, a taken port is replaced by a free one (and a warning logged) instead of failing. */
   static async start(address: string, defaultHost: string, sources: DashboardSources, fallback = false): Promise<DashboardServer> {
     const { host, port } = parseDashboardAddress(address, defaultHost);
