@@ -366,6 +366,7 @@ export class Scheduler extends MailboxActor {
         this.heartbeats.seen(role.address);
         const metrics = heartbeatMetrics(msg.metrics);
         if (metrics !== undefined) this.workerMetrics.set(role.address, metrics);
+        this.state.workerMetrics(role.address, msg.metrics);
       }
       return { status: 'OK' };
     },

@@ -9,7 +9,9 @@
  * Its own lifecycle (starting/running/paused/closing/closed) is one xstate
  * actor, machines/worker-process.ts.
  */
-import { availableParallelism, totalmem } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { availableParallelism, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
 import type { Actor } from 'xstate';
 import { adoptServerSecurity } from '../lib/comm/program-security.js';
 import { addressScheme } from '../lib/comm/registry.js';
@@ -43,6 +45,10 @@ import type { Instruction, WorkerEvent } from '../lib/worker/state-events.js';
 import { WorkerState } from '../lib/worker/worker-state.js';
 import { WorkerPluginHost, type WorkerPlugin } from '../lib/worker/plugins.js';
 import { WorkerMetricsMeter } from '../lib/worker/worker-metrics.js';
+import { SpillBuffer } from '../lib/worker/spill-buffer.js';
+import { collectGarbage } from '../lib/worker/collect-garbage.js';
+import { memoryDecision, memoryFractions, thresholds, type MemoryFractions, type MemoryThresholds } from '../lib/worker/spill-policy.js';
+import type { WorkerMemoryMetrics } from '../lib/protocol/messages.js';
 import { lifecycleState, sendStrict, startLifecycle } from '../machines/lifecycle.js';
 import { workerProcessMachine } from '../machines/worker-process.js';
 import { installActorProxy } from '../lib/client/actor.js';
@@ -84,6 +90,17 @@ export interface WorkerOptions {
   heartbeatInterval?: number | string;
   /** TLS credentials, for a tls:// scheduler: used on every connection (scheduler, peers, clients) and by the task threads. */
   security?: Security;
+  /**
+   * With a memoryLimit: fractions of it (dask's worker.memory): `target` (0.6 of
+   * managed memory) spills least recently used values to disk, `spill` (0.7 of
+   * the process's RSS) spills until back near the target. `pause` and
+   * `terminate` are the nanny's (it watches the process). Each may be false.
+   */
+  memory?: Partial<MemoryFractions>;
+  /** Where spilled values go: `<localDirectory>/distributed-ts-worker-<id>/storage` (default the OS temp directory). */
+  localDirectory?: string;
+  /** How often the spill monitor reads RSS (default 100 ms). */
+  memoryMonitorInterval?: number | string;
 }
 
 /** The scheduler answered register-worker with a refusal (a duplicate name, say): retrying will not help. */
@@ -134,6 +151,10 @@ export class Worker extends MailboxActor {
   private readonly meter = new WorkerMetricsMeter();
   private outgoingReset: NodeJS.Immediate | undefined;
   private readonly transferOutgoingLimit: number;
+  /** With a memory limit: the value store that spills to disk, its byte thresholds and monitor. */
+  private spillBuffer: SpillBuffer | undefined;
+  private memoryLimits: MemoryThresholds | undefined;
+  private memoryTimer: NodeJS.Timeout | undefined;
   private closingPromise: Promise<void> | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private releaseUploads: (() => void) | undefined;
@@ -253,11 +274,14 @@ export class Worker extends MailboxActor {
     const listener = await this.listen(listenAddress);
     this.listenAddressValue = listener.address;
     this.nameValue = this.options.name ?? listener.address;
+    this.spillBuffer = this.makeSpillBuffer();
     this.workerState = new WorkerState({
       address: listener.address,
       nthreads: this.nthreads,
       ...(this.options.resources === undefined ? {} : { resources: this.options.resources }),
+      ...(this.spillBuffer === undefined ? {} : { data: this.spillBuffer }),
     });
+    this.startMemoryMonitor();
     const info = {
       address: listener.address,
       name: this.nameValue,
@@ -409,9 +433,47 @@ export class Worker extends MailboxActor {
       if (scheduler === undefined || scheduler.closed) return;
       const state = this.workerState;
       const metrics = this.meter.read(state?.memoryBytes ?? 0, state?.slotsInUse ?? 0);
-      scheduler.send({ op: 'heartbeat_worker', address: this.listenAddressValue, metrics: { ...metrics } });
+      scheduler.send({ op: 'heartbeat_worker', address: this.listenAddressValue, metrics: { ...metrics, ...this.spillMetrics() } });
     }, ms);
     this.heartbeatTimer.unref();
+  }
+
+  /** With a memory limit: managed (in RAM) and spilled bytes, dask's `memory` / `spilled` figures. */
+  private spillMetrics(): Partial<WorkerMemoryMetrics> {
+    const counters = this.spillBuffer?.counters();
+    if (counters === undefined) return {};
+    return {
+      managedBytes: counters.memoryBytes,
+      spilledBytes: counters.spilledBytes,
+      spilledKeys: counters.spilledKeys,
+      processBytes: process.memoryUsage.rss(),
+    };
+  }
+
+  /** With a memory limit: a store that spills past the target (spill-buffer.ts). */
+  private makeSpillBuffer(): SpillBuffer | undefined {
+    if (this.memoryLimit === undefined) return undefined;
+    this.memoryLimits = thresholds(this.memoryLimit, memoryFractions(this.options.memory));
+    const root = this.options.localDirectory ?? tmpdir();
+    const directory = join(root, `distributed-ts-worker-${process.pid}-${randomUUID().slice(0, 8)}`, 'storage');
+    return new SpillBuffer(directory, this.memoryLimits, this.log);
+  }
+
+  /**
+   * Every interval: RSS over `spill` moves least recently used values out until
+   * it should be back at the target (spill-policy.ts decides how much).
+   */
+  private startMemoryMonitor(): void {
+    const buffer = this.spillBuffer;
+    const limits = this.memoryLimits;
+    if (buffer === undefined || limits === undefined || limits.spill === undefined) return;
+    const ms = parseDuration(this.options.memoryMonitorInterval ?? '100ms');
+    this.memoryTimer = setInterval(() => {
+      const decision = memoryDecision(process.memoryUsage.rss(), buffer.memoryBytes, limits);
+      // What was moved out is freed only once V8 collects it: collect, so RSS follows.
+      if (decision.spillBytes > 0 && buffer.evict(decision.spillBytes) > 0) collectGarbage(250);
+    }, ms);
+    this.memoryTimer.unref();
   }
 
   /* ---------------------------------------------------------------- */
@@ -645,6 +707,7 @@ export class Worker extends MailboxActor {
 
   private async shutDown(): Promise<void> {
     clearInterval(this.heartbeatTimer);
+    clearInterval(this.memoryTimer);
     const scheduler = this.scheduler;
     if (scheduler !== undefined && !scheduler.closed && this.listenAddressValue !== '') {
       // A clean goodbye: the scheduler reschedules our tasks without counting this as a death.
@@ -661,6 +724,11 @@ export class Worker extends MailboxActor {
       this.actors?.clear();
       await this.taskHost?.close().catch((error: unknown) => this.log.debug({ err: error }, 'closing the worker client failed'));
       this.releaseUploads?.();
+      try {
+        this.spillBuffer?.close();
+      } catch (error) {
+        this.log.warn({ err: error }, 'removing the spill directory failed');
+      }
       if (this.status === 'closing') sendStrict(this.lifecycle, { type: 'closed' });
       this.lifecycle.stop();
       this.resolveFinished();

@@ -168,6 +168,16 @@ export interface RegisterWorkerMsg {
 /** Values a worker holds that the scheduler has not heard of (a task the previous scheduler started finished). */
 export interface HeldKeysMsg { op: 'held-keys'; keys: string[]; nbytes: Record<string, number>; types: Record<string, string> }
 export interface HeartbeatWorkerMsg { op: 'heartbeat_worker'; address: string; metrics?: Record<string, number> }
+/** Memory figures a worker with a memory limit sends in its heartbeats' `metrics`. */
+export type WorkerMemoryMetrics = {
+  /** Bytes of the values it holds in RAM. */
+  managedBytes: number;
+  /** Bytes (and count) of the values it moved to disk. */
+  spilledBytes: number;
+  spilledKeys: number;
+  /** The process's resident set size. */
+  processBytes: number;
+};
 export interface UnregisterMsg { op: 'unregister'; address: string }
 /** The scheduler's answer to register-worker. */
 export interface RegisterWorkerReply {

@@ -53,6 +53,8 @@ export function heartbeatMetrics(value: unknown): WorkerHeartbeatMetrics | undef
     out[field] = n;
   }
   return out;
+  /** Bytes the worker moved to disk (0 without a memory limit). */
+  spilledBytes: number;
 }
 
 export interface PrefixView {
@@ -102,6 +104,7 @@ export function dashboardSnapshot(
       memoryLimit: ws.memoryLimit,
       pid: ws.pid,
       ...(metrics.has(ws.address) ? { metrics: metrics.get(ws.address)! } : {}),
+      spilledBytes: ws.memory?.spilledBytes ?? 0,
     });
   }
   workers.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.address < b.address ? -1 : 1));

@@ -153,6 +153,8 @@ export class WorkerRecord {
   readonly memoryLimit: number;
   readonly pid: number;
   readonly nanny: string | undefined;
+  /** Memory figures from the worker's last heartbeat (workers with a memory limit send them). */
+  memory: { managedBytes: number; spilledBytes: number; spilledKeys: number; processBytes: number } | undefined;
 
   constructor(info: WorkerInfo) {
     this.address = info.address;
@@ -165,6 +167,7 @@ export class WorkerRecord {
     this.memoryLimit = info.memoryLimit ?? 0;
     this.pid = info.pid ?? 0;
     this.nanny = info.nanny;
+    this.memory = undefined;
   }
 
   /** Tasks holding a thread slot (long-running ones seceded from theirs). */

@@ -109,6 +109,8 @@ export interface WorkerSummary {
   host: string;
   status: WorkerStatus;
   nanny?: string;
+  /** Memory figures of a worker with a memory limit (its last heartbeat): managed, spilled... */
+  memory?: { managedBytes: number; spilledBytes: number; spilledKeys: number; processBytes: number };
 }
 
 /** Called after a task changed state, inside the stimulus (the task record is live). */
@@ -871,6 +873,21 @@ export class SchedulerState implements WorkerDirectory {
     return out;
   }
 
+  /** A worker's heartbeat metrics: its memory figures are kept for schedulerInfo() and the dashboard. */
+  workerMetrics(address: string, metrics: unknown): void {
+    const ws = this.workers.get(address);
+    if (ws === undefined || typeof metrics !== 'object' || metrics === null) return;
+    const m = metrics as Record<string, unknown>;
+    const figure = (name: string): number => (typeof m[name] === 'number' && Number.isFinite(m[name]) ? (m[name] as number) : 0);
+    if (typeof m.spilledBytes !== 'number') return;
+    ws.memory = {
+      managedBytes: figure('managedBytes'),
+      spilledBytes: figure('spilledBytes'),
+      spilledKeys: figure('spilledKeys'),
+      processBytes: figure('processBytes'),
+    };
+  }
+
   workerSummaries(): Record<string, WorkerSummary> {
     const out: Record<string, WorkerSummary> = {};
     for (const ws of this.running) {
@@ -884,6 +901,7 @@ export class SchedulerState implements WorkerDirectory {
         status: ws.status,
       };
       if (ws.nanny !== undefined) summary.nanny = ws.nanny;
+      if (ws.memory !== undefined) summary.memory = { ...ws.memory };
       out[ws.address] = summary;
     }
     return out;

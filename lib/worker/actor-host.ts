@@ -97,7 +97,7 @@ export class ActorHost {
   }
 
   /** Drops the instances of `keys` the worker no longer holds data for. */
-  sweep(keys: readonly string[], held: ReadonlyMap<string, unknown>): void {
+  sweep(keys: readonly string[], held: { has(key: string): boolean }): void {
     for (const key of keys) if (!held.has(key)) this.instances.delete(key);
   }
 

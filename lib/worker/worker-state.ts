@@ -19,7 +19,8 @@
 import { workerTaskTable, type WorkerTaskState } from '../../machines/worker-task.js';
 import type { AddKeysMsg, Blob, ComputeTaskMsg, RunSpec, SerializedError, TaskErredFromWorkerMsg, TaskFinishedMsg, WorkerToScheduler } from '../protocol/messages.js';
 import type { TaskToRun } from './execute.js';
-import { inlineValue } from '../protocol/inline-results.js';
+import { INLINE_RESULT_BYTES, inlineValue } from '../protocol/inline-results.js';
+import { storedBytes, type DataStore } from './spill-buffer.js';
 import { PriorityHeap } from './priority-heap.js';
 import { keyPrefix, PrefixDurations } from './prefix-durations.js';
 import { addTo, hasAny, noItems } from './lazy-set.js';
@@ -87,6 +88,8 @@ export interface WorkerStateOptions {
   transferMessageBytesLimit?: number;
   /** Concurrent get_data calls to peers (default 50). */
   transferIncomingCountLimit?: number;
+  /** Where values are kept (default a Map in RAM; a SpillBuffer moves them to disk past its target). */
+  data?: DataStore;
 }
 
 interface QueueEntry {
@@ -177,7 +180,7 @@ export class WorkerState {
   /** Told of every task state change; set only while a worker plugin wants them (lib/worker/plugins.ts). */
   transitionObserver: ((key: string, start: WorkerTaskState, finish: WorkerTaskState) => void) | undefined = undefined;
   /** Encoded values held here; `memoryBytes` is their total size. */
-  readonly data = new Map<string, Blob>();
+  readonly data: DataStore;
   memoryBytes = 0;
   /** Resources not taken by executing tasks. */
   readonly availableResources: Record<string, number>;
@@ -221,6 +224,7 @@ export class WorkerState {
     this.batchTargetMs = options.batchTargetMs ?? 2;
     this.transferMessageBytesLimit = options.transferMessageBytesLimit ?? 50e6;
     this.transferIncomingCountLimit = options.transferIncomingCountLimit ?? 50;
+    this.data = options.data ?? new Map<string, Blob>();
   }
 
   /** Thread slots taken: thread calls outstanding (each may carry several tasks) minus seceded ones. */
@@ -721,7 +725,8 @@ export class WorkerState {
       duration,
       stimulusId,
     };
-    const value = inlineValue(this.data.get(ts.key));
+    // Only small values travel inline: a large one is not read back from disk for nothing.
+    const value = ts.nbytes <= INLINE_RESULT_BYTES ? inlineValue(this.data.get(ts.key)) : undefined;
     if (value !== undefined) msg.value = value;
     return timing === undefined ? msg : withTiming(msg, timing);
   }
@@ -730,8 +735,7 @@ export class WorkerState {
     if (ts.state === 'fetch') this.removeFromFetchQueues(ts);
     if (ts.state !== 'released' && !this.canEnterMemoryDirectly(ts.state)) this.move(ts, 'released');
     this.move(ts, 'memory');
-    const old = this.data.get(ts.key);
-    if (old !== undefined) this.memoryBytes -= old.byteLength;
+    this.memoryBytes -= storedBytes(this.data, ts.key);
     this.data.set(ts.key, value);
     this.memoryBytes += value.byteLength;
     ts.nbytes = value.byteLength;
@@ -851,10 +855,8 @@ export class WorkerState {
   }
 
   private dropData(ts: WorkerTask): void {
-    const blob = this.data.get(ts.key);
-    if (blob === undefined) return;
-    this.data.delete(ts.key);
-    this.memoryBytes -= blob.byteLength;
+    const bytes = storedBytes(this.data, ts.key);
+    if (this.data.delete(ts.key)) this.memoryBytes -= bytes;
   }
 
   /* ---------------------------------------------------------------- */

@@ -1,0 +1,205 @@
+/**
+ * A worker's store of encoded values that spills to disk (dask's SpillBuffer):
+ * values live in RAM until storing one takes managed memory past the target;
+ * then the least recently used go to files in the worker's spill directory.
+ * Reading a spilled value brings it back into RAM (spilling others if need
+ * be), so the worker state reads and writes it like a Map.
+ *
+ * Disk I/O is synchronous, as the state that calls it is: a 10 MB value is a
+ * few milliseconds to the page cache. A value that cannot be written (disk
+ * full...) stays in RAM and is logged; a value at least as large as the
+ * target goes straight to disk. Which keys go is decided by spill-policy.ts.
+ */
+import { mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Blob } from '../protocol/messages.js';
+import { evictionsFor, LruLedger, overTarget, type MemoryThresholds } from './spill-policy.js';
+
+/** What WorkerState needs of its value store; a plain Map is one (no spilling). */
+export interface DataStore {
+  get(key: string): Blob | undefined;
+  set(key: string, value: Blob): unknown;
+  delete(key: string): boolean;
+  has(key: string): boolean;
+  keys(): IterableIterator<string>;
+  readonly size: number;
+}
+
+/** Bytes of the value held under `key` (0 if none), without reading a spilled one back. */
+export function storedBytes(store: DataStore, key: string): number {
+  if (store instanceof SpillBuffer) return store.sizeOf(key) ?? 0;
+  return store.get(key)?.byteLength ?? 0;
+}
+
+interface SpilledValue {
+  file: string;
+  bytes: number;
+}
+
+export interface SpillCounters {
+  /** Bytes of values in RAM (managed memory). */
+  memoryBytes: number;
+  /** Bytes of values on disk now, and how many. */
+  spilledBytes: number;
+  spilledKeys: number;
+  /** Values written out and read back since the start. */
+  spills: number;
+  unspills: number;
+}
+
+export class SpillBuffer implements DataStore {
+  private readonly fast = new Map<string, Blob>();
+  private readonly ledger = new LruLedger();
+  private readonly slow = new Map<string, SpilledValue>();
+  private spilledBytes = 0;
+  private spills = 0;
+  private unspills = 0;
+  private nextFile = 0;
+  private directoryMade = false;
+  private lastFailureLog = 0;
+
+  constructor(
+    /** Where the files go (made on first spill, removed by close). */
+    readonly directory: string,
+    private readonly limits: MemoryThresholds,
+    private readonly log?: Logger,
+  ) {}
+
+  get size(): number {
+    return this.fast.size + this.slow.size;
+  }
+
+  /** Managed memory: bytes of the values in RAM. */
+  get memoryBytes(): number {
+    return this.ledger.bytes;
+  }
+
+  counters(): SpillCounters {
+    return {
+      memoryBytes: this.ledger.bytes,
+      spilledBytes: this.spilledBytes,
+      spilledKeys: this.slow.size,
+      spills: this.spills,
+      unspills: this.unspills,
+    };
+  }
+
+  has(key: string): boolean {
+    return this.fast.has(key) || this.slow.has(key);
+  }
+
+  /** True when the key is on disk now. */
+  isSpilled(key: string): boolean {
+    return this.slow.has(key);
+  }
+
+  /** Size of a held value without reading it back. */
+  sizeOf(key: string): number | undefined {
+    return this.fast.get(key)?.byteLength ?? this.slow.get(key)?.bytes;
+  }
+
+  *keys(): IterableIterator<string> {
+    yield* this.fast.keys();
+    yield* this.slow.keys();
+  }
+
+  get(key: string): Blob | undefined {
+    const value = this.fast.get(key);
+    if (value !== undefined) {
+      this.ledger.touch(key, value.byteLength);
+      return value;
+    }
+    const spilled = this.slow.get(key);
+    if (spilled === undefined) return undefined;
+    const bytes = readFileSync(spilled.file);
+    const back = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.forgetFile(key, spilled);
+    this.unspills++;
+    this.keepInMemory(key, back);
+    return back;
+  }
+
+  set(key: string, value: Blob): this {
+    this.delete(key);
+    if (this.limits.target !== undefined && value.byteLength >= this.limits.target && this.writeOut(key, value)) return this;
+    this.keepInMemory(key, value);
+    return this;
+  }
+
+  delete(key: string): boolean {
+    if (this.fast.delete(key)) {
+      this.ledger.delete(key);
+      return true;
+    }
+    const spilled = this.slow.get(key);
+    if (spilled === undefined) return false;
+    this.forgetFile(key, spilled);
+    return true;
+  }
+
+  /**
+   * Moves least recently used values out until `bytes` have left RAM (or
+   * nothing more can go); returns the bytes moved.
+   */
+  evict(bytes: number, keep: ReadonlySet<string> = new Set()): number {
+    let moved = 0;
+    for (const key of evictionsFor(this.ledger, bytes, keep)) {
+      const value = this.fast.get(key)!;
+      if (!this.writeOut(key, value)) break;
+      this.fast.delete(key);
+      this.ledger.delete(key);
+      moved += value.byteLength;
+    }
+    return moved;
+  }
+
+  /** Removes every spill file and the directory. */
+  close(): void {
+    this.slow.clear();
+    this.spilledBytes = 0;
+    if (this.directoryMade) rmSync(this.directory, { recursive: true, force: true });
+    this.directoryMade = false;
+  }
+
+  private keepInMemory(key: string, value: Blob): void {
+    this.fast.set(key, value);
+    this.ledger.touch(key, value.byteLength);
+    const excess = overTarget(this.ledger.bytes, this.limits);
+    if (excess > 0) this.evict(excess, new Set([key]));
+  }
+
+  /** Writes one value to its file; false (value kept in RAM, logged) when that fails. */
+  private writeOut(key: string, value: Blob): boolean {
+    const file = join(this.directory, `${this.nextFile++}.bin`);
+    try {
+      if (!this.directoryMade) {
+        mkdirSync(this.directory, { recursive: true });
+        this.directoryMade = true;
+      }
+      writeFileSync(file, value);
+    } catch (error) {
+      const now = Date.now();
+      // Rate-limited: a full disk would otherwise log on every store.
+      if (now - this.lastFailureLog > 10_000) {
+        this.lastFailureLog = now;
+        this.log?.error({ err: error, key, bytes: value.byteLength }, 'spill to disk failed; keeping the value in memory');
+      }
+      return false;
+    }
+    this.slow.set(key, { file, bytes: value.byteLength });
+    this.spilledBytes += value.byteLength;
+    this.spills++;
+    return true;
+  }
+
+  private forgetFile(key: string, spilled: SpilledValue): void {
+    this.slow.delete(key);
+    this.spilledBytes -= spilled.bytes;
+    try {
+      unlinkSync(spilled.file);
+    } catch {
+      // Already gone (the directory was cleaned): nothing to free.
+    }
+  }
+}
