@@ -123,11 +123,12 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   private batch: FetchBatch | undefined;
   private schedulerAddress = '';
   /**
-   * Values relayed by the scheduler: over TCP they arrive in memory of this
-   * process's own, so a large binary is handed over as a view of it;
-   * in-process the bytes are the worker's stored ones, so they are copied.
+   * Values relayed by the scheduler: a large binary on its own is handed over
+   * as a view of the received bytes — over TCP memory of this process's own;
+   * in-process the very bytes the worker stores (shared, never copied: the
+   * caller must not write into them, see the README).
    */
-  private decodeRelayed: (blob: Uint8Array) => unknown = decodeValue;
+  private readonly decodeRelayed: (blob: Uint8Array) => unknown = decodeWithViews;
   /** Fetches large values from workers reachable over TCP directly, not through the scheduler. */
   private readonly direct: DirectData;
   /** Set when only a busy session may keep the process alive (holdProcessOnlyWhileBusy). */
@@ -186,7 +187,6 @@ export class ClientSession implements FutureOwner, SchedulerReports {
       const peer = await this.connectRetrying(address, options.timeout, started);
       this.scheduler = peer;
       this.schedulerAddress = address;
-      if (!address.startsWith('inproc://')) this.decodeRelayed = decodeWithViews;
       const left = Math.max(1, options.timeout - (performance.now() - started));
       try {
         const reply = await peer.call<{ address?: unknown; id?: unknown; dashboard?: unknown }>({ op: 'register-client', client: options.id, name: options.name }, { timeout: left });

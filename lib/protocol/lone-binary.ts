@@ -28,10 +28,15 @@ const HEADER_BYTES = 8;
 /** Kind and padding byte, counted in the ext payload's length. */
 const PAYLOAD_PREFIX = 2;
 
-/** `value` as a lone-binary blob, in one exactly sized buffer (a single copy of its bytes). */
+/**
+ * `value` as a lone-binary blob, in one exactly sized buffer (a single copy of
+ * its bytes). The buffer is a SharedArrayBuffer: in one process the blob then
+ * reaches pool threads by reference (no copy, nothing detached), and the
+ * worker, the scheduler and an in-process client all hold the same bytes.
+ */
 export function encodeLoneBinary(value: Binary): Uint8Array {
   const bytes = bytesOf(value);
-  const blob = new Uint8Array(HEADER_BYTES + bytes.byteLength);
+  const blob = new Uint8Array(new SharedArrayBuffer(HEADER_BYTES + bytes.byteLength));
   blob[0] = 0xc9;
   new DataView(blob.buffer).setUint32(1, PAYLOAD_PREFIX + bytes.byteLength);
   blob[5] = EXT_LONE_BINARY;
