@@ -27,6 +27,8 @@ export interface WorkerView {
   pid: number;
   /** From the worker's last heartbeat (lib/worker/worker-metrics.ts); absent until one arrived. */
   metrics?: WorkerHeartbeatMetrics;
+  /** Bytes the worker moved to disk (0 without a memory limit). */
+  spilledBytes: number;
 }
 
 /** What workers report with heartbeats; the scheduler keeps the last one per worker. */
@@ -53,8 +55,6 @@ export function heartbeatMetrics(value: unknown): WorkerHeartbeatMetrics | undef
     out[field] = n;
   }
   return out;
-  /** Bytes the worker moved to disk (0 without a memory limit). */
-  spilledBytes: number;
 }
 
 export interface PrefixView {
