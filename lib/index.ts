@@ -1,6 +1,8 @@
 /** The package root: everything users import from 'distributed-ts'. */
 import { LocalCluster } from '../actors/local-cluster.js';
 import { installClientPort } from './client/client-port.js';
+// Also keeps client-port's typing of getClient() (as Client) in the published declarations.
+import './client/client-port.js';
 import { installClientAdapter } from './coordination/client-adapter.js';
 
 // Tasks get their worker's client through the task context's port; decoded
