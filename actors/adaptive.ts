@@ -10,6 +10,9 @@ import { parseDuration } from '../lib/units.js';
 import type { OpDict } from '../lib/protocol/messages.js';
 import type { AdaptiveTargetReply } from './scheduler/adaptive.js';
 
+/**
+ * Options of `cluster.adapt(...)`: bounds and pacing of adaptive scaling (durations in milliseconds or strings with a unit).
+ */
 export interface AdaptOptions {
   /** Never fewer workers than this (default 0). */
   minimum?: number;
@@ -45,6 +48,17 @@ export interface AdaptiveStep {
 
 const log = childLogger('adaptive');
 
+/**
+ * The loop `cluster.adapt(...)` starts: it scales the cluster with the work
+ * the scheduler sees, as dask's `Adaptive`, until stopped.
+ *
+ * @example
+ * ```ts
+ * const adaptive = cluster.adapt({ minimum: 1, maximum: 8, wait: '30s' });
+ * // ... later
+ * adaptive.stop();
+ * ```
+ */
 export class Adaptive {
   readonly minimum: number;
   readonly maximum: number;

@@ -13,6 +13,9 @@ import type { OpDict } from '../lib/protocol/messages.js';
 import { childLogger } from '../lib/logging.js';
 import { Adaptive, type AdaptOptions, type AdaptiveStep } from './adaptive.js';
 
+/**
+ * What every cluster object (`LocalCluster`, `SSHCluster`) offers: its scheduler's address, dashboard link, `scale`, `adapt` and `close`.
+ */
 export interface Cluster extends AsyncDisposable {
   readonly schedulerAddress: string;
   /** The dashboard's status page, when the scheduler serves one. */

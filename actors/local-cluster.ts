@@ -25,6 +25,9 @@ declare module '../lib/client/owned-cluster.js' {
 
 const log = childLogger('local-cluster');
 
+/**
+ * Options of `LocalCluster.start(...)`.
+ */
 export interface LocalClusterOptions {
   /** Workers to start (default 1). */
   nWorkers?: number;
@@ -52,6 +55,17 @@ interface WorkerSpec {
   resources: Record<string, number> | undefined;
 }
 
+/**
+ * A scheduler and workers on this machine: threads in this process
+ * (`processes: false`, the default) or nanny-supervised worker processes over
+ * TCP (`processes: true`).
+ *
+ * @example
+ * ```ts
+ * await using cluster = await LocalCluster.start({ nWorkers: 2, threadsPerWorker: 1, processes: true });
+ * await using client = await Client.connect(cluster);
+ * ```
+ */
 export class LocalCluster<Processes extends boolean = boolean> implements Cluster {
   #closing: Promise<void> | undefined;
   readonly #scaling: WorkerScaling<Worker> | WorkerScaling<Nanny>;

@@ -59,6 +59,9 @@ export interface WorkerStartEvent {
   restarts: number;
 }
 
+/**
+ * Options of `Nanny.start(schedulerAddress, ...)`: the worker process it supervises (threads, name, resources, memory limit...).
+ */
 export interface NannyOptions {
   nthreads?: number;
   name?: string;
@@ -122,6 +125,18 @@ function childExecArgv(): string[] {
   return out;
 }
 
+/**
+ * Supervises one worker process: starts it, restarts it when it dies or
+ * passes its memory limit, and stops it on close (what `dworker` runs per
+ * process).
+ *
+ * @example
+ * ```ts
+ * const nanny = await Nanny.start('tcp://127.0.0.1:8786', { nthreads: 2, memoryLimit: '2GB' });
+ * console.log(nanny.workerAddress);
+ * await nanny.close();
+ * ```
+ */
 export class Nanny extends MailboxActor {
   protected readonly handlers: Readonly<Record<string, Handler>> = {
     restart: (msg) => this.restart(reasonOf(msg, 'requested')).then((address) => ({ status: 'OK', address })),

@@ -172,6 +172,18 @@ export interface InProcessWorkers {
   restart(address: string): Promise<void>;
 }
 
+/**
+ * The scheduler as an object, for embedding in a Node service (what
+ * `dscheduler` runs): it tracks tasks, workers and clients and decides where
+ * each task runs.
+ *
+ * @example
+ * ```ts
+ * const scheduler = await Scheduler.start({ port: 8786, dashboardAddress: ':8787' });
+ * console.log(scheduler.address);          // tcp://127.0.0.1:8786
+ * await scheduler.close();
+ * ```
+ */
 export class Scheduler extends MailboxActor {
   /** @internal Set by a LocalCluster of threads: client.restart() replaces these workers in place. */
   inProcessWorkers: InProcessWorkers | undefined;

@@ -33,6 +33,9 @@ import { WorkerScaling, type Cluster, type WorkerLauncher } from './cluster.js';
 import type { Adaptive, AdaptOptions, AdaptiveStep } from './adaptive.js';
 import { RemoteProcess, type OutputSink } from './ssh/remote-process.js';
 
+/**
+ * The scheduler's options in `SSHCluster.start({ schedulerOptions })`.
+ */
 export interface SSHSchedulerOptions {
   /** Scheduler port (default 8786; 0: any free port). */
   port?: number;
@@ -42,6 +45,9 @@ export interface SSHSchedulerOptions {
   dashboardAddress?: string;
 }
 
+/**
+ * The workers' options in `SSHCluster.start({ workerOptions })`.
+ */
 export interface SSHWorkerOptions {
   /** Worker processes (nannies) per host (default 1). */
   nprocs?: number;
@@ -60,6 +66,9 @@ export interface SSHSecurityOptions {
   keyFile?: string;
 }
 
+/**
+ * Options of `SSHCluster.start(...)`: the hosts, how to reach them, and the scheduler's and workers' options.
+ */
 export interface SSHClusterOptions {
   /** The scheduler runs on hosts[0]; a dworker on every host. */
   hosts: readonly string[];
@@ -96,6 +105,16 @@ export interface SSHWorker {
   session: WorkerSession;
 }
 
+/**
+ * A cluster over SSH: the scheduler on the first host and workers on every
+ * host, started with the system `ssh` client and stopped on close.
+ *
+ * @example
+ * ```ts
+ * await using cluster = await SSHCluster.start({ hosts: ['host1', 'host2'] });
+ * await using client = await Client.connect(cluster);
+ * ```
+ */
 export class SSHCluster implements Cluster {
   readonly workers: SSHWorker[] = [];
   /** A tag in the environment of every process this cluster started, on every host. */

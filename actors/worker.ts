@@ -57,6 +57,9 @@ import type { BackoffPolicy } from '../lib/comm/reconnect-backoff.js';
 import { ReconnectCancelled, reconnectWithin } from '../lib/comm/reconnect.js';
 import { heldValues, type HeldValues } from '../lib/worker/held-values.js';
 
+/**
+ * Options of `Worker.start(schedulerAddress, ...)`.
+ */
 export interface WorkerOptions {
   /** Threads running tasks (default: the machine's available parallelism). */
   nthreads?: number;
@@ -124,6 +127,16 @@ function resolveMemoryLimit(limit: number | string | undefined, nthreads: number
   return bytes === 0 ? undefined : bytes;
 }
 
+/**
+ * A worker in this process: it runs tasks on its own pool of threads, holds
+ * their results and serves them to peers and clients (`dworker --no-nanny`).
+ *
+ * @example
+ * ```ts
+ * const worker = await Worker.start('tcp://127.0.0.1:8786', { nthreads: 4, name: 'w1' });
+ * await worker.close();
+ * ```
+ */
 export class Worker extends MailboxActor {
   readonly nthreads: number;
   readonly memoryLimit: number | undefined;

@@ -107,7 +107,15 @@ export function currentTask(): TaskContext | undefined {
   return storage.getStore();
 }
 
-/** Describes the worker running the current task; throws outside a task. */
+/**
+ * Describes the worker running the current task; throws outside a task.
+ *
+ * @example
+ * ```ts
+ * const where = async () => (await import('distributed-ts')).getWorker().address;
+ * console.log(await client.submit(where).result());
+ * ```
+ */
 export function getWorker(): WorkerInfo {
   const context = storage.getStore();
   if (context === undefined) {
@@ -120,6 +128,13 @@ export function getWorker(): WorkerInfo {
  * Gives the current task's thread slot back, so the worker can start another
  * task while this one waits (e.g. on a socket or on other tasks). The task
  * keeps running. Outside a task this does nothing.
+ *
+ * @example
+ * ```ts
+ * secede();                          // give the thread back while waiting on a socket
+ * const reply = await fetch(url);
+ * await rejoin();
+ * ```
  */
 export function secede(): void {
   const context = storage.getStore();
@@ -128,7 +143,16 @@ export function secede(): void {
   context.host.secede(context.key);
 }
 
-/** After `secede()`: waits until the worker has a free slot and takes it. Outside a task it resolves at once. */
+/**
+ * After `secede()`: waits until the worker has a free slot and takes it. Outside a task it resolves at once.
+ *
+ * @example
+ * ```ts
+ * secede();
+ * await somethingSlow();
+ * await rejoin();                    // take a thread slot again
+ * ```
+ */
 export async function rejoin(): Promise<void> {
   const context = storage.getStore();
   if (context === undefined || context.key === undefined || context.holdsSlot || context.implicitWaits > 0) return;
@@ -169,6 +193,14 @@ async function waitSeceded<T>(context: TaskContext, key: string, wait: Promise<T
  * it connects in the background and queues submits meanwhile, as dask's
  * `get_client()`), else the newest connected Client. Synchronous; `await
  * getClient()` works too, since a Client is not thenable.
+ *
+ * @example
+ * ```ts
+ * async function fanOut(n: number) {
+ *   const { getClient } = await import('distributed-ts');
+ *   return getClient().gather(getClient().map((i: number) => i * i, [...Array(n).keys()]));
+ * }
+ * ```
  */
 export function getClient(): RegisteredClient {
   const context = storage.getStore();

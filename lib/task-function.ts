@@ -38,6 +38,12 @@ export type Callable = (...args: unknown[]) => unknown;
  * Names an exported function for shipping by reference, e.g.
  * `remote(import.meta.url, 'inc')`. The module must be importable by the
  * workers at that URL (same machine, or shared filesystem, or uploaded).
+ *
+ * @example
+ * ```ts
+ * export function score(row: Row) { return model.predict(row); }   // uses this module's imports
+ * const future = client.submit(remote(import.meta.url, 'score'), row);
+ * ```
  */
 export function remote(moduleUrl: string, exportName: string): RemoteFunction {
   if (typeof moduleUrl !== 'string' || moduleUrl === '') {

@@ -18,7 +18,15 @@ function parseWithUnit(input: string, units: Record<string, number>, what: strin
   return Number(match[1]) * factor;
 }
 
-/** Milliseconds from a number of milliseconds or a string like '100ms', '5s', '2m'. */
+/**
+ * Milliseconds from a number of milliseconds or a string like '100ms', '5s', '2m'.
+ *
+ * @example
+ * ```ts
+ * parseDuration('1.5s');   // 1500
+ * parseDuration(250);      // 250
+ * ```
+ */
 export function parseDuration(value: number | string): number {
   if (typeof value === 'number') {
     if (!Number.isFinite(value) && value !== Infinity) throw new TypeError(`invalid duration: ${value}`);
@@ -28,7 +36,15 @@ export function parseDuration(value: number | string): number {
   return parseWithUnit(value, durationUnits, 'duration', 'ms');
 }
 
-/** Bytes from a number or a string like '2GB', '512MiB'. */
+/**
+ * Bytes from a number or a string like '2GB', '512MiB'.
+ *
+ * @example
+ * ```ts
+ * parseBytes('2GB');       // 2000000000
+ * parseBytes('512MiB');    // 536870912
+ * ```
+ */
 export function parseBytes(value: number | string): number {
   if (typeof value === 'number') {
     if (!(value >= 0)) throw new TypeError(`invalid size: ${value}`);

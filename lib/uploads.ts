@@ -44,6 +44,12 @@ export function resolveUploadUrl(url: string): string {
  * Inside a task: the module shipped with `client.uploadFile(path)` under its
  * file name (`'features.mjs'` or `'upload:features.mjs'`), as `import
  * features` does in dask after `upload_file`.
+ *
+ * @example
+ * ```ts
+ * await client.uploadFile('./features.mjs');
+ * const task = async (row: number[]) => (await (await import('distributed-ts')).importUploaded('features.mjs')).extract(row);
+ * ```
  */
 export async function importUploaded<M = Record<string, unknown>>(name: string): Promise<M> {
   const bare = typeof name === 'string' && name.startsWith(UPLOAD_SCHEME) ? name.slice(UPLOAD_SCHEME.length) : name;

@@ -9,6 +9,15 @@
  */
 import type { AnyStateMachine } from 'xstate';
 
+/**
+ * A task's lifecycle was asked to move along an edge its machine does not
+ * have: an internal consistency check, and a bug to report if you see it.
+ *
+ * @example
+ * ```ts
+ * try { table.move('waiting', 'memory'); } catch (e) { if (e instanceof InvalidTransitionError) console.error(e.message); }
+ * ```
+ */
 export class InvalidTransitionError extends Error {
   override readonly name = 'InvalidTransitionError';
   constructor(

@@ -130,7 +130,15 @@ export function actorProxy<T = unknown>(ref: ActorRef): Actor<T> {
   return proxy as Actor<T>;
 }
 
-/** The handle behind an actor proxy: `{ key, address, className, methods }`; undefined for anything else. */
+/**
+ * The handle behind an actor proxy: `{ key, address, className, methods }`; undefined for anything else.
+ *
+ * @example
+ * ```ts
+ * const counter = actorHandle<Counter>(future);   // the proxy of an actor future
+ * await counter.increment();
+ * ```
+ */
 export function actorHandle(value: unknown): ActorRef | undefined {
   return actorRefOf(value);
 }

@@ -10,6 +10,9 @@ import { CancelledError } from '../errors.js';
 import { stateOf, type Future } from './future.js';
 import { futuresIn } from './gather-shapes.js';
 
+/**
+ * Options of `asCompleted(futures, ...)`: yield `[future, result]` pairs with `withResults`.
+ */
 export interface AsCompletedOptions {
   withResults?: boolean;
   /** With `withResults`: throw a failed future's error (default) or yield `[future, error]`. */
@@ -18,6 +21,16 @@ export interface AsCompletedOptions {
 
 type Outcome<Item> = { ok: true; item: Item } | { ok: false; error: unknown };
 
+/**
+ * What `asCompleted` returns: an async iterable of futures (or `[future,
+ * result]` pairs) in the order they finish, to which more can be added.
+ *
+ * @example
+ * ```ts
+ * const finished = asCompleted(client.map((x: number) => x * x, [1, 2, 3]));
+ * for await (const future of finished) console.log(await future.result());
+ * ```
+ */
 export class AsCompleted<Item> implements AsyncIterable<Item> {
   private readonly ready: Outcome<Item>[] = [];
   private readyHead = 0;
@@ -139,7 +152,14 @@ export class AsCompleted<Item> implements AsyncIterable<Item> {
   }
 }
 
-/** Iterates `futures` as they complete; see AsCompleted. */
+/**
+ * Iterates `futures` as they complete; see AsCompleted.
+ *
+ * @example
+ * ```ts
+ * for await (const [future, value] of asCompleted(futures, { withResults: true })) console.log(future.key, value);
+ * ```
+ */
 export function asCompleted<T>(
   futures: Iterable<Future<T>>,
   options: AsCompletedOptions & { withResults: true },

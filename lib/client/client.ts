@@ -46,6 +46,9 @@ export type ConnectTarget =
   | { readonly schedulerAddress: string; readonly inprocAddress?: string | undefined }
   | { readonly address: string; readonly inprocAddress?: string | undefined };
 
+/**
+ * Options of `Client.connect(target, ...)`.
+ */
 export interface ClientConnectOptions {
   /** For connecting and registering (milliseconds or a string with a unit); default 10 s. */
   timeout?: number | string;
@@ -78,6 +81,9 @@ export type MapAsyncIterables<A extends readonly unknown[]> = {
   [K in keyof A]: Iterable<TaskArg<A[K]>> | AsyncIterable<TaskArg<A[K]>>;
 };
 
+/**
+ * Options of `client.scatter(data, ...)`: where the data goes and how its keys are made.
+ */
 export interface ScatterOptions {
   /** Place the data only on these workers (addresses, hostnames or names). */
   workers?: string | readonly string[];
@@ -89,6 +95,9 @@ export interface ScatterOptions {
   timeout?: number | string;
 }
 
+/**
+ * Options of `client.publishDataset(name, value, ...)`.
+ */
 export interface PublishOptions {
   /** Replace a dataset already published under the name (default: error). */
   override?: boolean;
@@ -110,6 +119,9 @@ export interface ReplicateOptions {
   workers?: string | readonly string[];
 }
 
+/**
+ * Options of `client.retireWorkers(workers, ...)`.
+ */
 export interface RetireWorkersOptions {
   /** Without `workers`: retire this many idle workers, those holding the fewest bytes first. */
   n?: number;
@@ -158,6 +170,18 @@ interface ClientCore {
 
 let coreOf: (client: Client) => ClientCore;
 
+/**
+ * A connection to a scheduler: submit work, move data, and manage what the
+ * cluster keeps. `Client.connect()` with no target starts an in-process
+ * LocalCluster that the client owns and closes.
+ *
+ * @example
+ * ```ts
+ * await using client = await Client.connect();              // or Client.connect('tcp://host:8786')
+ * const total = client.submit((a: number, b: number) => a + b, 1, 2);
+ * console.log(await total.result());                        // 3
+ * ```
+ */
 export class Client implements AsyncDisposable {
   readonly #core: ClientCore;
   readonly #options: TaskOptions;

@@ -22,6 +22,9 @@ export type AbortSignalLike =
   | { readonly aborted?: boolean; readonly reason?: unknown; addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void; removeEventListener(type: 'abort', listener: () => void): void }
   | { once(event: 'abort', listener: () => void): unknown; removeListener(event: 'abort', listener: () => void): unknown };
 
+/**
+ * Options of `new ClusterPool(...)`.
+ */
 export interface ClusterPoolOptions {
   /**
    * The module the workers import: a `file:` URL (or absolute path) they can
@@ -43,6 +46,9 @@ export interface ClusterPoolOptions {
   retries?: number;
 }
 
+/**
+ * Options of `pool.run(task, ...)`, as piscina's.
+ */
 export interface ClusterPoolRunOptions {
   /** Another module for this run (same forms as the pool's `filename`). */
   filename?: string | URL | null;
@@ -69,6 +75,18 @@ interface Job {
 
 type PoolState = 'open' | 'closing' | 'destroyed';
 
+/**
+ * piscina's pool surface (`run`, `close`, `destroy`, `queueSize`, `completed`,
+ * 'drain') with each run a Future on a cluster: a piscina program moves onto
+ * many machines by changing one constructor.
+ *
+ * @example
+ * ```ts
+ * const pool = new ClusterPool({ filename: new URL('./task.js', import.meta.url).href });
+ * console.log(await pool.run({ a: 1, b: 2 }));              // the module's default export, on a worker
+ * await pool.close();
+ * ```
+ */
 export class ClusterPool extends EventEmitter implements AsyncDisposable {
   readonly #filename: string | undefined;
   readonly #name: string;

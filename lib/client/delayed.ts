@@ -25,6 +25,17 @@ export interface DelayedOptions {
 /** An argument of a delayed call: the value, a Future of it, or a delayed node producing it. */
 export type DelayedArg<T> = T | Future<T> | Delayed<T>;
 
+/**
+ * A lazy call made by `delayed(fn)(...args)`: nothing runs until
+ * `client.compute` (or `persist`) submits its graph.
+ *
+ * @example
+ * ```ts
+ * const inc = delayed((x: number) => x + 1);
+ * const node: Delayed<number> = inc(inc(1));
+ * console.log(await client.compute(node).result());   // 3
+ * ```
+ */
 export class Delayed<T = unknown> implements TaskReference {
   /** Phantom: the type of the value this node computes. */
   declare readonly __value?: T;
@@ -52,7 +63,15 @@ export function isDelayed(value: unknown): value is Delayed {
   return value instanceof Delayed;
 }
 
-/** Wraps `fn` so that calling it builds a Delayed node instead of running. */
+/**
+ * Wraps `fn` so that calling it builds a Delayed node instead of running.
+ *
+ * @example
+ * ```ts
+ * const add = delayed((a: number, b: number) => a + b);
+ * console.log(await client.compute(add(1, add(2, 3))).result());   // 6
+ * ```
+ */
 export function delayed<A extends unknown[], R>(
   fn: (...args: A) => R,
   options?: DelayedOptions,

@@ -8,6 +8,15 @@ import { futuresIn } from './gather-shapes.js';
 
 export const fireAndForgetClient = 'fire-and-forget';
 
+/**
+ * Keeps the futures' tasks running after every Future for them is released
+ * or garbage collected (for side effects: writing files, sending messages).
+ *
+ * @example
+ * ```ts
+ * fireAndForget(client.submit(writeReport, day));
+ * ```
+ */
 export function fireAndForget(futures: Future<unknown> | Iterable<Future<unknown>>): void {
   const byOwner = new Map<ReturnType<typeof ownerOf>, string[]>();
   for (const future of futuresIn(futures)) {

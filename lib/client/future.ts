@@ -17,11 +17,17 @@ import type { FutureState } from './future-state.js';
 
 const log = childLogger('future');
 
+/**
+ * Options of `future.result(...)`, `exception(...)` and `traceback(...)`: how long to wait.
+ */
 export interface WaitOptions {
   /** milliseconds or a string with a unit; default: wait as long as it takes */
   timeout?: number | string;
 }
 
+/**
+ * Options of `future.cancel(...)` and `client.cancel(futures, ...)`.
+ */
 export interface CancelOptions {
   /** Cancel even when other clients want the key too. */
   force?: boolean;
@@ -49,6 +55,19 @@ export interface FutureOwner {
 let stateOfFuture: (future: Future<unknown>) => FutureState;
 let ownerOfFuture: (future: Future<unknown>) => FutureOwner;
 
+/**
+ * A handle on a value a task will produce (or that `scatter` placed) on the
+ * cluster. Not thenable: `await future.result()` fetches the value. The data
+ * lives while some Future holds its key.
+ *
+ * @example
+ * ```ts
+ * const future = client.submit((x: number) => x * 2, 21);
+ * console.log(future.status);            // 'pending'
+ * console.log(await future.result());    // 42
+ * future.release();
+ * ```
+ */
 export class Future<T = unknown> implements TaskReference, Disposable {
   readonly #state: FutureState;
   readonly #owner: FutureOwner;

@@ -16,6 +16,9 @@ import { isRemoteFunction } from '../task-function.js';
 import { isPlainObject, taskKeyOf, type TaskReference } from './arguments.js';
 import { buildTask, type TaskFunction } from './task-spec.js';
 
+/**
+ * A task graph for `client.get`: `{ key: value | [fn, ...args] }`, where an argument string equal to a key of the graph means that key's value.
+ */
 export type TaskGraph = Record<string, unknown>;
 
 /** Output keys: one key, or nested arrays of keys (the result has the same shape). */

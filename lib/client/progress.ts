@@ -9,6 +9,9 @@ import { stateOf, type Future } from './future.js';
 import type { FutureState } from './future-state.js';
 import { futuresIn } from './gather-shapes.js';
 
+/**
+ * Options of `progress(futures, ...)`: where and how wide to draw.
+ */
 export interface ProgressOptions {
   /** Where to draw (default process.stdout). */
   stream?: NodeJS.WritableStream & { isTTY?: boolean };
@@ -53,6 +56,16 @@ function formatElapsed(ms: number): string {
 const redrawEveryMs = 100;
 const plainLineEveryMs = 1000;
 
+/**
+ * Draws a progress bar of the futures (a line per second when not on a TTY)
+ * and resolves when all are done.
+ *
+ * @example
+ * ```ts
+ * const futures = client.map(process, items);
+ * await progress(futures);   // [########                        ] | 25% Completed | 1.2s
+ * ```
+ */
 export async function progress(futures: Future<unknown> | Iterable<Future<unknown>>, options: ProgressOptions = {}): Promise<void> {
   const stream = options.stream ?? process.stdout;
   const width = options.width ?? 40;

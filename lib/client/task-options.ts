@@ -5,6 +5,9 @@
 import type { Restrictions } from '../protocol/messages.js';
 import type { TaskSettings } from './task-spec.js';
 
+/**
+ * Options a `client.with(...)` view applies to `submit`, `map`, `scatter`, `compute` and `run`.
+ */
 export interface TaskOptions {
   /** submit: the task's key. map: a key prefix, or one key per item. */
   key?: string | readonly string[];

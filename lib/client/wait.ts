@@ -13,6 +13,9 @@ import type { FutureState } from './future-state.js';
 import { futuresIn } from './gather-shapes.js';
 import { unsliced, whenBuilt } from './sliced-array.js';
 
+/**
+ * When `wait` resolves: once all futures are done, or once the first is.
+ */
 export type ReturnWhen = 'ALL_COMPLETED' | 'FIRST_COMPLETED';
 
 export interface WaitForOptions {
@@ -21,11 +24,23 @@ export interface WaitForOptions {
   returnWhen?: ReturnWhen;
 }
 
+/**
+ * What `wait` resolves to: the futures that are done and those that are not.
+ */
 export interface DoneAndNotDone<F> {
   done: Set<F>;
   notDone: Set<F>;
 }
 
+/**
+ * Waits until all of the futures (or, with `returnWhen: 'FIRST_COMPLETED'`,
+ * one of them) are done; rejects with TimeoutError after `timeout`.
+ *
+ * @example
+ * ```ts
+ * const { done, notDone } = await wait(futures, { returnWhen: 'FIRST_COMPLETED', timeout: '10s' });
+ * ```
+ */
 export function wait<F extends Future<unknown>>(
   futures: F | Iterable<F>,
   options: WaitForOptions = {},

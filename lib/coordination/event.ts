@@ -2,6 +2,15 @@
 import type { EventWaitMsg } from '../protocol/messages.js';
 import { PrimitiveHandle, type PrimitiveOptions, type TimeoutOption, timeoutMs } from './primitive-handle.js';
 
+/**
+ * A cluster-wide event: a flag every client and task can set, clear and wait for.
+ *
+ * @example
+ * ```ts
+ * const ready = new Event('data-ready');
+ * await ready.set();                                  // elsewhere: await new Event('data-ready').wait()
+ * ```
+ */
 export class Event extends PrimitiveHandle {
   constructor(name?: string, options: PrimitiveOptions = {}) {
     super('event', name, options);

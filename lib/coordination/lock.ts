@@ -6,6 +6,18 @@
 import { type PrimitiveOptions, randomName } from './primitive-handle.js';
 import { Semaphore } from './semaphore.js';
 
+/**
+ * A cluster-wide lock, held by at most one client or task at a time across
+ * every process that uses the same name.
+ *
+ * @example
+ * ```ts
+ * const lock = new Lock('resource');
+ * if (await lock.acquire({ timeout: '5s' })) {
+ *   try { doWork(); } finally { await lock.release(); }
+ * }
+ * ```
+ */
 export class Lock extends Semaphore {
   constructor(name?: string, options: PrimitiveOptions = {}) {
     super({ ...options, maxLeases: 1, name: name ?? randomName('lock') });

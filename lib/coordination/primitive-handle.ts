@@ -7,6 +7,9 @@ import type { Client } from '../client/client.js';
 import type { CoordinationClient } from './coordination-client.js';
 import { resolveClient } from './default-client.js';
 
+/**
+ * The option every coordination primitive takes: which client to use (default: the task's, or the newest connected one).
+ */
 export interface PrimitiveOptions {
   /** Default: the default client (see default-client.ts), resolved on first use. */
   client?: Client | CoordinationClient;

@@ -7,6 +7,9 @@ import type { CoordinationItem, QueueGetMsg, QueuePutMsg } from '../protocol/mes
 import { fromItem, toItem } from './coordination-client.js';
 import { PrimitiveHandle, type PrimitiveOptions, type TimeoutOption, type WaitReply, timeoutMs } from './primitive-handle.js';
 
+/**
+ * Options of `new Queue(name, ...)`.
+ */
 export interface QueueOptions extends PrimitiveOptions {
   /** Most items held at once; 0 (default) is unbounded. Putting into a full queue waits. */
   maxsize?: number;
@@ -17,6 +20,17 @@ export interface QueueGetOptions extends TimeoutOption {
   batch?: boolean | number;
 }
 
+/**
+ * A cluster-wide first-in, first-out queue held by the scheduler; its items
+ * may be Futures, which stay alive while queued.
+ *
+ * @example
+ * ```ts
+ * const jobs = new Queue<string>('jobs', { maxsize: 100 });
+ * await jobs.put('first');
+ * console.log(await jobs.get({ timeout: '1s' }));   // 'first'
+ * ```
+ */
 export class Queue<T = unknown> extends PrimitiveHandle {
   readonly maxsize: number | undefined;
 

@@ -14,6 +14,9 @@ import { PrimitiveHandle, type PrimitiveOptions, type TimeoutOption, timeoutMs }
 
 const log = childLogger('semaphore');
 
+/**
+ * Options of `new Semaphore(...)`: its name and how many leases it grants at once.
+ */
 export interface SemaphoreOptions extends PrimitiveOptions {
   /** default 1 */
   maxLeases?: number;
@@ -21,6 +24,18 @@ export interface SemaphoreOptions extends PrimitiveOptions {
   name?: string;
 }
 
+/**
+ * A cluster-wide semaphore: at most `maxLeases` holders at a time across every
+ * client and task using the same name; leases of a holder that is gone are
+ * taken back.
+ *
+ * @example
+ * ```ts
+ * const db = new Semaphore({ name: 'database', maxLeases: 4 });
+ * await db.acquire();
+ * try { await runQuery(); } finally { await db.release(); }
+ * ```
+ */
 export class Semaphore extends PrimitiveHandle {
   readonly maxLeases: number;
   /** Granted lease ids, oldest first. */

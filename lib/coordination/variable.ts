@@ -6,6 +6,17 @@ import type { CoordinationItem, VariableGetMsg, VariableSetMsg } from '../protoc
 import { fromItem, toItem } from './coordination-client.js';
 import { PrimitiveHandle, type PrimitiveOptions, type TimeoutOption, type WaitReply, timeoutMs } from './primitive-handle.js';
 
+/**
+ * A cluster-wide named value held by the scheduler; it may be a Future, which
+ * stays alive while set.
+ *
+ * @example
+ * ```ts
+ * const threshold = new Variable<number>('threshold');
+ * await threshold.set(0.5);
+ * console.log(await threshold.get());   // 0.5
+ * ```
+ */
 export class Variable<T = unknown> extends PrimitiveHandle {
   constructor(name?: string, options: PrimitiveOptions = {}) {
     super('variable', name, options);

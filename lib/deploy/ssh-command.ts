@@ -5,6 +5,9 @@
  */
 import { DistributedError } from '../errors.js';
 
+/**
+ * How `SSHCluster` and `dcluster` reach hosts with the system `ssh` client (port, user, key, extra `-o` options).
+ */
 export interface SshConnectOptions {
   /** SSH port (default: ssh's own, 22 or ~/.ssh/config). */
   port?: number;
@@ -20,7 +23,14 @@ export interface SshConnectOptions {
   sshPath?: string;
 }
 
-/** A host could not be used: unreachable, key refused, no Node or no package there. */
+/**
+ * A host could not be used: unreachable, key refused, no Node or no package there.
+ *
+ * @example
+ * ```ts
+ * await SSHCluster.start({ hosts: ['unreachable'] }).catch((e) => e instanceof RemoteHostError && e.host);
+ * ```
+ */
 export class RemoteHostError extends DistributedError {
   override name = 'RemoteHostError';
   constructor(readonly host: string, message: string, options?: { cause?: unknown }) {
