@@ -224,6 +224,11 @@ export class NotAllowedError extends DistributedError {
  * TLS credentials that cannot be used: a file that cannot be read, text that
  * is not PEM, a key that does not match its certificate, a certificate that
  * has expired or that the CA did not sign. `file` names the culprit.
+ *
+ * @example
+ * ```ts
+ * new Security({ caFile: 'missing.pem', certFile, keyFile });   // throws SecurityError, e.file === 'missing.pem'
+ * ```
  */
 export class SecurityError extends DistributedError {
   override name = 'SecurityError';
@@ -232,12 +237,26 @@ export class SecurityError extends DistributedError {
   }
 }
 
-/** `requireEncryption` is on and something tried to dial or listen on a plain (tcp://) address. */
+/**
+ * `requireEncryption` is on and something tried to dial or listen on a plain (tcp://) address.
+ *
+ * @example
+ * ```ts
+ * await Client.connect('tcp://host:8786', { security }).catch((e) => e instanceof EncryptionRequiredError);
+ * ```
+ */
 export class EncryptionRequiredError extends DistributedError {
   override name = 'EncryptionRequiredError';
 }
 
-/** The TLS handshake failed: the peer's certificate (or ours, in its eyes) was refused. Not worth retrying. */
+/**
+ * The TLS handshake failed: the peer's certificate (or ours, in its eyes) was refused. Not worth retrying.
+ *
+ * @example
+ * ```ts
+ * await Client.connect('tls://host:8786', { security: otherCa }).catch((e) => e instanceof TlsHandshakeError);
+ * ```
+ */
 export class TlsHandshakeError extends ConnectError {
   override name = 'TlsHandshakeError';
 }

@@ -7,6 +7,9 @@
 import type { Logger } from 'pino';
 import { encodeValue } from '../protocol/values.js';
 
+/**
+ * A handler for `client.subscribeTopic(topic, handler)`: called with each event's time and message.
+ */
 export type TopicHandler = (time: number, msg: unknown) => unknown;
 
 export class TopicHandlers {

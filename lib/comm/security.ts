@@ -18,6 +18,9 @@ import { checkServerIdentity, type ConnectionOptions, type TlsOptions } from 'no
 import { SecurityError } from '../errors.js';
 import { makeTemporaryCredentials } from './temporary-credentials.js';
 
+/**
+ * Options of `new Security(...)`: the CA, certificate and key files, and whether plain tcp:// is refused.
+ */
 export interface SecurityOptions {
   /** The cluster's CA certificate(s): a PEM file, or PEM text. */
   caFile?: string;
@@ -111,6 +114,15 @@ function signedBy(cert: X509Certificate, issuers: readonly X509Certificate[]): b
   });
 }
 
+/**
+ * TLS credentials for a cluster: every connection made with them is mutual TLS (`tls://` addresses).
+ *
+ * @example
+ * ```ts
+ * const security = await Security.temporary();   // a fresh CA and certificates
+ * await using cluster = await LocalCluster.start({ processes: true, security });
+ * ```
+ */
 export class Security {
   readonly ca: string | undefined;
   readonly cert: string | undefined;

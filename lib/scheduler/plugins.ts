@@ -29,12 +29,18 @@ export interface SchedulerView {
   logEvent(topic: string | string[], msg: unknown): void;
 }
 
+/**
+ * What a scheduler plugin's `transition(key, start, finish, info)` hook is told besides the edge (e.g. the worker involved).
+ */
 export interface TransitionInfo {
   stimulusId: string;
   /** For -> memory and -> erred: the worker that reported it. */
   worker?: string;
 }
 
+/**
+ * What a scheduler plugin's `updateGraph(scheduler, info)` hook is told: the client and the keys it submitted.
+ */
 export interface UpdateGraphInfo {
   client: string;
   /** The keys the client asked for. */
@@ -43,6 +49,9 @@ export interface UpdateGraphInfo {
   tasks: string[];
 }
 
+/**
+ * A scheduler plugin: hooks the scheduler calls on graphs, transitions, workers and clients (`Scheduler.start({ plugins })`, `scheduler.addPlugin`, `dscheduler --preload`). A throwing hook is logged, never fatal.
+ */
 export interface SchedulerPlugin {
   /** Identifies the plugin in logs and for `removePlugin`; adding a name again replaces the old plugin. */
   name?: string;

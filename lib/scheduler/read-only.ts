@@ -6,6 +6,14 @@
  * lazily on access and cached, so reading costs a proxy hop, not a copy.
  */
 
+/**
+ * A plugin tried to change the scheduler through its read-only view.
+ *
+ * @example
+ * ```ts
+ * transition(key, start, finish) { try { this.scheduler.tasks.delete(key); } catch (e) { console.log(e instanceof ReadOnlyViewError); } }
+ * ```
+ */
 export class ReadOnlyViewError extends TypeError {
   override readonly name = 'ReadOnlyViewError';
 }

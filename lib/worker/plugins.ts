@@ -11,6 +11,9 @@
  */
 import type { Logger } from 'pino';
 
+/**
+ * A worker plugin (`client.registerWorkerPlugin`): constructed on every current and future worker, with `setup`, `teardown` and `transition` hooks.
+ */
 export interface WorkerPlugin {
   setup?(worker: unknown): void | Promise<void>;
   teardown?(worker: unknown): void | Promise<void>;
