@@ -68,3 +68,26 @@ t.test('retiring in-process workers; n picks idle workers holding the least', as
   await t.rejects(client.retireWorkers(undefined, { n: -1 }), /n must be a non-negative integer/);
   t.same(await client.retireWorkers('no-such-worker'), { retired: {}, notRetired: {} }, 'unknown workers: nothing to do');
 });
+
+class Tally {
+  n = 0;
+  add(by: number): number {
+    this.n += by;
+    return this.n;
+  }
+}
+
+t.test('a worker hosting an actor is not retired (the instance cannot move)', async (t) => {
+  const cluster = await LocalCluster.start({ nWorkers: 2, threadsPerWorker: 1 });
+  t.teardown(() => cluster.close());
+  const client = await Client.connect(cluster);
+  t.teardown(() => client.close());
+  const [a, b] = cluster.workerAddresses as [string, string];
+  const tally = await client.with({ actor: true, workers: [a] }).submit(Tally).result();
+  await tally.add(5);
+  const result = await client.retireWorkers(a);
+  t.same(result.retired, {});
+  t.match(result.notRetired[a], /hosts an actor/);
+  t.equal(await tally.add(1), 6, 'the actor keeps its state and still answers');
+  t.same(Object.keys((await client.retireWorkers(b)).retired), [b], 'the other worker retires');
+});

@@ -6,9 +6,10 @@
  * departure, so nothing is recomputed and nothing counts as a crash — and
  * closed, through its nanny when it has one (so the nanny does not restart it).
  *
- * A worker whose unique data has nowhere to go (no staying worker) is not
- * retired: it goes back to `running` and the reply leaves it out, as dask's
- * `retire_workers` does.
+ * A worker whose unique data has nowhere to go (no staying worker), or that
+ * hosts an actor (its instance lives in that process), is not retired: it
+ * goes back to `running` and the reply lists it in `notRetired`, as dask's
+ * `retire_workers` leaves such workers out.
  */
 import { DistributedError, TimeoutError } from '../../lib/errors.js';
 import { childLogger } from '../../lib/logging.js';
@@ -78,6 +79,7 @@ export function createRetirementExtension(host: RetirementHost): RetirementExten
         for (const address of mine) if (!host.state.workers.has(address)) mine.delete(address);
         const plan = planRetirement(host.state, retiring);
         for (const address of plan.stranded) if (mine.has(address)) giveUp(address, 'unique data could not be moved: no other running worker');
+        for (const address of plan.hostsActors) if (mine.has(address)) giveUp(address, 'it hosts an actor, which cannot move to another worker');
         for (const address of [...mine]) {
           if (!readyToLeave(host.state, address, retiring)) continue;
           const summary = host.state.workerSummaries()[address];

@@ -14,6 +14,8 @@ export interface RetirementPlan {
   acquisitions: Acquisition[];
   /** Retiring workers holding a key no staying worker could take (there is none): they cannot retire. */
   stranded: string[];
+  /** Retiring workers hosting an actor instance: it lives in that process and cannot move (as in dask). */
+  hostsActors: string[];
 }
 
 /** True for a worker that may receive data and keep it: registered, running and not itself retiring. */
@@ -33,12 +35,18 @@ export function planRetirement(state: SchedulerState, retiring: ReadonlySet<stri
   const plan = new Map<string, Acquisition>();
   const planned = new Set<string>();
   const stranded: string[] = [];
+  const hostsActors: string[] = [];
   for (const address of retiring) {
     const ws = state.workers.get(address);
     if (ws === undefined) continue;
     let strandedHere = false;
     for (const ts of ws.hasWhat) {
       if (ts.state !== 'memory' || planned.has(ts.key)) continue;
+      if (ts.runSpec?.actor === true) {
+        hostsActors.push(address);
+        strandedHere = false;
+        break;
+      }
       const holders = ts.holders();
       if (holders.some((holder) => stays(holder, retiring))) continue;
       let best: WorkerRecord | undefined;
@@ -60,7 +68,7 @@ export function planRetirement(state: SchedulerState, retiring: ReadonlySet<stri
     }
     if (strandedHere) stranded.push(address);
   }
-  return { acquisitions: [...plan.values()], stranded };
+  return { acquisitions: [...plan.values()], stranded, hostsActors };
 }
 
 /** True once a retiring worker runs nothing and holds nothing that only retiring workers have. */
