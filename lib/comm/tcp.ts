@@ -29,7 +29,15 @@ import { CommClosedError, ConnectError, MessageTooLargeError, ProtocolError } fr
 import { childLogger } from '../logging.js';
 import type { OpDict } from '../protocol/messages.js';
 import { invokeOwnerCallback } from './owner-callback.js';
-import { encodeBatch, maxMessageBytes, messageSize, WireDecoder, type EncodeOptions } from '../protocol/wire.js';
+import {
+  encodeBatch,
+  maxMessageBytes,
+  maxTotalMessageBytes,
+  messageSize,
+  MIN_FRAME_LIMIT_BYTES,
+  WireDecoder,
+  type EncodeOptions,
+} from '../protocol/wire.js';
 import { optionalDuration } from '../units.js';
 import type { Comm, ConnectOptions, Listener, ListenOptions, Transport } from './comm.js';
 import { contactHost } from './contact-host.js';
@@ -172,17 +180,20 @@ export class TcpComm implements Comm {
   private readonly direct: boolean;
   /** Direct reads only: messages decoded before anyone listened (reading is paused meanwhile). */
   private pending: OpDict[] | undefined;
-  /** undefined: encode with the defaults (compression on); UNCOMPRESSED for a peer on this host. */
-  private readonly encodeOptions: EncodeOptions | undefined;
+  /** Compression off for a peer on this host; the frame limit always. */
+  private readonly encodeOptions: EncodeOptions;
 
   /** `reads`: the DirectReads the socket was created with, if any. */
   constructor(private readonly socket: net.Socket, options: TcpCommOptions = {}, reads?: DirectReads) {
     this.localAddress = formatTcpAddress(socket.localAddress, socket.localPort, options.scheme);
     this.peerAddress = formatTcpAddress(socket.remoteAddress, socket.remotePort, options.scheme);
     this.direct = reads !== undefined;
-    this.encodeOptions = isSameHost(socket.remoteAddress, socket.localAddress) ? UNCOMPRESSED : undefined;
+    // Frames stay under this process's message limit (longer ones go in pieces); whole messages under the total cap.
+    const maxFrameBytes = Math.max(MIN_FRAME_LIMIT_BYTES, maxMessageBytes());
+    const sameHost = isSameHost(socket.remoteAddress, socket.localAddress);
+    this.encodeOptions = sameHost ? { ...UNCOMPRESSED, maxFrameBytes } : { maxFrameBytes };
     this.decoder = reads?.decoder ?? newDecoder(options);
-    this.sendLimit = maxMessageBytes();
+    this.sendLimit = maxTotalMessageBytes();
     if (reads !== undefined) reads.comm = this;
     this.whenSocketClosed = new Promise((resolve) => { this.resolveSocketClosed = resolve; });
     socket.setNoDelay(true);
@@ -291,8 +302,8 @@ export class TcpComm implements Comm {
         const size = messageSize(encoded);
         if (size > this.sendLimit) {
           throw new MessageTooLargeError(
-            `a ${String(msg.op)} message of ${size} bytes is over the ${this.sendLimit}-byte message limit ` +
-              '(DISTRIBUTED_MAX_MESSAGE_BYTES); it was not sent',
+            `a ${String(msg.op)} message of ${size} bytes is over the ${this.sendLimit}-byte total message limit ` +
+              '(DISTRIBUTED_MAX_TOTAL_MESSAGE_BYTES, else the machine\'s memory); it was not sent',
           );
         }
         frames.push(...encoded);

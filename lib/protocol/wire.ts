@@ -10,8 +10,16 @@
  *   frames 1..: large binaries from inside the op-dicts, each referenced from
  *               the body by an extension (out-of-band.ts), never copied into it
  *
+ * The message limit applies per wire frame. A logical frame (the body or a
+ * binary) longer than the limit travels as several wire frames: every piece
+ * but the last has codec CODEC_PART, the last carries the frame's own codec,
+ * and the decoder joins them. The whole message is bounded by a second, much
+ * larger cap (maxTotalMessageBytes).
+ *
  * docs/protocol.md has the full table, codec ids, limits and error behaviour.
  */
+import { constants as bufferConstants } from 'node:buffer';
+import { totalmem } from 'node:os';
 import { RESERVE_START_SPACE, Unpackr } from 'msgpackr';
 import { MessageTooLargeError, ProtocolError, SerializationError } from '../errors.js';
 import { ChunkQueue } from './chunk-queue.js';
@@ -39,6 +47,24 @@ export function maxMessageBytes(env: NodeJS.ProcessEnv = process.env): number {
   return Number(text);
 }
 
+/**
+ * The cap on a whole message (all its frames) in this process:
+ * DISTRIBUTED_MAX_TOTAL_MESSAGE_BYTES when set to a positive integer, else the
+ * machine's memory (and never more than one Buffer can hold). A sender refuses
+ * a message over it before any byte leaves; a receiver refuses to read one.
+ */
+export function maxTotalMessageBytes(env: NodeJS.ProcessEnv = process.env): number {
+  const ceiling = Math.min(totalmem(), bufferConstants.MAX_LENGTH);
+  const text = env.DISTRIBUTED_MAX_TOTAL_MESSAGE_BYTES?.trim();
+  if (text === undefined || text === '' || !/^\d+$/.test(text) || Number(text) <= 0) return ceiling;
+  return Math.min(Number(text), ceiling);
+}
+
+/** Codec of a wire frame that is a piece of a longer frame, continued by the next wire frame. */
+export const CODEC_PART = 2;
+/** The smallest per-frame limit an encoder accepts (room for a header of MAX_FRAME_COUNT codecs). */
+export const MIN_FRAME_LIMIT_BYTES = 128 * 1024;
+
 /** Bytes of one encoded message on the wire (the sum of its frames). */
 export function messageSize(frames: readonly Uint8Array[]): number {
   let total = 0;
@@ -55,6 +81,7 @@ const PLAIN_HEADER = [0x92, WIRE_VERSION, CODEC_RAW] as const;
 const PLAIN_PREFIX_BYTES = 8 + 8 + PLAIN_HEADER.length;
 /** Frame 0 holds at least a header (2 bytes) and a body (1 byte). */
 const MIN_FIRST_FRAME_BYTES = 3;
+const EMPTY_FRAME = new Uint8Array(0);
 
 const MSGPACK_OPTIONS = { useRecords: false, moreTypes: true } as const;
 
@@ -84,11 +111,15 @@ export interface EncodeOptions {
   compression?: boolean;
   /** Binaries of at least this many bytes travel as frames of their own (default OUT_OF_BAND_THRESHOLD). */
   outOfBandThreshold?: number;
+  /** Split frames longer than this into pieces (default: no splitting). At least MIN_FRAME_LIMIT_BYTES. */
+  maxFrameBytes?: number;
 }
 
 export interface WireDecoderOptions {
-  /** Refuse messages declaring more bytes than this (framing + frames, and again after decompression). */
+  /** Refuse wire frames (and the length prefix) declaring more bytes than this. */
   maxMessageBytes?: number;
+  /** Refuse messages declaring more bytes than this in all (framing + frames, and again after decompression). */
+  maxTotalBytes?: number;
   /** Frames at least this big are received into a buffer of their own (default DIRECT_FRAME_BYTES). */
   largeFrameBytes?: number;
 }
@@ -141,6 +172,78 @@ function packFailure(error: unknown): Error {
  * them until written. Messages are not validated beyond `op` being a string.
  */
 export function encodeBatch(messages: OpDict[], options?: EncodeOptions): Uint8Array[] {
+  const encoded = encodeWhole(messages, options);
+  const limit = options?.maxFrameBytes;
+  if (limit === undefined) return encoded;
+  if (!(limit >= MIN_FRAME_LIMIT_BYTES)) throw new RangeError(`maxFrameBytes must be at least ${MIN_FRAME_LIMIT_BYTES}, got ${limit}`);
+  if (encoded.length === 1) {
+    if (encoded[0]!.byteLength - 16 <= limit) return encoded;
+  } else {
+    let fits = true;
+    for (let i = 1; i < encoded.length; i++) if (encoded[i]!.byteLength > limit) fits = false;
+    if (fits && encoded[0]!.byteLength - 8 - 8 * (encoded.length - 1) + encoded[1]!.byteLength <= limit) return encoded;
+  }
+  return splitFrames(encoded, limit);
+}
+
+/** Logical frames of an encoded message: the codecs and the byte ranges (frame 0 without its header). */
+function logicalFrames(encoded: Uint8Array[]): { codecs: Uint8Array; frames: Uint8Array[] } {
+  if (encoded.length === 1) {
+    const whole = encoded[0]!;
+    return { codecs: Uint8Array.of(CODEC_RAW), frames: [whole.subarray(PLAIN_PREFIX_BYTES)] };
+  }
+  const prefix = encoded[0]!;
+  const count = encoded.length - 1;
+  const codecs = prefix.subarray(prefix.byteLength - count);
+  return { codecs: Uint8Array.from(codecs), frames: encoded.slice(1) };
+}
+
+/** Re-frame a message so that no wire frame is longer than `limit` (see CODEC_PART). */
+function splitFrames(encoded: Uint8Array[], limit: number): Uint8Array[] {
+  const { codecs, frames } = logicalFrames(encoded);
+  // The header's size depends on how many pieces there are, which depends on the room it leaves in frame 0.
+  let pieces = 0;
+  let header = headerBytes(2);
+  for (;;) {
+    const firstRoom = limit - header;
+    let count = 1 + Math.ceil(Math.max(0, frames[0]!.byteLength - firstRoom) / limit);
+    for (let i = 1; i < frames.length; i++) count += Math.max(1, Math.ceil(frames[i]!.byteLength / limit));
+    if (count > MAX_FRAME_COUNT) {
+      throw new MessageTooLargeError(
+        `a message of ${messageSize(frames)} bytes needs ${count} frames of at most ${limit} bytes, over the ${MAX_FRAME_COUNT}-frame limit`,
+      );
+    }
+    const next = headerBytes(count + 1);
+    if (count === pieces && next === header) break;
+    pieces = count;
+    header = next;
+  }
+  const wire: Uint8Array[] = [];
+  const wireCodecs = new Uint8Array(pieces);
+  const cut = (frame: Uint8Array, codec: number, firstRoom: number): void => {
+    let at = 0;
+    let room = firstRoom;
+    while (frame.byteLength - at > room) {
+      wireCodecs[wire.length] = CODEC_PART;
+      wire.push(frame.subarray(at, at + room));
+      at += room;
+      room = limit;
+    }
+    wireCodecs[wire.length] = codec;
+    wire.push(frame.subarray(at));
+  };
+  cut(frames[0]!, codecs[0]!, limit - header);
+  for (let i = 1; i < frames.length; i++) cut(frames[i]!, codecs[i]!, limit);
+  const prefix = Buffer.allocUnsafe(8 + 8 * pieces + header);
+  writeUint64(prefix, 0, pieces);
+  writeUint64(prefix, 8, header + wire[0]!.byteLength);
+  for (let i = 1; i < pieces; i++) writeUint64(prefix, 8 + 8 * i, wire[i]!.byteLength);
+  writeHeader(prefix, 8 + 8 * pieces, wireCodecs);
+  return [prefix, ...wire];
+}
+
+/** Encode op-dicts as one wire message whose frames are as long as they come. */
+function encodeWhole(messages: OpDict[], options?: EncodeOptions): Uint8Array[] {
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i];
     if (typeof message !== 'object' || message === null || typeof message.op !== 'string') {
@@ -244,6 +347,7 @@ function checkedBatch(batch: unknown): OpDict[] {
  */
 export class WireDecoder {
   readonly maxMessageBytes: number;
+  readonly maxTotalBytes: number;
   readonly largeFrameBytes: number;
   private readonly queue = new ChunkQueue();
   private stage = STAGE_COUNT;
@@ -266,6 +370,9 @@ export class WireDecoder {
     const max = options?.maxMessageBytes ?? maxMessageBytes();
     if (!(max > 0)) throw new RangeError(`maxMessageBytes must be positive, got ${max}`);
     this.maxMessageBytes = max;
+    const total = options?.maxTotalBytes ?? maxTotalMessageBytes();
+    if (!(total > 0)) throw new RangeError(`maxTotalBytes must be positive, got ${total}`);
+    this.maxTotalBytes = total;
     this.largeFrameBytes = Math.max(1, options?.largeFrameBytes ?? DIRECT_FRAME_BYTES);
   }
 
@@ -341,8 +448,10 @@ export class WireDecoder {
         const count = queue.takeUint64();
         if (count < 1 || count > MAX_FRAME_COUNT) throw new ProtocolError(`absurd frame count ${count < 0 ? '>= 2^53' : count}`);
         this.messageBytes = 8 + 8 * count;
-        if (this.messageBytes > this.maxMessageBytes) {
-          throw new MessageTooLargeError(`message of ${count} frames exceeds the ${this.maxMessageBytes}-byte limit`);
+        if (this.messageBytes > this.maxMessageBytes || this.messageBytes > this.maxTotalBytes) {
+          throw new MessageTooLargeError(
+            `message of ${count} frames exceeds the ${Math.min(this.maxMessageBytes, this.maxTotalBytes)}-byte limit`,
+          );
         }
         this.frameCount = count;
         this.frameLengths.length = 0;
@@ -358,10 +467,13 @@ export class WireDecoder {
           if (this.frameLengths.length === 0 && length < MIN_FIRST_FRAME_BYTES) {
             throw new ProtocolError(`first frame of ${length} bytes cannot hold a header and a body`);
           }
+          if (length > this.maxMessageBytes) {
+            throw new MessageTooLargeError(`a frame of ${length} bytes is over the ${this.maxMessageBytes}-byte frame limit`);
+          }
           this.messageBytes += length;
-          if (this.messageBytes > this.maxMessageBytes) {
+          if (this.messageBytes > this.maxTotalBytes) {
             throw new MessageTooLargeError(
-              `message declares at least ${this.messageBytes} bytes, over the ${this.maxMessageBytes}-byte limit`,
+              `message declares at least ${this.messageBytes} bytes, over the ${this.maxTotalBytes}-byte total limit`,
             );
           }
           this.frameLengths.push(length);
@@ -445,17 +557,48 @@ export class WireDecoder {
   /** Decode one complete message from its frames (frame 0 still holding the header). */
   private decodeFrames(frames: Uint8Array[]): OpDict[] {
     const first = frames[0]!;
-    const codecs = this.readHeader(first, 0, first.byteLength);
-    let budget = this.maxMessageBytes;
-    for (let i = 1; i < this.frameCount; i++) {
+    let codecs = this.readHeader(first, 0, first.byteLength);
+    frames[0] = first.subarray(this.headerLength);
+    if (codecs.includes(CODEC_PART)) ({ frames, codecs } = this.joinPieces(frames, codecs));
+    let budget = this.maxTotalBytes;
+    for (let i = 1; i < frames.length; i++) {
       if (codecs[i] === CODEC_LZ4) frames[i] = decompress(frames[i]!, budget);
       budget -= frames[i]!.byteLength;
     }
-    let body = first.subarray(this.headerLength);
+    let body = frames[0]!;
     if (codecs[0] === CODEC_LZ4) body = decompress(body, budget);
     if (body.byteLength === 0) throw new ProtocolError('message has an empty body');
     frames[0] = body;
     return checkedBatch(withFrames(frames, () => unpackr.unpack(body)));
+  }
+
+  /** Join each run of CODEC_PART pieces with the frame that ends it (frame 0 already without its header). */
+  private joinPieces(wire: Uint8Array[], wireCodecs: Uint8Array): { frames: Uint8Array[]; codecs: Uint8Array } {
+    const frames: Uint8Array[] = [];
+    const codecs: number[] = [];
+    let start = 0;
+    for (let i = 0; i < wire.length; i++) {
+      if (wireCodecs[i] === CODEC_PART) continue;
+      if (i === start) {
+        frames.push(wire[i]!);
+      } else {
+        let length = 0;
+        for (let j = start; j <= i; j++) length += wire[j]!.byteLength;
+        // Joined binaries keep the large-frame promise: big ones live in a SharedArrayBuffer.
+        const joined = length >= this.largeFrameBytes ? Buffer.from(new SharedArrayBuffer(length)) : Buffer.allocUnsafe(length);
+        let at = 0;
+        for (let j = start; j <= i; j++) {
+          joined.set(wire[j]!, at);
+          at += wire[j]!.byteLength;
+          wire[j] = EMPTY_FRAME; // let each piece go as soon as it is copied
+        }
+        frames.push(joined);
+      }
+      codecs.push(wireCodecs[i]!);
+      start = i + 1;
+    }
+    if (start !== wire.length) throw new ProtocolError('the last frame of a message is marked as continued (codec 2)');
+    return { frames, codecs: Uint8Array.from(codecs) };
   }
 
   /** Parse frame 0's header (msgpack array [version, codec per frame]); sets `headerLength`. */
@@ -482,7 +625,7 @@ export class WireDecoder {
     position++;
     const codecs = source.subarray(position, position + this.frameCount);
     for (let i = 0; i < codecs.length; i++) {
-      if (codecs[i] !== CODEC_RAW && codecs[i] !== CODEC_LZ4) throw new ProtocolError(`unknown codec ${codecs[i]} for frame ${i}`);
+      if (codecs[i] !== CODEC_RAW && codecs[i] !== CODEC_LZ4 && codecs[i] !== CODEC_PART) throw new ProtocolError(`unknown codec ${codecs[i]} for frame ${i}`);
     }
     this.headerLength = position + this.frameCount - start;
     return codecs;
