@@ -8,6 +8,7 @@
  * its kind) and keeps its workers in the array it hands to `WorkerScaling`.
  */
 import { connectRpc, type RpcChannel } from '../lib/comm/rpc.js';
+import type { Security } from '../lib/comm/security.js';
 import { DistributedError } from '../lib/errors.js';
 import type { OpDict } from '../lib/protocol/messages.js';
 import { childLogger } from '../lib/logging.js';
@@ -55,6 +56,8 @@ export class WorkerScaling<W> {
     readonly workers: W[],
     private readonly schedulerAddress: () => string,
     private readonly namePrefix: string,
+    /** The credentials of the cluster's own scheduler connection (tls://). */
+    private readonly security?: Security,
   ) {
     this.#nextName = workers.length;
   }
@@ -70,7 +73,7 @@ export class WorkerScaling<W> {
   }
 
   schedulerCall<T>(msg: OpDict, timeout: number | string = '150s'): Promise<T> {
-    this.#scheduler ??= connectRpc(this.schedulerAddress(), { timeout: '10s' });
+    this.#scheduler ??= connectRpc(this.schedulerAddress(), { timeout: '10s', ...(this.security === undefined ? {} : { security: this.security }) });
     return this.#scheduler.then(
       (channel) => channel.call<T>(msg, { timeout }),
       (error: unknown) => {

@@ -17,7 +17,11 @@
  * on every host listed, as in dask-ssh; repeat a host for more sessions there.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Security } from '../lib/comm/security.js';
 import { DistributedError, TimeoutError } from '../lib/errors.js';
 import { childLogger } from '../lib/logging.js';
 import {
@@ -59,11 +63,17 @@ export interface SSHWorkerOptions {
   deathTimeout?: number | string;
 }
 
-/** TLS files, present at these paths on every host; passed as dscheduler/dworker --tls-* flags. */
+/**
+ * TLS files, present at these paths on every host; passed as dscheduler/dworker --tls-* flags.
+ * The cluster's own connections (scale, adapt) load the same paths on this
+ * machine, unless `local` gives this program's credentials.
+ */
 export interface SSHSecurityOptions {
   caFile: string;
   certFile: string;
   keyFile?: string;
+  /** This program's credentials, when the files are not at those paths on this machine. */
+  local?: Security;
 }
 
 /**
@@ -76,7 +86,13 @@ export interface SSHClusterOptions {
   connectOptions?: SshConnectOptions | readonly SshConnectOptions[];
   schedulerOptions?: SSHSchedulerOptions;
   workerOptions?: SSHWorkerOptions;
-  security?: SSHSecurityOptions;
+  /**
+   * TLS: file paths present on every host, or a `Security` (its PEMs are
+   * written to a private temporary directory on this machine, mode 0600, and
+   * those paths passed on, so only hosts that share this machine's files,
+   * such as localhost, can use them; for other hosts give file paths).
+   */
+  security?: SSHSecurityOptions | Security;
   /** The Node executable on the remote hosts (default `node` on their PATH). */
   remoteNode?: string;
   /** This package's directory on the remote hosts (default: this package's own directory). */
@@ -129,9 +145,34 @@ export class SSHCluster implements Cluster {
   readonly #startTimeout: number;
   #nextHost = 0;
   #closing: Promise<void> | undefined;
+  /** The --tls-* flags for dscheduler and dworker (empty without TLS). */
+  readonly #tlsFlags: string[] = [];
+  /** A private directory holding a Security's PEMs for those flags; removed on close. */
+  #tlsDir: string | undefined;
+  /** The credentials of this program's own connections to the scheduler (undefined without TLS). */
+  readonly security: Security | undefined;
 
   private constructor(private readonly options: SSHClusterOptions) {
     this.tag = `dts-${randomUUID().slice(0, 8)}`;
+    const security = options.security;
+    if (security instanceof Security) {
+      if (!security.hasCredentials) throw new TypeError('SSHCluster: security has no CA, certificate and key');
+      this.security = security;
+      const dir = mkdtempSync(join(tmpdir(), 'dts-ssh-tls-'));
+      this.#tlsDir = dir;
+      const write = (name: string, text: string): string => {
+        const file = join(dir, name);
+        writeFileSync(file, text.endsWith('\n') ? text : `${text}\n`, { mode: 0o600 });
+        return file;
+      };
+      this.#tlsFlags.push('--tls-ca-file', write('ca.pem', security.ca!), '--tls-cert', write('cert.pem', security.cert!), '--tls-key', write('key.pem', security.key!));
+    } else if (security !== undefined) {
+      this.#tlsFlags.push('--tls-ca-file', security.caFile, '--tls-cert', security.certFile);
+      if (security.keyFile !== undefined) this.#tlsFlags.push('--tls-key', security.keyFile);
+      this.security =
+        security.local ??
+        new Security({ caFile: security.caFile, certFile: security.certFile, ...(security.keyFile === undefined ? {} : { keyFile: security.keyFile }) });
+    }
     this.#paths = { node: options.remoteNode ?? 'node', packageDir: options.remotePackage ?? THIS_PACKAGE };
     this.#sink = options.onOutput ?? ((line, stream) => log.debug({ stream }, line));
     this.#startTimeout = parseDuration(options.timeout ?? '60s');
@@ -150,7 +191,7 @@ export class SSHCluster implements Cluster {
         if (session.names.length === 0) await this.#closeSession(session);
       },
     };
-    this.#scaling = new WorkerScaling(launcher, this.workers, () => this.#schedulerAddress, 'ssh-');
+    this.#scaling = new WorkerScaling(launcher, this.workers, () => this.#schedulerAddress, 'ssh-', this.security);
   }
 
   /**
@@ -219,6 +260,7 @@ export class SSHCluster implements Cluster {
       await this.#scaling.close();
       await Promise.allSettled([...this.#sessions].map((session) => this.#closeSession(session)));
       await this.#scheduler?.close();
+      if (this.#tlsDir !== undefined) rmSync(this.#tlsDir, { recursive: true, force: true });
       log.debug({ tag: this.tag }, 'SSH cluster closed');
     })();
     return this.#closing;
@@ -342,11 +384,7 @@ export class SSHCluster implements Cluster {
   }
 
   #tlsArgs(): string[] {
-    const security = this.options.security;
-    if (security === undefined) return [];
-    const args = ['--tls-ca-file', security.caFile, '--tls-cert', security.certFile];
-    if (security.keyFile !== undefined) args.push('--tls-key', security.keyFile);
-    return args;
+    return [...this.#tlsFlags];
   }
 }
 

@@ -6,9 +6,12 @@
  * Node or package fail with the host named and nothing left running.
  */
 import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { Client, RemoteHostError, SSHCluster } from '../dist/index.js';
+import { Client, RemoteHostError, Security, SSHCluster } from '../dist/index.js';
 import { unusedPort, waitUntil } from './fixtures/cli-process.js';
 import { pgrep, startSshd, taggedProcesses, type Sshd } from './fixtures/sshd.js';
 
@@ -136,6 +139,69 @@ t.test('SSHCluster from code: compute, scale up and down, close leaves nothing',
   await cluster.close();
   await nothingLeft(cluster.tag);
   t.pass('close() stopped every process on the host');
+});
+
+t.test('SSHCluster with TLS (a Security, or file paths): a client computes, scale() works, close leaves nothing', async (t) => {
+  const security = await Security.temporary();
+  const dir = mkdtempSync(join(tmpdir(), 'dts-ssh-tls-test-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const files = { caFile: join(dir, 'ca.pem'), certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem') };
+  writeFileSync(files.caFile, security.ca!);
+  writeFileSync(files.certFile, security.cert!);
+  writeFileSync(files.keyFile, security.key!, { mode: 0o600 });
+
+  for (const [form, given] of [['Security', security], ['file paths', files]] as const) {
+    const cluster = await SSHCluster.start({
+      hosts: [HOST],
+      connectOptions: connectOptions(),
+      schedulerOptions: { port: 0 },
+      workerOptions: { nthreads: 1 },
+      remoteNode: process.execPath,
+      security: given,
+    });
+    t.teardown(() => cluster.close());
+    t.match(cluster.schedulerAddress, /^tls:\/\/127\.0\.0\.1:\d+$/, `${form}: a tls:// scheduler`);
+    // scale() first: no client in this program has lent its credentials yet, so the
+    // cluster dials the scheduler (workers_to_close, retire) with its own.
+    await cluster.scale(2);
+    t.equal(cluster.workers.length, 2, `${form}: scale(2)`);
+    await cluster.scale(1);
+    t.equal(cluster.workers.length, 1, `${form}: scale(1) over the cluster's own TLS connection`);
+    const client = await Client.connect(cluster.schedulerAddress, { security });
+    t.equal(await client.submit((x: number) => x + 1, 41).result(), 42, `${form}: a client with the certificates computes`);
+    t.equal(Object.keys((await client.schedulerInfo()).workers).length, 1, `${form}: one worker after scale(1)`);
+    await cluster.scale(2);
+    await client.waitForWorkers(2);
+    t.equal(new Set(await pidsOfEachWorker(client)).size, 2, `${form}: scale(2) again, both workers compute`);
+    await client.close();
+    await cluster.close();
+    await nothingLeft(cluster.tag);
+    t.pass(`${form}: close() stopped every process`);
+  }
+});
+
+t.test('SSHCluster with a Security: its PEMs go to a private directory, removed on close', async (t) => {
+  const security = await Security.temporary();
+  const cluster = await SSHCluster.start({
+    hosts: [HOST],
+    connectOptions: connectOptions(),
+    schedulerOptions: { port: 0 },
+    workerOptions: { nthreads: 1 },
+    remoteNode: process.execPath,
+    security,
+  });
+  t.teardown(() => cluster.close());
+  // The key file named on the command lines of the processes it started.
+  const dirs = [...new Set(taggedProcesses(cluster.tag).flatMap((pid) => {
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const at = args.indexOf('--tls-key');
+    return at >= 0 ? [args[at + 1]!] : [];
+  }))];
+  t.ok(dirs.length >= 1, 'the remote processes were given key files');
+  for (const file of dirs) t.equal(statSync(file).mode & 0o777, 0o600, `${file} is private`);
+  await cluster.close();
+  for (const file of dirs) t.notOk(existsSync(file), `${file} removed on close`);
+  await nothingLeft(cluster.tag);
 });
 
 t.test('failures name the host and leave nothing running', async (t) => {
