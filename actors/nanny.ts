@@ -551,7 +551,7 @@ export class Nanny extends MailboxActor {
       limit,
       stimulusId: `worker-restart-memory-${Date.now()}`,
     };
-    this.scheduler?.send(notice as unknown as OpDict);
+    this.scheduler?.send(notice);
     sendStrict(this.lifecycle, { type: 'memory-exceeded', rss, limit });
     this.replaceWorker('memory limit', (proc) => stopChild(proc, { reason: 'memory limit', graceMs: 0, termGraceMs: 500 }), 0).catch(
       (error: unknown) => {

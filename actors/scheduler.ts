@@ -11,6 +11,8 @@ import type { Listener } from '../lib/comm/comm.js';
 import { DistributedError, TimeoutError } from '../lib/errors.js';
 import { deserializeError, serializeError } from '../lib/protocol/errors.js';
 import type {
+  GatherReply,
+  RunReply,
   AddKeysMsg,
   Blob,
   FunctionRef,
@@ -115,15 +117,6 @@ export interface SchedulerOptions {
 }
 
 export type SchedulerRole = { kind: 'client'; id: string } | { kind: 'worker'; address: string };
-
-export interface GatherReply {
-  data: Record<string, Blob>;
-  missing: string[];
-  /** Asked with `direct`: large values for the client to fetch itself, with the TCP workers holding each. */
-  direct?: Record<string, string[]>;
-}
-
-export type RunOutcome = { ok: true; value: Blob } | { ok: false; error: SerializedError };
 
 interface KeyWaiter {
   resolve: (entry: SettledKey) => void;
@@ -810,18 +803,18 @@ export class Scheduler extends MailboxActor {
     return { keys: entries.map((entry) => entry.key) };
   }
 
-  private async broadcastRun(msg: OpDict): Promise<Record<string, RunOutcome>> {
+  private async broadcastRun(msg: OpDict): Promise<Record<string, RunReply>> {
     const fn = msg.fn as FunctionRef | undefined;
     if (typeof fn !== 'object' || fn === null) throw new DistributedError('broadcast-run: fn is required');
     if (!isBlob(msg.args)) throw new DistributedError('broadcast-run: args must be a Blob');
     const targets = this.state.selectWorkers(optionalStrings(msg.workers, 'workers', 'broadcast-run'));
-    const results: Record<string, RunOutcome> = {};
+    const results: Record<string, RunReply> = {};
     await Promise.all(
       targets.map(async (ws) => {
         const peer = this.workerPeers.get(ws.address);
         try {
           if (peer === undefined) throw new DistributedError(`${ws.address} is not connected`);
-          results[ws.address] = await peer.call<RunOutcome>({ op: 'run', fn, args: msg.args });
+          results[ws.address] = await peer.call<RunReply>({ op: 'run', fn, args: msg.args });
         } catch (error) {
           results[ws.address] = { ok: false, error: serializeError(error) };
         }

@@ -100,14 +100,12 @@ function stop(reason: string, code = 0): Promise<never> {
 
 function pause(rss: number, limit: number): void {
   log.warn({ rss, limit }, 'memory above the pause threshold: pausing the worker');
-  const pausable = worker as unknown as { pause?: () => void } | undefined;
-  pausable?.pause?.();
+  worker?.pause();
 }
 
 function unpause(): void {
   log.info('memory back below the pause threshold: resuming the worker');
-  const pausable = worker as unknown as { unpause?: () => void } | undefined;
-  pausable?.unpause?.();
+  worker?.unpause();
 }
 
 process.on('message', (message: unknown) => {

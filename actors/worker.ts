@@ -19,6 +19,7 @@ import type { Security } from '../lib/comm/security.js';
 import { socketAddress } from '../lib/comm/socket-scheme.js';
 import { serializeError } from '../lib/protocol/errors.js';
 import type {
+  RunReply,
   ActorAttributeMsg,
   ActorExecuteMsg,
   Blob,
@@ -110,8 +111,6 @@ export interface WorkerOptions {
 export class RegistrationRefusedError extends DistributedError {
   override name = 'RegistrationRefusedError';
 }
-
-export type RunReply = { ok: true; value: Blob } | { ok: false; error: SerializedError };
 
 /** The module each of the worker's threads loads. */
 const THREAD_ENTRY = new URL('./worker-thread.js', import.meta.url).href;

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { CommClosedError, SerializationError } from '../errors.js';
-import type { Blob, GraphTask, SerializedError, TaskStreamRecord } from '../protocol/messages.js';
+import type { Blob, GraphTask, RunReply, SerializedError, TaskStreamRecord } from '../protocol/messages.js';
 import { deserializeError } from '../protocol/errors.js';
 import { decodeValue, encodeValue, typeName } from '../protocol/values.js';
 import type { RemoteFunction } from '../task-function.js';
@@ -158,8 +158,6 @@ export interface SchedulerInfo {
   }>;
   [field: string]: unknown;
 }
-
-type RunOutcome = { ok: true; value: Blob } | { ok: false; error: SerializedError };
 
 interface ClientCore {
   session: ClientSession;
@@ -551,7 +549,7 @@ export class Client implements AsyncDisposable {
     const shipped = shipFunction(fn);
     const blob = encodeArguments(shipped, args);
     const workers = this.#options.workers;
-    const reply = await this.#core.session.call<Record<string, RunOutcome>>({
+    const reply = await this.#core.session.call<Record<string, RunReply>>({
       op: 'broadcast-run',
       fn: shipped.ref,
       args: blob,

@@ -9,7 +9,7 @@ import type { Peer } from '../comm/mailbox.js';
 import { CancelledError, CommClosedError, ConnectError, InvalidGraphError, LostDataError, ProtocolError, TimeoutError, TlsHandshakeError } from '../errors.js';
 import { childLogger } from '../logging.js';
 import type {
-  Blob, CancelledKeysMsg, GraphTask, KeyInMemoryMsg, LostDataMsg, OpDict, TaskErredToClientMsg, TaskRetriedMsg,
+  Blob, CancelledKeysMsg, GatherReply, GraphTask, KeyInMemoryMsg, LostDataMsg, OpDict, TaskErredToClientMsg, TaskRetriedMsg,
 } from '../protocol/messages.js';
 import { decodeValue, decodeWithViews } from '../protocol/values.js';
 import { optionalDuration, parseDuration } from '../units.js';
@@ -38,13 +38,6 @@ const FIRST_CONNECT_RETRY_MS = 50;
 const MAX_CONNECT_RETRY_MS = 1000;
 /** How often a busy client that may let its process exit looks whether it is idle. */
 const IDLE_CHECK_MS = 50;
-
-export interface GatherReply {
-  data: Record<string, Blob>;
-  missing?: string[];
-  /** Large values to fetch from these workers directly (when the gather asked for `direct`). */
-  direct?: Record<string, string[]>;
-}
 
 /** What a fetch got: from the scheduler's reply, straight from workers over TCP, and keys nobody has. */
 interface FetchedData {

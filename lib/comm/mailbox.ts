@@ -21,7 +21,7 @@ import type { Security } from './security.js';
 import { RpcChannel } from './rpc.js';
 import { UnknownOpError } from '../errors.js';
 import { childLogger } from '../logging.js';
-import type { OpDict } from '../protocol/messages.js';
+import type { MessageOf, OpDict, Outgoing, ReplyOf } from '../protocol/messages.js';
 
 export interface CallOptions {
   /** milliseconds or a string with a unit; default: no timeout, but a closed peer always rejects */
@@ -38,9 +38,9 @@ export interface Peer {
   /** What the actor decided this peer is (a worker, a client...). Free for the actor to set. */
   role?: unknown;
   /** Fire-and-forget stream message, coalesced with others written in the same tick. */
-  send(msg: OpDict): void;
+  send(msg: Outgoing): void;
   /** Request/reply. Rejects with CommClosedError if the peer goes away, TimeoutError on timeout. */
-  call<T = unknown>(msg: OpDict, options?: CallOptions): Promise<T>;
+  call<T = unknown>(msg: Outgoing, options?: CallOptions): Promise<T>;
   close(): Promise<void>;
   /** Keep the process alive while this connection is open (the default), or not. */
   ref(): void;
@@ -48,6 +48,20 @@ export interface Peer {
 }
 
 export type Handler = (msg: OpDict, from: Peer | undefined) => unknown;
+
+/** Handlers typed by an inbox map (lib/protocol/messages.ts): each gets its op's message and returns its reply. */
+export type InboxHandlers<Inbox> = {
+  [Op in keyof Inbox & string]?: (msg: MessageOf<Inbox, Op>, from: Peer | undefined) => ReplyOf<Inbox, Op> | Promise<ReplyOf<Inbox, Op>>;
+};
+
+/**
+ * The handlers as the inbox dispatches them. The one place an arriving
+ * op-dict is taken to be its op's message: handlers still check the fields
+ * they rely on, so a malformed message fails its handler, not the actor.
+ */
+export function inboxHandlers<Inbox>(handlers: InboxHandlers<Inbox>): Record<string, Handler> {
+  return handlers as unknown as Record<string, Handler>;
+}
 
 let nextPeerId = 1;
 
@@ -68,12 +82,12 @@ class MailboxPeer implements Peer {
     return this.rpc.comm.closed;
   }
 
-  send(msg: OpDict): void {
-    this.rpc.comm.write(msg);
+  send(msg: Outgoing): void {
+    this.rpc.comm.write(msg as OpDict);
   }
 
-  call<T = unknown>(msg: OpDict, options?: CallOptions): Promise<T> {
-    return this.rpc.call<T>(msg, options);
+  call<T = unknown>(msg: Outgoing, options?: CallOptions): Promise<T> {
+    return this.rpc.call<T>(msg as OpDict, options);
   }
 
   close(): Promise<void> {

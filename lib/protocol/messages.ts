@@ -84,8 +84,15 @@ export interface ClientDesiresKeysMsg { op: 'client-desires-keys'; client: strin
 export interface ClientReleasesKeysMsg { op: 'client-releases-keys'; client: string; keys: string[] }
 export interface CancelKeysMsg { op: 'cancel-keys'; client: string; keys: string[]; force?: boolean }
 export interface CloseClientMsg { op: 'close-client'; client: string }
-/** RPC: fetch values. Reply: { data: Record<key, Blob>, missing: string[] } */
-export interface GatherMsg { op: 'gather'; keys: string[] }
+/** RPC: fetch values. Reply: GatherReply */
+export interface GatherMsg { op: 'gather'; keys: string[]; direct?: boolean }
+export interface GatherReply {
+  data: Record<string, Blob>;
+  /** Keys the scheduler does not know, or whose value no holder gave. */
+  missing?: string[];
+  /** Asked with `direct`: large values for the client to fetch itself, with the TCP workers holding each. */
+  direct?: Record<string, string[]>;
+}
 /** RPC: place client data on workers. Reply: { keys: string[] } */
 export interface ScatterMsg {
   op: 'scatter';
@@ -260,12 +267,16 @@ export interface MissingDataMsg { op: 'missing-data'; key: string; worker: strin
 /* worker RPCs (from peers, the scheduler or clients)                    */
 /* ------------------------------------------------------------------ */
 
-/** Reply: { status: 'OK', data: Record<key, Blob> } or { status: 'busy' } */
+/** Reply: GetDataReply */
 export interface GetDataMsg { op: 'get_data'; keys: string[]; who?: string }
+/** A worker's answer to get_data: the values it holds of the keys asked, or `busy` (ask again later). */
+export type GetDataReply = { status: 'OK'; data: Record<string, Blob> } | { status: 'busy'; data?: undefined };
 /** Reply: { nbytes: Record<key, number> } */
 export interface UpdateDataMsg { op: 'update_data'; data: Record<string, Blob> }
-/** Reply: { ok: true, value: Blob } | { ok: false, error: SerializedError } */
+/** Reply: RunReply */
 export interface RunMsg { op: 'run'; fn: FunctionRef; args: Blob }
+/** A function run out of band on a worker (`run`; per worker in `broadcast-run`): its encoded result or its error. */
+export type RunReply = { ok: true; value: Blob } | { ok: false; error: SerializedError };
 /** Call a method of the actor instance `key` held here. `args` encodes the argument array. Reply: Blob (the encoded result); the method's error as an error reply. */
 export interface ActorExecuteMsg { op: 'actor_execute'; key: string; method: string; args: Blob }
 /** Read an attribute of the actor instance `key` held here. Reply: Blob (the encoded value). */
@@ -391,3 +402,70 @@ export type NannyRpc = NannyRestartMsg | NannyKillMsg | NannyCloseMsg | Identity
 
 /** Any op-dict: the shape every transport carries. */
 export interface OpDict { op: string; [field: string]: unknown }
+
+/** Every message named above, or any op-dict: what a peer may send or call with. */
+export type Outgoing =
+  | OpDict | ClientToScheduler | SchedulerToClient | SchedulerToWorker | WorkerToScheduler
+  | WorkerRpc | NannyToScheduler | NannyRpc | CoordinationOps;
+
+/* ------------------------------------------------------------------ */
+/* Each actor's inbox: op -> [message, reply]                            */
+/* ------------------------------------------------------------------ */
+/*
+ * One typed map per receiving actor (ops are named per receiver: `restart`
+ * means one thing to the scheduler and another to a nanny). `void` marks a
+ * stream message (no reply). Handlers declared through lib/comm/mailbox.ts
+ * `inboxHandlers<Inbox>` get their op's message type and must return its
+ * reply; callers name the reply as `ReplyOf<Inbox, op>`.
+ */
+
+/** What the scheduler's own handlers receive (the extensions in actors/scheduler/ check their ops' fields themselves). */
+export interface SchedulerInbox {
+  'register-client': [RegisterClientMsg, { address: string; id: string }];
+  'update-graph': [UpdateGraphMsg, void];
+  'client-desires-keys': [ClientDesiresKeysMsg, void];
+  'client-releases-keys': [ClientReleasesKeysMsg, void];
+  'cancel-keys': [CancelKeysMsg, 'OK'];
+  retry: [RetryMsg, 'OK'];
+  'close-client': [CloseClientMsg, void];
+  who_has: [WhoHasMsg, Record<string, string[]>];
+  has_what: [HasWhatMsg, Record<string, string[]>];
+  ncores: [NcoresMsg, Record<string, number>];
+  identity: [IdentityMsg, Record<string, unknown>];
+  wait_for_workers: [WaitForWorkersMsg, void];
+  gather: [GatherMsg, GatherReply];
+  'broadcast-run': [BroadcastRunMsg, Record<string, RunReply>];
+  'register-worker': [RegisterWorkerMsg, RegisterWorkerReply];
+  'task-finished': [TaskFinishedMsg, void];
+  'task-erred': [TaskErredFromWorkerMsg, void];
+  'missing-data': [MissingDataMsg, void];
+  'long-running': [LongRunningMsg, void];
+  'steal-response': [StealResponseMsg, void];
+  reschedule: [RescheduleMsg, void];
+  'release-worker-data': [ReleaseWorkerDataMsg, void];
+  'add-keys': [AddKeysMsg, void];
+  'worker-status-change': [WorkerStatusChangeMsg, void];
+  unregister: [UnregisterMsg, void];
+  heartbeat_worker: [HeartbeatWorkerMsg, { status: 'OK' }];
+  'worker-restart-memory': [WorkerRestartMemoryMsg, void];
+}
+
+/** What a worker receives: the scheduler's instructions and the RPCs of peers, clients and the scheduler. */
+export interface WorkerInbox {
+  'compute-task': [ComputeTaskMsg, void];
+  'free-keys': [FreeKeysMsg, void];
+  'cancel-compute': [CancelComputeMsg, void];
+  'acquire-replicas': [AcquireReplicasMsg, void];
+  'remove-replicas': [RemoveReplicasMsg, void];
+  'steal-request': [StealRequestMsg, void];
+  close: [CloseWorkerMsg, void];
+  get_data: [GetDataMsg, GetDataReply];
+  update_data: [UpdateDataMsg, { nbytes: Record<string, number> }];
+  run: [RunMsg, RunReply];
+  actor_execute: [ActorExecuteMsg, Blob];
+  actor_attribute: [ActorAttributeMsg, Blob];
+  upload_file: [UploadFileMsg, { status: 'OK' }];
+}
+
+export type MessageOf<Inbox, Op extends keyof Inbox> = Inbox[Op] extends [infer M, unknown] ? M : never;
+export type ReplyOf<Inbox, Op extends keyof Inbox> = Inbox[Op] extends [unknown, infer R] ? R : never;
