@@ -37,3 +37,16 @@ t.test('a held value finishes a task that is waiting or running elsewhere; a mal
   t.throws(() => s.adoptHeld('tcp://w:2', bad, HELD_OVER, sid()), /nbytes/);
   t.notOk(s.tasks.has('z-1'), 'a malformed report changes nothing');
 });
+
+t.test('held keys that complete each other in one report stay memory: no stale recommendation reruns them', async (t) => {
+  // A client resubmitted the tree before any worker came back; then one brings l-0, l-1, m-0, m-1.
+  // l-0 and l-1 make m-0 ready ('processing' recommended) before m-0 itself is adopted in the same report.
+  const { s } = harness({ validate: true });
+  s.updateGraph('c1', [task('l-0'), task('l-1'), task('l-2'), task('l-3'), task('m-0', ['l-0', 'l-1']), task('m-1', ['l-2', 'l-3']), task('r', ['m-0', 'm-1'])], ['r'], sid());
+  addWorker(s, 'tcp://w:1', 1);
+  const out = s.adoptHeld('tcp://w:1', ['l-0', 'l-1', 'm-0', 'm-1'].map((key) => ({ key, nbytes: 1 })), HELD_OVER, sid());
+  t.same(['m-0', 'm-1'].map((k) => stateOf(s, k)), ['memory', 'memory'], 'the brought values stay in memory');
+  t.equal(stateOf(s, 'r'), 'processing', 'the dependent runs');
+  t.same(computed(out, 'tcp://w:1'), ['r'], 'only r is computed, with both inputs present');
+  t.same(s.tasks.get('r')!.waitingOn, undefined, 'r waits on nothing');
+});

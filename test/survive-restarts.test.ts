@@ -9,9 +9,7 @@ import { CliProcess, unusedPort } from './fixtures/cli-process.js';
 const env = { ...process.env, DISTRIBUTED_LOG_LEVEL: 'warn' };
 
 async function startScheduler(port: number): Promise<CliProcess> {
-  // No dashboard: this test does not look at it, and with one the restarts fail now and then
-  // (a race between clients and workers coming back that the dashboard's start-up timing exposes; under study).
-  const proc = new CliProcess('dscheduler', ['--port', String(port), '--no-dashboard'], env);
+  const proc = new CliProcess('dscheduler', ['--port', String(port)], env);
   await proc.waitForStdout(/^Start scheduler at (tcp:\/\/\S+)$/m);
   return proc;
 }

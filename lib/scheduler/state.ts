@@ -467,6 +467,9 @@ export class SchedulerState implements WorkerDirectory {
         }
         for (const dep of ts.dependencies) this.dropWaiter(dep, ts);
         ts.waitingOn = undefined;
+        // An earlier held key of this report may have made it ready ('processing' recommended):
+        // the value is here now, and acting on that stale advice would release it and run it again.
+        this.recs.delete(ts);
         ts.nbytes = nbytes;
         ts.type = type;
         this.addReplica(ts, ws);
