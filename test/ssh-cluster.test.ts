@@ -105,7 +105,7 @@ t.test('dcluster killed outright (SIGKILL): the remote processes still end with 
   t.ok(taggedProcesses(tag).length >= 5);
   child.kill('SIGKILL');
   await nothingLeft(tag);
-  t.pass('the closed sessions took every remote process with them');
+  t.same(taggedProcesses(tag), [], 'the closed sessions took every remote process with them');
 });
 
 t.test('SSHCluster from code: compute, scale up and down, close leaves nothing', async (t) => {
@@ -138,7 +138,7 @@ t.test('SSHCluster from code: compute, scale up and down, close leaves nothing',
   await client.close();
   await cluster.close();
   await nothingLeft(cluster.tag);
-  t.pass('close() stopped every process on the host');
+  t.same(taggedProcesses(cluster.tag), [], 'close() stopped every process on the host');
 });
 
 t.test('SSHCluster with TLS (a Security, or file paths): a client computes, scale() works, close leaves nothing', async (t) => {
@@ -176,7 +176,7 @@ t.test('SSHCluster with TLS (a Security, or file paths): a client computes, scal
     await client.close();
     await cluster.close();
     await nothingLeft(cluster.tag);
-    t.pass(`${form}: close() stopped every process`);
+    t.same(taggedProcesses(cluster.tag), [], `${form}: close() stopped every process`);
   }
 });
 
