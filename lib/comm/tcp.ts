@@ -435,7 +435,8 @@ function isResetError(error: Error): boolean {
   return code === 'ECONNRESET' || code === 'EPIPE';
 }
 
-class TcpListener implements Listener {
+/** A listening net.Server (or tls.Server, which extends it) as a Listener. */
+export class ServerListener implements Listener {
   constructor(readonly address: string, private readonly server: net.Server) {}
 
   /** Stop accepting; comms already accepted stay open (their owners close them). */
@@ -508,7 +509,7 @@ export const tcpTransport: Transport = {
         server.off('error', reject);
         server.on('error', (error) => log.error({ err: error, address }, 'listener error'));
         const bound = server.address() as net.AddressInfo;
-        resolve(new TcpListener(formatTcpAddress(contactHost(host), bound.port), server));
+        resolve(new ServerListener(formatTcpAddress(contactHost(host), bound.port), server));
       });
     });
   },

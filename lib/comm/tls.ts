@@ -23,7 +23,7 @@ import type { Comm, ConnectOptions, Listener, ListenOptions, Transport } from '.
 import { contactHost } from './contact-host.js';
 import type { Security } from './security.js';
 import { WireDecoder } from '../protocol/wire.js';
-import { DirectReads, formatTcpAddress, parseTcpAddress, TcpComm, type TcpCommOptions } from './tcp.js';
+import { DirectReads, formatTcpAddress, parseTcpAddress, ServerListener, TcpComm, type TcpCommOptions } from './tcp.js';
 
 const SCHEME = 'tls';
 const log = childLogger('comm', { transport: SCHEME });
@@ -71,28 +71,30 @@ function handshakeError(address: string, error: Error): TlsHandshakeError {
   return new TlsHandshakeError(`TLS handshake with ${address} failed: ${why}`, { cause: error });
 }
 
-class TlsListener implements Listener {
-  constructor(readonly address: string, private readonly server: tls.Server) {}
+interface TlsTarget {
+  security: Security;
+  host: string;
+  port: number | undefined;
+}
 
-  /** Stop accepting; comms already accepted stay open (their owners close them). */
-  async close(): Promise<void> {
-    if (this.server.listening) this.server.close();
-  }
+/** The credentials and host/port of a tls:// address; throws a typed error for either. */
+function tlsTarget(address: string, given: Security | undefined): TlsTarget {
+  const security = credentials(given, address);
+  const { host, port } = parseTcpAddress(address, SCHEME);
+  return { security, host, port };
 }
 
 export const tlsTransport: Transport = {
   scheme: SCHEME,
 
   connect(address: string, options?: ConnectOptions): Promise<Comm> {
-    let security: Security;
-    let host: string;
-    let port: number | undefined;
+    let target: TlsTarget;
     try {
-      security = credentials(options?.security, address);
-      ({ host, port } = parseTcpAddress(address, SCHEME));
+      target = tlsTarget(address, options?.security);
     } catch (error) {
       return Promise.reject(error);
     }
+    const { security, host, port } = target;
     if (port === undefined || port === 0) return Promise.reject(new TypeError(`tls address needs a port to connect: ${address}`));
     const timeout = optionalDuration(options?.timeout);
     return new Promise<Comm>((resolve, reject) => {
@@ -145,15 +147,13 @@ export const tlsTransport: Transport = {
   },
 
   listen(address: string, onComm: (comm: Comm) => void, options?: ListenOptions): Promise<Listener> {
-    let security: Security;
-    let host: string;
-    let port: number | undefined;
+    let target: TlsTarget;
     try {
-      security = credentials(options?.security, address);
-      ({ host, port } = parseTcpAddress(address, SCHEME));
+      target = tlsTarget(address, options?.security);
     } catch (error) {
       return Promise.reject(error);
     }
+    const { security, host, port } = target;
     const commOptions: TcpCommOptions = {
       scheme: SCHEME,
       ...(options?.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes }),
@@ -194,7 +194,7 @@ export const tlsTransport: Transport = {
         server.on('error', (error) => log.error({ err: error, address }, 'listener error'));
         const bound = server.address() as net.AddressInfo;
         listening = formatTcpAddress(contactHost(host), bound.port, SCHEME);
-        resolve(new TlsListener(listening, server));
+        resolve(new ServerListener(listening, server));
       });
     });
   },
