@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { CommClosedError, SerializationError } from '../errors.js';
-import type { Blob, GraphTask, RunReply, SerializedError, TaskStreamRecord } from '../protocol/messages.js';
+import type { Blob, GraphTask, RunReply, TaskStreamRecord } from '../protocol/messages.js';
 import { deserializeError } from '../protocol/errors.js';
 import { decodeValue, encodeValue, typeName } from '../protocol/values.js';
 import type { RemoteFunction } from '../task-function.js';
@@ -32,40 +32,14 @@ import { MapSlices } from './map-slices.js';
 import { slicedArray } from './sliced-array.js';
 import { ReadAhead } from './read-ahead.js';
 import { buildTask, encodeArguments, shipFunction, type TaskFunction } from './task-spec.js';
-import type { Security } from '../comm/security.js';
+import type {
+  ClientConnectOptions, PublishOptions, ReplicateOptions, RestartOptions, RetireWorkersOptions, RetireWorkersResult,
+  ScatterOptions, SchedulerInfo, WaitForWorkersOptions,
+} from './client-options.js';
+import { addressOf, type ConnectTarget } from './connect-target.js';
+import { zipAsync, zipColumns } from './zip-iterables.js';
 import { checkEvent, checkTopic, type TopicHandler } from './topics.js';
 import { checkPluginReply, registerPluginMessage, type PluginReply } from './worker-plugin.js';
-
-/**
- * Where to connect: an address, or an object that has one (a LocalCluster or
- * a Scheduler). Such an object's `inprocAddress`, when it has one, is used
- * instead: the scheduler runs in this program, so no TCP is needed.
- */
-export type ConnectTarget =
-  | string
-  | { readonly schedulerAddress: string; readonly inprocAddress?: string | undefined }
-  | { readonly address: string; readonly inprocAddress?: string | undefined };
-
-/**
- * Options of `Client.connect(target, ...)`.
- */
-export interface ClientConnectOptions {
-  /** For connecting and registering (milliseconds or a string with a unit); default 10 s. */
-  timeout?: number | string;
-  /** Shown by the scheduler; default the client id. */
-  name?: string;
-  /**
-   * How long to keep trying to win the scheduler back after losing it
-   * (milliseconds or a string with a unit; default 60 s; 0: give up at once).
-   * Futures stay pending/finished meanwhile and calls wait; past it, they
-   * fail with CommClosedError.
-   */
-  reconnectTimeout?: number | string;
-  /** @internal The client id (default `Client-<uuid>`); a worker's client picks its own before connecting. */
-  id?: string;
-  /** TLS credentials for a tls:// scheduler (and the workers this client fetches from or scatters to). */
-  security?: Security;
-}
 
 /** An argument of a task whose parameter has type T: the value, or a Future of it (also inside arrays). */
 export type TaskArg<T> = T | Future<T> | (T extends readonly (infer E)[] ? ReadonlyArray<E | Future<E>> : never);
@@ -81,83 +55,12 @@ export type MapAsyncIterables<A extends readonly unknown[]> = {
   [K in keyof A]: Iterable<TaskArg<A[K]>> | AsyncIterable<TaskArg<A[K]>>;
 };
 
-/**
- * Options of `client.scatter(data, ...)`: where the data goes and how its keys are made.
- */
-export interface ScatterOptions {
-  /** Place the data only on these workers (addresses, hostnames or names). */
-  workers?: string | readonly string[];
-  /** Put every item on every worker. */
-  broadcast?: boolean;
-  /** Default true: the key is a hash of the data, so the same data gets the same key. */
-  hash?: boolean;
-  /** milliseconds or a string with a unit */
-  timeout?: number | string;
-}
-
-/**
- * Options of `client.publishDataset(name, value, ...)`.
- */
-export interface PublishOptions {
-  /** Replace a dataset already published under the name (default: error). */
-  override?: boolean;
-}
-
-export interface WaitForWorkersOptions {
-  timeout?: number | string;
-}
-
-export interface RestartOptions {
-  /** How long to wait for the workers to come back (default 30 s). */
-  timeout?: number | string;
-}
-
-export interface ReplicateOptions {
-  /** Copies wanted of each key (default: one on every worker considered). */
-  n?: number;
-  /** Only these workers (addresses, names or hosts). */
-  workers?: string | readonly string[];
-}
-
-/**
- * Options of `client.retireWorkers(workers, ...)`.
- */
-export interface RetireWorkersOptions {
-  /** Without `workers`: retire this many idle workers, those holding the fewest bytes first. */
-  n?: number;
-  /** Give up (the workers stay, running) after this long (default 120 s). */
-  timeout?: number | string;
-}
-
-/** What `retireWorkers` answers: the workers retired, and those left running with the reason. */
-export interface RetireWorkersResult {
-  retired: Record<string, { name: string; nthreads: number; host: string; [field: string]: unknown }>;
-  notRetired: Record<string, string>;
-}
-
 const DEFAULT_RETIRE_TIMEOUT_MS = 120_000;
 const DEFAULT_RESTART_TIMEOUT_MS = 30_000;
 /** Maps of more rows than this are built in slices (map-slices.ts); shorter ones at once. */
 const SLICE_MAP_ABOVE = 1024;
 /** The scheduler answers a restart's timeout itself; ours is a backstop. */
 const RESTART_REPLY_SLACK_MS = 5_000;
-
-/** What `schedulerInfo()` answers (the scheduler's `identity`). */
-export interface SchedulerInfo {
-  type: string;
-  id: string;
-  address: string;
-  workers: Record<string, {
-    name: string;
-    nthreads: number;
-    resources?: Record<string, number>;
-    memoryLimit?: number;
-    pid?: number;
-    host?: string;
-    [field: string]: unknown;
-  }>;
-  [field: string]: unknown;
-}
 
 interface ClientCore {
   session: ClientSession;
@@ -818,22 +721,6 @@ export function sessionOf(client: Client): ClientSession {
   return coreOf(client).session;
 }
 
-/** A bare `host:port` (as dworker takes it, and dask's Client) means `tcp://host:port`. */
-function addressOf(target: ConnectTarget): string {
-  if (typeof target === 'string') {
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) return target;
-    const bare = target.trim();
-    if (/^(\[[0-9a-f:.]+\]|[a-z0-9_.-]+):\d+$/i.test(bare)) return `tcp://${bare}`;
-    throw new TypeError(`invalid scheduler address ${JSON.stringify(target)}: expected tcp://host:port or host:port, e.g. 127.0.0.1:8786`);
-  }
-  if (typeof target === 'object' && target !== null) {
-    if ('inprocAddress' in target && typeof target.inprocAddress === 'string' && target.inprocAddress !== '') return target.inprocAddress;
-    if ('schedulerAddress' in target && typeof target.schedulerAddress === 'string') return target.schedulerAddress;
-    if ('address' in target && typeof target.address === 'string') return target.address;
-  }
-  throw new TypeError('Client.connect expects an address string, a LocalCluster or a Scheduler');
-}
-
 function workersField(workers: string | readonly string[] | undefined): { workers?: string[] } {
   if (workers === undefined) return {};
   return { workers: typeof workers === 'string' ? [workers] : [...workers] };
@@ -860,52 +747,8 @@ function groupStates(futures: readonly Future<unknown>[]): Array<[ReturnType<typ
   return [...groups].map(([owner, states]) => [owner, [...states]]);
 }
 
-/** Rows of the (sync or async) iterables zipped, stopping at the shortest. */
-async function* zipAsync(iterables: ReadonlyArray<Iterable<unknown> | AsyncIterable<unknown>>): AsyncGenerator<unknown[]> {
-  const iterators = iterables.map((iterable) =>
-    isAsyncIterable(iterable) ? iterable[Symbol.asyncIterator]() : (iterable as Iterable<unknown>)[Symbol.iterator](),
-  );
-  try {
-    for (;;) {
-      const row: unknown[] = [];
-      for (const iterator of iterators) {
-        const step = await iterator.next();
-        if (step.done === true) return;
-        row.push(step.value);
-      }
-      yield row;
-    }
-  } finally {
-    await Promise.all(iterators.map((iterator) => iterator.return?.()));
-  }
-}
-
-/**
- * The iterables zipped as columns, stopping at the shortest: arrays are used
- * as they are; other iterables are read in step into arrays.
- */
-function zipColumns(iterables: readonly Iterable<unknown>[]): { columns: ArrayLike<unknown>[]; length: number } {
-  if (iterables.every((iterable) => Array.isArray(iterable))) {
-    const arrays = iterables as readonly unknown[][];
-    return { columns: [...arrays], length: Math.min(...arrays.map((array) => array.length)) };
-  }
-  const iterators = iterables.map((iterable) => iterable[Symbol.iterator]());
-  const columns: unknown[][] = iterables.map(() => []);
-  let length = 0;
-  try {
-    for (;;) {
-      const values: unknown[] = [];
-      for (const iterator of iterators) {
-        const step = iterator.next();
-        if (step.done === true) return { columns, length };
-        values.push(step.value);
-      }
-      for (let c = 0; c < values.length; c++) columns[c]!.push(values[c]);
-      length++;
-    }
-  } finally {
-    for (const iterator of iterators) iterator.return?.();
-  }
-}
-
 export type { GatherOptions, KeySpec, TaskGraph, TaskOptions };
+export type {
+  ClientConnectOptions, ConnectTarget, PublishOptions, ReplicateOptions, RestartOptions, RetireWorkersOptions,
+  RetireWorkersResult, ScatterOptions, SchedulerInfo, WaitForWorkersOptions,
+};

@@ -9,9 +9,8 @@ import type { Peer } from '../comm/mailbox.js';
 import { CancelledError, CommClosedError, ConnectError, InvalidGraphError, LostDataError, ProtocolError, TimeoutError, TlsHandshakeError } from '../errors.js';
 import { childLogger } from '../logging.js';
 import type {
-  Blob, CancelledKeysMsg, GatherReply, GraphTask, KeyInMemoryMsg, LostDataMsg, OpDict, TaskErredToClientMsg, TaskRetriedMsg,
+  Blob, CancelledKeysMsg, GraphTask, KeyInMemoryMsg, LostDataMsg, OpDict, TaskErredToClientMsg, TaskRetriedMsg,
 } from '../protocol/messages.js';
-import { decodeValue, decodeWithViews } from '../protocol/values.js';
 import { optionalDuration, parseDuration } from '../units.js';
 import { reconnectWithin, ReconnectCancelled } from '../comm/reconnect.js';
 import { planResubmission, RecipeBook } from './recipe-book.js';
@@ -21,10 +20,11 @@ import { formatMs } from '../deadline.js';
 import { Future, ownerOf, stateOf, type CancelOptions, type FutureOwner } from './future.js';
 import { FutureState } from './future-state.js';
 import { Outbox } from './outbox.js';
-import { whenAllDone } from './settle-all.js';
 import { ActorHolds } from './actor-holds.js';
 import { installActorProxy } from './actor.js';
 import { blockingWait } from '../task-context.js';
+import { ResultFetch } from './result-fetch.js';
+import { ProcessHold } from './process-hold.js';
 import type { TaskReference } from './arguments.js';
 import { DirectData } from './direct-data.js';
 import { DIRECT_TRANSFER_MIN_BYTES, isDirectlyReachable } from '../protocol/direct-transfer.js';
@@ -36,15 +36,6 @@ import { TopicHandlers } from './topics.js';
 /** Back-off between connection attempts while Client.connect's timeout lasts. */
 const FIRST_CONNECT_RETRY_MS = 50;
 const MAX_CONNECT_RETRY_MS = 1000;
-/** How often a busy client that may let its process exit looks whether it is idle. */
-const IDLE_CHECK_MS = 50;
-
-/** What a fetch got: from the scheduler's reply, straight from workers over TCP, and keys nobody has. */
-interface FetchedData {
-  relayed: Record<string, Blob>;
-  fromWorkers: Record<string, Blob>;
-  missing: string[];
-}
 
 export interface OpenOptions {
   id: string;
@@ -61,24 +52,6 @@ const DEFAULT_RECONNECT_TIMEOUT_MS = 60_000;
 /** After a reconnection, how long to wait for workers to bring back values that have no recipe. */
 const HELD_VALUES_WAIT_MS = 5_000;
 const HELD_VALUES_POLL_MS = 100;
-
-interface FetchBatch {
-  states: FutureState[];
-  done: Promise<void>;
-}
-
-/** Rejects a running fetch as soon as one of its keys errs, is cancelled, or the client closes. */
-class FetchWatch {
-  readonly interrupted: Promise<never>;
-  interrupt!: (error: Error) => void;
-
-  constructor(readonly keys: ReadonlySet<string>) {
-    this.interrupted = new Promise<never>((_, reject) => {
-      this.interrupt = reject;
-    });
-    this.interrupted.catch(() => undefined);
-  }
-}
 
 export class ClientSession implements FutureOwner, SchedulerReports {
   /** The FutureState of every key this client holds Futures for. */
@@ -107,25 +80,17 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   private readonly registry: FinalizationRegistry<FutureState>;
   /** Fetched actor proxies count as references to their keys. */
   private readonly actorHolds = new ActorHolds((state) => this.dropReference(state));
-  private readonly watches = new Set<FetchWatch>();
   /** Keys this client is cancelling: the scheduler's `cancelled-keys` echo for them is not news. */
   private readonly cancelling = new Map<string, number>();
   private closedError: Error | undefined;
   private closing: Promise<void> | undefined;
-  /** The fetch the current tick's result() calls join. */
-  private batch: FetchBatch | undefined;
   private schedulerAddress = '';
-  /**
-   * Values relayed by the scheduler: a large binary on its own is handed over
-   * as a view of the received bytes — over TCP memory of this process's own;
-   * in-process the very bytes the worker stores (shared, never copied: the
-   * caller must not write into them, see the README).
-   */
-  private readonly decodeRelayed: (blob: Uint8Array) => unknown = decodeWithViews;
   /** Fetches large values from workers reachable over TCP directly, not through the scheduler. */
   private readonly direct: DirectData;
+  /** Results home: inline values decoded, the others fetched in batches. */
+  private readonly fetcher: ResultFetch;
   /** Set when only a busy session may keep the process alive (holdProcessOnlyWhileBusy). */
-  private idleWatch: { timer: NodeJS.Timeout | undefined; holding: boolean } | undefined;
+  private idleWatch: ProcessHold | undefined;
   private callsInFlight = 0;
   /** Set by shutdown(): the scheduler closing the connection is expected. */
   shuttingDown = false;
@@ -144,6 +109,11 @@ export class ClientSession implements FutureOwner, SchedulerReports {
     this.topics = new TopicHandlers(this.log);
     this.mailbox = new ClientMailbox(this, id, security);
     this.direct = new DirectData(id, security);
+    this.fetcher = new ResultFetch({
+      call: (msg) => this.call(msg),
+      direct: this.direct,
+      fetched: (state) => this.actorHolds.fetched(state),
+    });
     this.outbox = new Outbox((msg) => this.scheduler!.send(msg), {
       held,
       ready: () => this.reconnecting === undefined && this.scheduler !== undefined && !this.scheduler.closed,
@@ -403,33 +373,12 @@ export class ClientSession implements FutureOwner, SchedulerReports {
    */
   holdProcessOnlyWhileBusy(): void {
     if (this.scheduler === undefined) return;
-    this.idleWatch = { timer: undefined, holding: true };
-    this.releaseIfIdle();
+    this.idleWatch = new ProcessHold(() => this.scheduler, () => this.idle());
   }
 
-  /** Something to wait for: hold the process, and look again now and then. */
+  /** Something to wait for: hold the process while it lasts. */
   private busy(): void {
-    const watch = this.idleWatch;
-    if (watch === undefined || this.closedError !== undefined) return;
-    if (!watch.holding) {
-      watch.holding = true;
-      this.scheduler?.ref();
-    }
-    if (watch.timer === undefined) {
-      watch.timer = setInterval(() => this.releaseIfIdle(), IDLE_CHECK_MS);
-      watch.timer.unref();
-    }
-  }
-
-  private releaseIfIdle(): void {
-    const watch = this.idleWatch;
-    if (watch === undefined || !this.idle()) return;
-    if (watch.timer !== undefined) clearInterval(watch.timer);
-    watch.timer = undefined;
-    if (watch.holding) {
-      watch.holding = false;
-      this.scheduler?.unref();
-    }
+    if (this.closedError === undefined) this.idleWatch?.busy();
   }
 
   private idle(): boolean {
@@ -578,127 +527,8 @@ export class ClientSession implements FutureOwner, SchedulerReports {
     return blockingWait(settled);
   }
 
-  async results(states: readonly FutureState[]): Promise<unknown[]> {
-    let missing: FutureState[] | undefined;
-    for (const state of states) {
-      throwIfUnusable(state);
-      if (!state.hasValue && !this.decodeInline(state)) (missing ??= []).push(state);
-    }
-    if (missing !== undefined) {
-      // Small values arrive with key-in-memory: wait for that news before asking for them.
-      const pending = missing.filter((state) => !state.done);
-      if (pending.length > 0) await blockingWait(whenAllDone(pending));
-      const left = missing.filter((state) => {
-        throwIfUnusable(state);
-        return !state.hasValue && !this.decodeInline(state);
-      });
-      if (left.length > 0) await blockingWait(this.fetchBatched(left));
-    }
-    return states.map((state) => state.value);
-  }
-
-  /** Decodes a value that came inline with key-in-memory; false when there is none. */
-  private decodeInline(state: FutureState): boolean {
-    const blob = state.blob;
-    if (blob === undefined) return false;
-    state.setValue(decodeValue(blob));
-    this.actorHolds.fetched(state);
-    return true;
-  }
-
-  /**
-   * Fetches made in the same tick share one `gather` RPC (`Promise.all` over
-   * many `result()` calls is one round trip). If the batch fails because of
-   * somebody else's key, the others fetch again in a new batch.
-   */
-  private fetchBatched(states: readonly FutureState[]): Promise<void> {
-    let batch = this.batch;
-    if (batch === undefined) {
-      const fresh: FetchBatch = { states: [], done: undefined as unknown as Promise<void> };
-      fresh.done = Promise.resolve().then(() => {
-        if (this.batch === fresh) this.batch = undefined;
-        return this.fetch(fresh.states);
-      });
-      this.batch = batch = fresh;
-    }
-    for (const state of states) batch.states.push(state);
-    const joined = batch;
-    return joined.done.catch((error: unknown) => {
-      for (const state of states) throwIfUnusable(state);
-      const left = states.filter((state) => !state.hasValue);
-      if (left.length === 0) return;
-      const mine = new Set(states);
-      const someoneElse = joined.states.some((state) => !mine.has(state) && isUnusable(state));
-      if (!someoneElse) throw error;
-      return this.fetchBatched(left);
-    });
-  }
-
-  /**
-   * One `gather` RPC for all `states` without a cached value. The scheduler
-   * holds the reply until every key is in memory, so a pending future needs no
-   * `key-in-memory` round trip first; a key that errs, is cancelled, or a
-   * closing client interrupts the wait at once.
-   */
-  private async fetch(states: readonly FutureState[]): Promise<void> {
-    const keys = [...new Set(states.map((state) => state.key))];
-    const watch = new FetchWatch(new Set(keys));
-    this.watches.add(watch);
-    let reply: FetchedData;
-    try {
-      reply = await Promise.race([this.gatherData(keys), watch.interrupted]);
-    } catch (error) {
-      for (const state of states) throwIfUnusable(state);
-      throw error;
-    } finally {
-      this.watches.delete(watch);
-    }
-    for (const state of states) {
-      if (state.hasValue) continue;
-      const own = reply.fromWorkers[state.key];
-      const blob = own ?? reply.relayed[state.key];
-      if (blob !== undefined) {
-        // Fetched from a worker over TCP: memory of this client's own, so large binaries stay views of it.
-        state.setValue(own !== undefined ? decodeWithViews(blob) : this.decodeRelayed(blob));
-        this.actorHolds.fetched(state);
-        continue;
-      }
-      // The scheduler waits for keys it knows: a missing key is one it has forgotten.
-      throwIfUnusable(state);
-      throw new LostDataError(
-        state.status === 'lost'
-          ? `${state.key} was lost with the only worker that held it and cannot be recomputed`
-          : `${state.key} is not on the cluster any more (its data was lost or released)`,
-      );
-    }
-  }
-
-  /**
-   * The scheduler's gather, with large values held by workers this client
-   * reaches over TCP fetched from those workers directly; whatever that does
-   * not get (a worker this client cannot reach, or one that lost the key)
-   * comes through the scheduler after all.
-   */
-  private async gatherData(keys: string[]): Promise<FetchedData> {
-    const reply = await this.call<GatherReply>({ op: 'gather', keys, direct: true });
-    const fetched: FetchedData = { relayed: reply.data, fromWorkers: {}, missing: reply.missing ?? [] };
-    if (reply.direct === undefined) return fetched;
-    const overTcp: Record<string, string[]> = {};
-    const viaScheduler: string[] = [];
-    for (const [key, holders] of Object.entries(reply.direct)) {
-      const reachable = holders.filter(isDirectlyReachable);
-      if (reachable.length > 0) overTcp[key] = reachable;
-      else viaScheduler.push(key);
-    }
-    const direct = await this.direct.fetch(overTcp);
-    fetched.fromWorkers = direct.data;
-    viaScheduler.push(...direct.failed);
-    if (viaScheduler.length > 0) {
-      const relayed = await this.call<GatherReply>({ op: 'gather', keys: viaScheduler });
-      Object.assign(fetched.relayed, relayed.data);
-      fetched.missing.push(...(relayed.missing ?? []));
-    }
-    return fetched;
+  results(states: readonly FutureState[]): Promise<unknown[]> {
+    return this.fetcher.results(states);
   }
 
   /**
@@ -725,7 +555,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   }
 
   private interruptFetches(key: string, error: () => Error): void {
-    for (const watch of this.watches) if (watch.keys.has(key)) watch.interrupt(error());
+    this.fetcher.interrupt(key, error);
   }
 
   async cancel(states: readonly FutureState[], options: CancelOptions = {}): Promise<void> {
@@ -846,11 +676,11 @@ export class ClientSession implements FutureOwner, SchedulerReports {
 
   private markClosed(error: Error): void {
     this.closedError ??= error;
-    if (this.idleWatch?.timer !== undefined) clearInterval(this.idleWatch.timer);
+    this.idleWatch?.stop();
     this.idleWatch = undefined;
     this.outbox.discard();
     for (const state of this.states.values()) state.close(error);
-    for (const watch of this.watches) watch.interrupt(error);
+    this.fetcher.interruptAll(error);
   }
 }
 
@@ -869,16 +699,6 @@ function withDeadline<T>(promise: Promise<T>, ms: number, timeout: () => Error):
       },
     );
   });
-}
-
-function isUnusable(state: FutureState): boolean {
-  return state.status === 'error' || state.status === 'cancelled' || (state.closedError !== undefined && !state.hasValue);
-}
-
-/** Throws what waiting on `state` can only end with: its task error, CancelledError, or the client's closing. */
-function throwIfUnusable(state: FutureState): void {
-  if (state.status === 'error' || state.status === 'cancelled') throw state.error();
-  if (state.closedError !== undefined && !state.hasValue) throw state.closedError;
 }
 
 /** Milliseconds from a user timeout (default 10 s) for connecting. */
