@@ -6,6 +6,11 @@
  * `released`, event `waiting` moves to `waiting`. Running an xstate actor per
  * task is far too costly, so records carry a plain `state` string and move with
  * `table.move(from, to)`: a Map lookup that throws on an illegal edge.
+ *
+ * `table.dispatch(handlers)` names the handler of every edge (dask's
+ * `_TRANSITIONS_TABLE`): the state code runs each transition through the
+ * handler its table names, so the machine plus the handler map tell what runs.
+ * Binding checks, at module load, that handlers and edges agree one for one.
  */
 import type { AnyStateMachine } from 'xstate';
 
@@ -68,6 +73,54 @@ export class TransitionTable<S extends string> {
     if (this.edges.get(from)?.has(to) === true) return [to];
     if (from !== via && to !== via && this.can(from, via) && this.can(via, to)) return [via, to];
     throw new InvalidTransitionError(this.machineId, from, to, key);
+  }
+
+  /** Binds a handler to every edge; throws when the handlers and the machine's edges do not agree one for one. */
+  dispatch<H>(handlers: EdgeHandlers<S, H>): DispatchTable<S, H> {
+    return new DispatchTable(this, handlers);
+  }
+}
+
+/** A handler for each edge: `handlers[from][to]`. */
+export type EdgeHandlers<S extends string, H> = { readonly [F in S]?: { readonly [T in S]?: H } };
+
+/** A transition table whose every edge names its handler. */
+export class DispatchTable<S extends string, H> {
+  private readonly byEdge = new Map<S, Map<S, H>>();
+
+  constructor(
+    readonly table: TransitionTable<S>,
+    handlers: EdgeHandlers<S, H>,
+  ) {
+    const id = table.machineId;
+    for (const from of Object.keys(handlers) as S[]) {
+      if (!table.states.includes(from)) throw new Error(`${id}: handlers name a state ${from} the machine does not have`);
+    }
+    for (const from of table.states) {
+      const row = new Map<S, H>();
+      const given = (handlers[from] ?? {}) as Partial<Record<S, H>>;
+      for (const to of Object.keys(given) as S[]) {
+        if (!table.can(from, to)) throw new Error(`${id}: a handler names ${from} -> ${to}, which the machine does not have`);
+      }
+      for (const to of table.targets(from)) {
+        const handler = given[to];
+        if (handler === undefined) throw new Error(`${id}: the edge ${from} -> ${to} has no handler`);
+        row.set(to, handler);
+      }
+      this.byEdge.set(from, row);
+    }
+  }
+
+  /** The handler of `from -> to`, or undefined when the machine has no such edge. */
+  handler(from: S, to: S): H | undefined {
+    return this.byEdge.get(from)?.get(to);
+  }
+
+  /** Every edge with its handler (for the agreement test and pictures). */
+  edges(): Array<{ from: S; to: S; handler: H }> {
+    const out: Array<{ from: S; to: S; handler: H }> = [];
+    for (const [from, row] of this.byEdge) for (const [to, handler] of row) out.push({ from, to, handler });
+    return out;
   }
 }
 

@@ -3,7 +3,7 @@ import { TaskQueue, ResourceWaitQueues, rootishSlotLimit, DEFAULT_QUEUING } from
 import { TaskRecord, hostOfAddress, WorkerRecord } from '../dist/lib/scheduler/records.js';
 import { TaskPrefix, TaskPrefixes, prefixName } from '../dist/lib/scheduler/task-prefix.js';
 import { orderNewTasks } from '../dist/lib/scheduler/graph-validation.js';
-import { TransitionLog } from '../dist/lib/scheduler/transition-log.js';
+import { TransitionLog } from '../dist/machines/transition-log.js';
 import { planScatter } from '../dist/lib/scheduler/scatter-placement.js';
 import { contains, count, toArray, withMember, withoutMember, type OneOrMany } from '../dist/lib/scheduler/one-or-many.js';
 import { InvalidGraphError } from '../dist/lib/errors.js';

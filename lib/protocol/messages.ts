@@ -132,6 +132,22 @@ export interface UploadFileMsg { op: 'upload_file'; filename: string; data: Blob
 export interface ReplicateMsg { op: 'replicate'; keys: string[]; n?: number; workers?: string[] }
 /** RPC: move data so the workers (default all) hold about equal bytes of `keys` (default all). Reply: { status: 'OK', moved: number } */
 export interface RebalanceMsg { op: 'rebalance'; keys?: string[]; workers?: string[] }
+/** RPC (client.story, and the scheduler asking each worker): what that side remembers of `key`. Reply: StoryRecord[] */
+export interface StoryMsg { op: 'story'; key: string }
+/**
+ * One line of a key's story (dask's `story`): a stimulus that named the key
+ * (`stimulus` is what arrived) or one of its transitions (`start` -> `finish`).
+ * `where` is 'scheduler' or a worker's address; `ts` is wall-clock ms there.
+ */
+export interface StoryRecord {
+  key: string;
+  where: string;
+  stimulusId: string;
+  ts: number;
+  start?: string;
+  finish?: string;
+  stimulus?: string;
+}
 
 /* ------------------------------------------------------------------ */
 /* scheduler -> client                                                   */
@@ -385,7 +401,7 @@ export type ClientToScheduler =
   | CancelKeysMsg | CloseClientMsg | GatherMsg | ScatterMsg | WhoHasMsg | HasWhatMsg
   | NcoresMsg | IdentityMsg | RetryMsg | BroadcastRunMsg | WaitForWorkersMsg | PublishPutMsg
   | PublishGetMsg | PublishListMsg | PublishDeleteMsg | TerminateMsg | RestartMsg | UploadFileMsg
-  | ReplicateMsg | RebalanceMsg;
+  | ReplicateMsg | RebalanceMsg | StoryMsg;
 export type SchedulerToClient =
   | KeyInMemoryMsg | TaskErredToClientMsg | LostDataMsg | CancelledKeysMsg
   | TaskRetriedMsg | RestartToClientMsg;
@@ -396,7 +412,7 @@ export type WorkerToScheduler =
   | RegisterWorkerMsg | HeldKeysMsg | HeartbeatWorkerMsg | UnregisterMsg | TaskFinishedMsg
   | TaskErredFromWorkerMsg | ReleaseWorkerDataMsg | AddKeysMsg | LongRunningMsg
   | RescheduleMsg | StealResponseMsg | WorkerStatusChangeMsg | MissingDataMsg;
-export type WorkerRpc = GetDataMsg | UpdateDataMsg | RunMsg | ActorExecuteMsg | ActorAttributeMsg;
+export type WorkerRpc = GetDataMsg | UpdateDataMsg | RunMsg | ActorExecuteMsg | ActorAttributeMsg | StoryMsg;
 export type NannyToScheduler = WorkerRestartMemoryMsg;
 export type NannyRpc = NannyRestartMsg | NannyKillMsg | NannyCloseMsg | IdentityMsg;
 
@@ -465,6 +481,7 @@ export interface WorkerInbox {
   actor_execute: [ActorExecuteMsg, Blob];
   actor_attribute: [ActorAttributeMsg, Blob];
   upload_file: [UploadFileMsg, { status: 'OK' }];
+  story: [StoryMsg, StoryRecord[]];
 }
 
 export type MessageOf<Inbox, Op extends keyof Inbox> = Inbox[Op] extends [infer M, unknown] ? M : never;
