@@ -2,7 +2,7 @@
  * The worker's per-task lifecycle: dask's `WorkerState._TRANSITIONS_TABLE`
  * (recommendation edges, marked "table" below) plus the resting states dask's
  * handlers assign directly (marked "handler"). Without the handler edges a
- * record could never enter `cancelled`/`resumed` or leave `rescheduled`:
+ * record could never enter `cancelled`/`resumed`:
  * - executing|long-running|flight --released--> cancelled: a running thread or
  *   transfer cannot be aborted, so the release is remembered until it ends.
  * - cancelled --fetch|waiting--> resumed: asked for the opposite of what is in
@@ -10,10 +10,10 @@
  * - cancelled --waiting--> executing, cancelled|resumed --fetch--> flight: asked
  *   again for what is in progress; the cancellation is forgotten.
  * - resumed --released--> cancelled.
- * - rescheduled --> released: a `Reschedule` outcome reports to the scheduler
- *   and releases the task at once.
- * Events are named after their target state; the worker moves records with
- * `workerTaskTable.move(from, to)`.
+ * dask's `rescheduled` state is left out: no task outcome here leads to it
+ * (a task that must run elsewhere is released by the scheduler instead).
+ * Events are named after their target state. WorkerState runs every move
+ * through `workerTaskTable.dispatch(...)`, the handler of each edge.
  */
 import { setup } from 'xstate';
 import { tableFromMachine } from './transition-table.js';
@@ -32,7 +32,6 @@ export type WorkerTaskState =
   | 'error'
   | 'cancelled'
   | 'resumed'
-  | 'rescheduled'
   | 'forgotten';
 
 export type WorkerTaskEvent = { type: WorkerTaskState };
@@ -62,7 +61,6 @@ export const workerTaskMachine = setup({
         'long-running': 'long-running',
         memory: 'memory',
         released: 'released',
-        rescheduled: 'rescheduled',
         cancelled: 'cancelled', // handler
       },
     },
@@ -70,7 +68,6 @@ export const workerTaskMachine = setup({
       on: {
         error: 'error',
         memory: 'memory',
-        rescheduled: 'rescheduled',
         released: 'released',
         cancelled: 'cancelled', // handler
       },
@@ -97,7 +94,6 @@ export const workerTaskMachine = setup({
         memory: 'memory',
         missing: 'missing',
         released: 'released',
-        rescheduled: 'rescheduled',
         waiting: 'waiting',
         resumed: 'resumed', // handler
         executing: 'executing', // handler
@@ -111,12 +107,10 @@ export const workerTaskMachine = setup({
         'long-running': 'long-running',
         memory: 'memory',
         released: 'released',
-        rescheduled: 'rescheduled',
         cancelled: 'cancelled', // handler
         flight: 'flight', // handler
       },
     },
-    rescheduled: { on: { released: 'released' } }, // handler
     forgotten: { type: 'final' },
   },
 });

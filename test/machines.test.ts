@@ -21,18 +21,21 @@ const DASK_SCHEDULER_EDGES: Edge[] = [
   'erred->released',
 ];
 
-/** dask `WorkerState._TRANSITIONS_TABLE` (recommendation edges), literally. */
+/**
+ * dask `WorkerState._TRANSITIONS_TABLE` (recommendation edges), literally,
+ * except those into and out of `rescheduled`: no task outcome here leads there,
+ * so the machine drops that state (DASK_WORKER_RESCHEDULED_EDGES).
+ */
 const DASK_WORKER_TABLE_EDGES: Edge[] = [
   'cancelled->error', 'cancelled->fetch', 'cancelled->long-running', 'cancelled->memory', 'cancelled->missing',
-  'cancelled->released', 'cancelled->rescheduled', 'cancelled->waiting',
+  'cancelled->released', 'cancelled->waiting',
   'resumed->error', 'resumed->fetch', 'resumed->long-running', 'resumed->memory', 'resumed->released',
-  'resumed->rescheduled',
   'constrained->executing', 'constrained->released',
   'error->released',
-  'executing->error', 'executing->long-running', 'executing->memory', 'executing->released', 'executing->rescheduled',
+  'executing->error', 'executing->long-running', 'executing->memory', 'executing->released',
   'fetch->flight', 'fetch->missing', 'fetch->released',
   'flight->error', 'flight->fetch', 'flight->memory', 'flight->missing', 'flight->released',
-  'long-running->error', 'long-running->memory', 'long-running->rescheduled', 'long-running->released',
+  'long-running->error', 'long-running->memory', 'long-running->released',
   'memory->released',
   'missing->error', 'missing->fetch', 'missing->released', 'missing->waiting',
   'ready->executing', 'ready->released',
@@ -49,7 +52,12 @@ const DASK_WORKER_HANDLER_EDGES: Edge[] = [
   'cancelled->executing', 'cancelled->flight', // cancellation forgotten
   'resumed->cancelled', // _transition_resumed_released
   'resumed->flight', // _transition_resumed_fetch, transfer still running
-  'rescheduled->released', // _transition_executing_rescheduled ends released
+];
+
+/** dask's edges of the `rescheduled` state, which this worker's machine leaves out. */
+const DASK_WORKER_RESCHEDULED_EDGES: Edge[] = [
+  'cancelled->rescheduled', 'resumed->rescheduled', 'executing->rescheduled', 'long-running->rescheduled',
+  'rescheduled->released',
 ];
 
 const FUTURE_EDGES: Edge[] = [
@@ -116,6 +124,12 @@ t.test('worker table contains every edge of dask\'s table', async (t) => {
     return !workerTaskTable.can(from as never, to as never);
   });
   t.same(missing, []);
+  t.notOk(workerTaskTable.states.includes('rescheduled' as never), 'the state nothing enters is gone');
+  const kept = DASK_WORKER_RESCHEDULED_EDGES.filter((e) => {
+    const [from, to] = e.split('->') as [string, string];
+    return workerTaskTable.can(from as never, to as never);
+  });
+  t.same(kept, [], 'and so are its edges');
 });
 
 t.test('route follows dask: direct edge, else through released', async (t) => {

@@ -3,27 +3,26 @@
  * with no I/O (dask's sans-IO WorkerState): `handle(...events)` mutates plain
  * task records and returns the instructions the actor must carry out.
  *
- * Records move between states only through `workerTaskTable.move` (an illegal
- * move throws). A record lives while the scheduler counts on it (`held`: asked
- * to compute it, to hold a replica, or it is in memory here) or while a local
- * task that still has to run depends on it.
- *
- * Executions and transfers cannot be aborted: releasing such a task makes it
- * `cancelled` (its outcome is then dropped); asking for it again reverts that,
- * and asking for the opposite (compute vs fetch) makes it `resumed`.
+ * This file takes the events (logged, bounded, for `story(key)`), computes
+ * (ready heaps, batches, secede/rejoin, outcomes), answers the scheduler's
+ * requests and lands peer transfers; the records, their lifecycle table and
+ * release are in the base class, worker-state-base.ts.
  *
  * Throughput: at most `nthreads` execute instructions are outstanding. Ready
  * tasks whose key prefix is known to take under `shortTaskMs` go several to
  * one instruction (one thread call), filling about `batchTargetMs`.
  */
 import { workerTaskTable, type WorkerTaskState } from '../../machines/worker-task.js';
-import type { AddKeysMsg, Blob, ComputeTaskMsg, RunSpec, SerializedError, TaskErredFromWorkerMsg, TaskFinishedMsg, WorkerToScheduler } from '../protocol/messages.js';
+import type { StimulusKeys } from '../../machines/stimulus-log.js';
+import type { AddKeysMsg, Blob, ComputeTaskMsg, TaskErredFromWorkerMsg, TaskFinishedMsg, WorkerToScheduler } from '../protocol/messages.js';
 import type { TaskToRun } from './execute.js';
 import { INLINE_RESULT_BYTES, inlineValue } from '../protocol/inline-results.js';
-import { storedBytes, type DataStore } from './spill-buffer.js';
-import { PriorityHeap } from './priority-heap.js';
-import { keyPrefix, PrefixDurations } from './prefix-durations.js';
-import { addTo, hasAny, noItems } from './lazy-set.js';
+import { keyPrefix } from './prefix-durations.js';
+import { storedBytes } from './spill-buffer.js';
+import type { PriorityHeap } from './priority-heap.js';
+import { hasAny, noItems } from './lazy-set.js';
+import { validateEvent } from './validate-event.js';
+import { comparePriority, WorkerStateBase, type QueueEntry, type WorkerTask, type WorkerStateOptions } from './worker-state-base.js';
 import type {
   ExecuteFailureEvent,
   ExecuteSuccessEvent,
@@ -35,215 +34,11 @@ import type {
   WorkerEvent,
 } from './state-events.js';
 
-export interface WorkerTask {
-  readonly key: string;
-  readonly prefix: string;
-  state: WorkerTaskState;
-  /** The scheduler counts on this record: compute it, hold a replica, or it is in memory here. */
-  held: boolean;
-  runId: number;
-  runSpec: RunSpec | undefined;
-  /** Lexicographic, smaller runs first (the scheduler's priority tuple). */
-  priority: number[];
-  /** Arrival order, breaking priority ties. */
-  seq: number;
-  resources: Record<string, number> | undefined;
-  // The four sets below are undefined until their first member (see lazy-set.ts).
-  dependencies: Set<WorkerTask> | undefined;
-  /** Local tasks that still have to run and read this one. */
-  dependents: Set<WorkerTask> | undefined;
-  /** Dependencies not in memory yet. */
-  waitingForData: Set<WorkerTask> | undefined;
-  /** Peers known to hold this key. */
-  whoHas: Set<string> | undefined;
-  nbytes: number;
-  type: string | undefined;
-  exception: SerializedError | undefined;
-  /** What a cancelled/resumed task is still doing. */
-  previous: 'executing' | 'long-running' | 'flight' | undefined;
-  /** What a resumed task becomes once `previous` ends without a usable result. */
-  next: 'fetch' | 'waiting' | undefined;
-  /** A compute request that arrived while the key was in flight (applied if the transfer fails). */
-  deferredCompute: ComputeTaskMsg | undefined;
-  /** The execute instruction running it. */
-  batchId: number | undefined;
-  /** The peer it is being fetched from. */
-  flightWorker: string | undefined;
-  /** Matches the heap entry that is current; older entries are stale. */
-  queueStamp: number;
-}
-
-export interface WorkerStateOptions {
-  /** This worker's own address (never fetched from). */
-  address: string;
-  nthreads: number;
-  resources?: Record<string, number>;
-  /** Most tasks in one thread call (default 32). */
-  maxBatchSize?: number;
-  /** A prefix averaging under this many milliseconds is batched (default 1). */
-  shortTaskMs?: number;
-  /** Batches are filled up to about this many milliseconds of estimated work (default 2). */
-  batchTargetMs?: number;
-  /** Bytes asked of one peer in one get_data, beyond the first key (default 50 MB). */
-  transferMessageBytesLimit?: number;
-  /** Concurrent get_data calls to peers (default 50). */
-  transferIncomingCountLimit?: number;
-  /** Where values are kept (default a Map in RAM; a SpillBuffer moves them to disk past its target). */
-  data?: DataStore;
-}
-
-interface QueueEntry {
-  task: WorkerTask;
-  stamp: number;
-}
-
-interface Batch {
-  remaining: number;
-  resources: Record<string, number> | undefined;
-  /** A task of it seceded: the batch no longer holds a thread slot. */
-  seceded: boolean;
-}
+export type { WorkerTask, WorkerStateOptions };
 
 const computeQueueStates: ReadonlySet<WorkerTaskState> = new Set(['waiting', 'ready', 'constrained']);
 
-function comparePriority(a: WorkerTask, b: WorkerTask): number {
-  const pa = a.priority;
-  const pb = b.priority;
-  const n = Math.min(pa.length, pb.length);
-  for (let i = 0; i < n; i++) {
-    if (pa[i] !== pb[i]) return pa[i]! - pb[i]!;
-  }
-  if (pa.length !== pb.length) return pa.length - pb.length;
-  return a.seq - b.seq;
-}
-
-const entryBefore = (a: QueueEntry, b: QueueEntry): boolean => comparePriority(a.task, b.task) < 0;
-
-function fail(event: { op: string }, what: string): never {
-  throw new TypeError(`${event.op}: ${what}`);
-}
-
-function isStringArray(x: unknown): x is string[] {
-  return Array.isArray(x) && x.every((k) => typeof k === 'string');
-}
-
-function isWhoHas(x: unknown): x is Record<string, string[]> {
-  return typeof x === 'object' && x !== null && Object.values(x).every(isStringArray);
-}
-
-/** Shape checks for what arrives from other processes, before anything changes. */
-function validateEvent(event: WorkerEvent): void {
-  if (typeof event !== 'object' || event === null) throw new TypeError(`WorkerState: event must be an object, got ${String(event)}`);
-  switch (event.op) {
-    case 'compute-task': {
-      if (typeof event.key !== 'string') fail(event, 'key must be a string');
-      if (typeof event.runId !== 'number') fail(event, `runId of ${event.key} must be a number`);
-      const spec = event.runSpec as Partial<RunSpec> | undefined;
-      if (typeof spec !== 'object' || spec === null || typeof spec.fn !== 'object' || !(spec.args instanceof Uint8Array)) {
-        fail(event, `runSpec of ${event.key} must be { fn, args: bytes }`);
-      }
-      if (!isWhoHas(event.whoHas)) fail(event, `whoHas of ${event.key} must map keys to address arrays`);
-      if (typeof event.nbytes !== 'object' || event.nbytes === null) fail(event, `nbytes of ${event.key} must be an object`);
-      if (!Array.isArray(event.priority) || !event.priority.every((p) => typeof p === 'number')) {
-        fail(event, `priority of ${event.key} must be an array of numbers`);
-      }
-      return;
-    }
-    case 'free-keys':
-    case 'remove-replicas':
-      if (!isStringArray(event.keys)) fail(event, 'keys must be an array of strings');
-      return;
-    case 'cancel-compute':
-    case 'steal-request':
-    case 'secede':
-    case 'rejoin':
-      if (typeof event.key !== 'string') fail(event, 'key must be a string');
-      return;
-    case 'acquire-replicas':
-      if (!isWhoHas(event.whoHas)) fail(event, 'whoHas must map keys to address arrays');
-      if (typeof event.nbytes !== 'object' || event.nbytes === null) fail(event, 'nbytes must be an object');
-      return;
-    case 'update-data':
-      if (typeof event.data !== 'object' || event.data === null || !Object.values(event.data).every((v) => v instanceof Uint8Array)) {
-        fail(event, 'data must map keys to bytes');
-      }
-      return;
-    default:
-      return;
-  }
-}
-
-export class WorkerState {
-  readonly address: string;
-  readonly nthreads: number;
-  readonly tasks = new Map<string, WorkerTask>();
-  /** Told of every task state change; set only while a worker plugin wants them (lib/worker/plugins.ts). */
-  transitionObserver: ((key: string, start: WorkerTaskState, finish: WorkerTaskState) => void) | undefined = undefined;
-  /** Encoded values held here; `memoryBytes` is their total size. */
-  readonly data: DataStore;
-  memoryBytes = 0;
-  /** Resources not taken by executing tasks. */
-  readonly availableResources: Record<string, number>;
-  readonly totalResources: Readonly<Record<string, number>>;
-  readonly prefixDurations = new PrefixDurations();
-  paused = false;
-
-  private readonly ready = new PriorityHeap<QueueEntry>(entryBefore);
-  private readonly constrained = new PriorityHeap<QueueEntry>(entryBefore);
-  private readonly batches = new Map<number, Batch>();
-  /** Batches in `batches` that gave their slot back. */
-  private secededBatches = 0;
-  /** Seceded tasks waiting for a slot, in request order. */
-  private readonly rejoinQueue: string[] = [];
-  private nextBatchId = 1;
-  private nextSeq = 0;
-  private nextStimulus = 0;
-  /** Tasks in `fetch`, under every peer that holds them. */
-  private readonly fetchByWorker = new Map<string, Set<WorkerTask>>();
-  /** Peers with a get_data outstanding. */
-  private readonly inFlightWorkers = new Set<string>();
-  /** Peers that answered busy and are not to be asked again before their retry event. */
-  private readonly busyWorkers = new Set<string>();
-  /** Busy answers in a row per peer, for back-off. */
-  private readonly busyAttempts = new Map<string, number>();
-  private readonly maxBatchSize: number;
-  private readonly shortTaskMs: number;
-  private readonly batchTargetMs: number;
-  private readonly transferMessageBytesLimit: number;
-  private readonly transferIncomingCountLimit: number;
-  private out: Instruction[] = [];
-  private fetchDirty = false;
-
-  constructor(options: WorkerStateOptions) {
-    this.address = options.address;
-    this.nthreads = options.nthreads;
-    this.totalResources = { ...(options.resources ?? {}) };
-    this.availableResources = { ...(options.resources ?? {}) };
-    this.maxBatchSize = options.maxBatchSize ?? 32;
-    this.shortTaskMs = options.shortTaskMs ?? 1;
-    this.batchTargetMs = options.batchTargetMs ?? 2;
-    this.transferMessageBytesLimit = options.transferMessageBytesLimit ?? 50e6;
-    this.transferIncomingCountLimit = options.transferIncomingCountLimit ?? 50;
-    this.data = options.data ?? new Map<string, Blob>();
-  }
-
-  /** Thread slots taken: thread calls outstanding (each may carry several tasks) minus seceded ones. */
-  get slotsInUse(): number {
-    return this.batches.size - this.secededBatches;
-  }
-
-  /** Tasks in `executing` right now (diagnostics and tests: counts every record). */
-  get executingCount(): number {
-    let n = 0;
-    for (const ts of this.tasks.values()) if (ts.state === 'executing') n++;
-    return n;
-  }
-
-  /** Keys in memory here. */
-  get keysInMemory(): string[] {
-    return [...this.data.keys()];
-  }
-
+export class WorkerState extends WorkerStateBase {
   /**
    * Applies the events in order and returns what to do. An event that is
    * malformed or illegal here does not stop the others: it yields an
@@ -251,9 +46,11 @@ export class WorkerState {
    */
   handle(...events: WorkerEvent[]): Instruction[] {
     this.out = [];
+    this.stimulusTime = this.now();
     for (const event of events) {
       try {
         validateEvent(event);
+        this.logStimulus(event);
         this.handleOne(event);
       } catch (error) {
         this.out.push({ kind: 'event-failed', op: String((event as { op?: unknown } | null)?.op), error });
@@ -325,54 +122,38 @@ export class WorkerState {
     }
   }
 
-  /* ---------------------------------------------------------------- */
-  /* records                                                           */
-  /* ---------------------------------------------------------------- */
-
-  private ensureTask(key: string): WorkerTask {
-    let ts = this.tasks.get(key);
-    if (ts === undefined) {
-      ts = {
-        key,
-        prefix: keyPrefix(key),
-        state: 'released',
-        held: false,
-        runId: -1,
-        runSpec: undefined,
-        priority: [],
-        seq: this.nextSeq++,
-        resources: undefined,
-        dependencies: undefined,
-        dependents: undefined,
-        waitingForData: undefined,
-        whoHas: undefined,
-        nbytes: 0,
-        type: undefined,
-        exception: undefined,
-        previous: undefined,
-        next: undefined,
-        deferredCompute: undefined,
-        batchId: undefined,
-        flightWorker: undefined,
-        queueStamp: 0,
-      };
-      this.tasks.set(key, ts);
+  /** Records the event in the stimulus log; its stimulus id (or op) tags the transitions it causes. */
+  private logStimulus(event: WorkerEvent): void {
+    let keys: StimulusKeys;
+    switch (event.op) {
+      case 'compute-task':
+      case 'cancel-compute':
+      case 'steal-request':
+      case 'execute-success':
+      case 'execute-failure':
+      case 'secede':
+      case 'rejoin':
+        keys = event.key;
+        break;
+      case 'free-keys':
+      case 'remove-replicas':
+      case 'gather-dep-success':
+      case 'gather-dep-busy':
+      case 'gather-dep-failure':
+        keys = event.keys;
+        break;
+      case 'acquire-replicas':
+        keys = Object.keys(event.whoHas);
+        break;
+      case 'update-data':
+        keys = Object.keys(event.data);
+        break;
+      default:
+        keys = undefined;
     }
-    return ts;
-  }
-
-  private move(ts: WorkerTask, to: WorkerTaskState): void {
-    const from = ts.state;
-    ts.state = workerTaskTable.move(from, to, ts.key);
-    if (this.transitionObserver !== undefined) this.transitionObserver(ts.key, from, to);
-  }
-
-  private send(msg: WorkerToScheduler): void {
-    this.out.push({ kind: 'send-to-scheduler', msg });
-  }
-
-  private stimulus(what: string): string {
-    return `${what}-${this.nextStimulus++}`;
+    const id = (event as { stimulusId?: unknown }).stimulusId;
+    this.stimulusId = typeof id === 'string' ? id : event.op;
+    this.stimulusLog.record(event.op, this.stimulusId, keys, this.stimulusTime, this.transitionLog.total);
   }
 
   /* ---------------------------------------------------------------- */
@@ -403,39 +184,31 @@ export class WorkerState {
         return;
       case 'cancelled':
         if (ts.previous === 'flight') {
-          this.move(ts, 'resumed');
+          this.transition(ts, 'resumed');
           ts.next = 'waiting';
           ts.deferredCompute = msg;
         } else {
-          this.move(ts, ts.previous ?? 'executing');
-          ts.previous = undefined;
+          this.transition(ts, ts.previous ?? 'executing');
         }
         return;
       case 'resumed':
         if (ts.next === 'fetch') {
           // It is still executing here: let that finish and report it.
-          this.move(ts, 'cancelled');
-          this.move(ts, ts.previous ?? 'executing');
-          ts.previous = undefined;
-          ts.next = undefined;
+          this.transition(ts, 'cancelled');
+          this.transition(ts, ts.previous ?? 'executing');
         } else {
           ts.deferredCompute = msg;
         }
         return;
       case 'flight':
-        this.move(ts, 'cancelled');
-        ts.previous = 'flight';
-        this.move(ts, 'resumed');
+        this.transition(ts, 'cancelled');
+        this.transition(ts, 'resumed');
         ts.next = 'waiting';
         ts.deferredCompute = msg;
         return;
       case 'fetch':
-        this.removeFromFetchQueues(ts);
-        this.move(ts, 'released');
-        break;
       case 'error':
-      case 'rescheduled':
-        this.move(ts, 'released');
+        this.transition(ts, 'released');
         break;
       case 'missing':
       case 'released':
@@ -444,89 +217,6 @@ export class WorkerState {
         throw new Error(`WorkerState: forgotten task ${ts.key} still in the table`);
     }
     this.toWaiting(ts, msg);
-  }
-
-  /** From released or missing: link dependencies, fetch what is not here, queue when all are. */
-  private toWaiting(ts: WorkerTask, msg: ComputeTaskMsg): void {
-    ts.exception = undefined;
-    ts.runSpec = msg.runSpec;
-    ts.priority = msg.priority;
-    ts.resources = msg.resources !== undefined && Object.keys(msg.resources).length > 0 ? msg.resources : undefined;
-    for (const depKey of Object.keys(msg.whoHas)) {
-      const dep = this.ensureTask(depKey);
-      const n = msg.nbytes[depKey];
-      if (n !== undefined) dep.nbytes = n;
-      for (const holder of msg.whoHas[depKey]!) this.addHolder(dep, holder);
-      ts.dependencies = addTo(ts.dependencies, dep);
-      dep.dependents = addTo(dep.dependents, ts);
-      if (dep.state !== 'memory') {
-        ts.waitingForData = addTo(ts.waitingForData, dep);
-        this.needData(dep);
-      }
-    }
-    this.move(ts, 'waiting');
-    if (!hasAny(ts.waitingForData)) this.enqueue(ts);
-  }
-
-  /** A dependency that is not in memory: make sure something is bringing it here. */
-  private needData(dep: WorkerTask): void {
-    switch (dep.state) {
-      case 'released':
-        this.requestFetch(dep);
-        return;
-      case 'missing':
-        if (hasAny(dep.whoHas)) {
-          this.move(dep, 'fetch');
-          this.addToFetchQueues(dep);
-        }
-        return;
-      case 'cancelled':
-        if (dep.previous === 'flight') {
-          this.move(dep, 'flight');
-          dep.previous = undefined;
-        } else {
-          this.move(dep, 'resumed');
-          dep.next = 'fetch';
-        }
-        return;
-      case 'resumed':
-        // Executing (its result will be used) or in flight with a compute request pending
-        // (the fetched value answers both): on its way either way.
-        return;
-      case 'error':
-        // The scheduler sent a dependent of a failed task; it will sort this out.
-        return;
-      default:
-        // fetch, flight, waiting, ready, constrained, executing, long-running: on its way.
-        return;
-    }
-  }
-
-  /** From released: fetch when a peer holds it, else missing. */
-  private requestFetch(ts: WorkerTask): void {
-    if (hasAny(ts.whoHas)) {
-      this.move(ts, 'fetch');
-      this.addToFetchQueues(ts);
-    } else {
-      this.move(ts, 'missing');
-    }
-  }
-
-  private addHolder(ts: WorkerTask, holder: string): void {
-    if (holder === this.address || ts.whoHas?.has(holder) === true) return;
-    ts.whoHas = addTo(ts.whoHas, holder);
-    if (ts.state === 'fetch') this.addToFetchQueue(ts, holder);
-  }
-
-  private enqueue(ts: WorkerTask): void {
-    const stamp = ++ts.queueStamp;
-    if (ts.resources !== undefined) {
-      this.move(ts, 'constrained');
-      this.constrained.push({ task: ts, stamp });
-    } else {
-      this.move(ts, 'ready');
-      this.ready.push({ task: ts, stamp });
-    }
   }
 
   /** The first entry of `heap` still current for a task in `state` (stale entries are dropped). */
@@ -597,7 +287,7 @@ export class WorkerState {
     const batch: TaskToRun[] = new Array(tasks.length);
     for (let i = 0; i < tasks.length; i++) {
       const ts = tasks[i]!;
-      this.move(ts, 'executing');
+      this.transition(ts, 'executing');
       ts.batchId = batchId;
       const deps = Object.create(null) as Record<string, Blob>;
       for (const dep of ts.dependencies ?? noItems) {
@@ -633,7 +323,7 @@ export class WorkerState {
     batch.seceded = true;
     this.secededBatches++;
     if (ts.state === 'executing') {
-      this.move(ts, 'long-running');
+      this.transition(ts, 'long-running');
       this.send({ op: 'long-running', key, runId: ts.runId, stimulusId: stimulusId ?? this.stimulus('secede') });
     } else if (ts.state === 'cancelled' && ts.previous === 'executing') {
       ts.previous = 'long-running';
@@ -695,16 +385,14 @@ export class WorkerState {
     switch (ts.state) {
       case 'executing':
       case 'long-running':
-        this.move(ts, 'error');
+        this.transition(ts, 'error');
         ts.exception = event.error;
         ts.runSpec = undefined;
         this.releaseDependencies(ts);
         this.send(withTiming({ op: 'task-erred', key: ts.key, runId: ts.runId, exception: event.error, stimulusId: this.stimulus('task-erred') }, event));
         return;
       case 'resumed':
-        ts.previous = undefined;
-        ts.next = undefined;
-        this.move(ts, 'released');
+        this.transition(ts, 'released');
         this.afterReleased(ts);
         return;
       case 'cancelled':
@@ -732,9 +420,8 @@ export class WorkerState {
   }
 
   private putInMemory(ts: WorkerTask, value: Blob, type: string | undefined): void {
-    if (ts.state === 'fetch') this.removeFromFetchQueues(ts);
-    if (ts.state !== 'released' && !this.canEnterMemoryDirectly(ts.state)) this.move(ts, 'released');
-    this.move(ts, 'memory');
+    if (workerTaskTable.can(ts.state, 'memory')) this.transition(ts, 'memory');
+    else for (const step of workerTaskTable.route(ts.state, 'memory', 'released', ts.key)) this.transition(ts, step);
     this.memoryBytes -= storedBytes(this.data, ts.key);
     this.data.set(ts.key, value);
     this.memoryBytes += value.byteLength;
@@ -751,112 +438,9 @@ export class WorkerState {
     for (const dependent of ts.dependents ?? noItems) {
       const waiting = dependent.waitingForData;
       if (waiting !== undefined && waiting.delete(ts) && waiting.size === 0 && dependent.state === 'waiting') {
-        this.enqueue(dependent);
+        this.transition(dependent, dependent.resources !== undefined ? 'constrained' : 'ready');
       }
     }
-  }
-
-  private canEnterMemoryDirectly(state: WorkerTaskState): boolean {
-    return workerTaskTable.can(state, 'memory');
-  }
-
-  /* ---------------------------------------------------------------- */
-  /* release                                                           */
-  /* ---------------------------------------------------------------- */
-
-  /** The scheduler no longer counts on this key here. */
-  private free(key: string): void {
-    const ts = this.tasks.get(key);
-    if (ts === undefined) return;
-    ts.held = false;
-    this.releaseIfUnneeded(ts);
-  }
-
-  private releaseIfUnneeded(ts: WorkerTask): void {
-    if (ts.held || hasAny(ts.dependents)) return;
-    this.release(ts);
-  }
-
-  private release(ts: WorkerTask): void {
-    switch (ts.state) {
-      case 'executing':
-      case 'long-running':
-      case 'flight':
-        ts.previous = ts.state;
-        this.move(ts, 'cancelled');
-        return;
-      case 'resumed':
-        this.move(ts, 'cancelled');
-        ts.next = undefined;
-        ts.deferredCompute = undefined;
-        return;
-      case 'cancelled':
-      case 'forgotten':
-        return;
-      case 'memory':
-        this.dropData(ts);
-        break;
-      case 'fetch':
-        this.removeFromFetchQueues(ts);
-        break;
-      default:
-        break;
-    }
-    if (ts.state !== 'released') this.move(ts, 'released');
-    this.afterReleased(ts);
-  }
-
-  /** A record just reached `released`: refetch for waiting dependents, recompute if asked, or forget it. */
-  private afterReleased(ts: WorkerTask): void {
-    ts.runSpec = ts.held ? ts.runSpec : undefined;
-    this.releaseDependencies(ts);
-    if (ts.deferredCompute !== undefined) {
-      const msg = ts.deferredCompute;
-      ts.deferredCompute = undefined;
-      this.toWaiting(ts, msg);
-      return;
-    }
-    if (hasAny(ts.dependents)) {
-      for (const dependent of ts.dependents) {
-        if (dependent.state === 'waiting') dependent.waitingForData = addTo(dependent.waitingForData, ts);
-      }
-      this.requestFetch(ts);
-      return;
-    }
-    if (ts.held) {
-      // Asked to hold a replica that we could not get: keep looking.
-      this.requestFetch(ts);
-      return;
-    }
-    this.move(ts, 'forgotten');
-    this.tasks.delete(ts.key);
-  }
-
-  /** A cancelled execution or transfer ended: drop its outcome. */
-  private finishCancelled(ts: WorkerTask): void {
-    ts.previous = undefined;
-    ts.flightWorker = undefined;
-    this.move(ts, 'released');
-    this.afterReleased(ts);
-  }
-
-  /** `ts` no longer needs its dependencies; those nobody else needs are released. */
-  private releaseDependencies(ts: WorkerTask): void {
-    const deps = ts.dependencies;
-    if (deps === undefined) return;
-    ts.dependencies = undefined;
-    ts.waitingForData = undefined;
-    for (const dep of deps) {
-      dep.dependents?.delete(ts);
-      if (hasAny(dep.dependents)) continue;
-      dep.dependents = undefined;
-      if (!dep.held) this.release(dep);
-    }
-  }
-
-  private dropData(ts: WorkerTask): void {
-    const bytes = storedBytes(this.data, ts.key);
-    if (this.data.delete(ts.key)) this.memoryBytes -= bytes;
   }
 
   /* ---------------------------------------------------------------- */
@@ -904,9 +488,7 @@ export class WorkerState {
   private updateData(event: UpdateDataEvent): void {
     for (const key of Object.keys(event.data)) {
       const ts = this.ensureTask(key);
-      if (computeQueueStates.has(ts.state) || ts.state === 'missing' || ts.state === 'error' || ts.state === 'rescheduled') {
-        this.move(ts, 'released');
-      }
+      if (computeQueueStates.has(ts.state) || ts.state === 'missing' || ts.state === 'error') this.transition(ts, 'released');
       const blob = event.data[key]!;
       this.putInMemory(ts, blob, ts.type);
     }
@@ -915,29 +497,6 @@ export class WorkerState {
   /* ---------------------------------------------------------------- */
   /* peer transfers                                                    */
   /* ---------------------------------------------------------------- */
-
-  private addToFetchQueues(ts: WorkerTask): void {
-    for (const holder of ts.whoHas ?? noItems) this.addToFetchQueue(ts, holder);
-  }
-
-  private addToFetchQueue(ts: WorkerTask, holder: string): void {
-    let queue = this.fetchByWorker.get(holder);
-    if (queue === undefined) {
-      queue = new Set();
-      this.fetchByWorker.set(holder, queue);
-    }
-    queue.add(ts);
-    this.fetchDirty = true;
-  }
-
-  private removeFromFetchQueues(ts: WorkerTask): void {
-    for (const holder of ts.whoHas ?? noItems) {
-      const queue = this.fetchByWorker.get(holder);
-      if (queue === undefined) continue;
-      queue.delete(ts);
-      if (queue.size === 0) this.fetchByWorker.delete(holder);
-    }
-  }
 
   private ensureCommunicating(): void {
     if (!this.fetchDirty || this.paused) return;
@@ -955,8 +514,7 @@ export class WorkerState {
       const keys: string[] = new Array(selected.length);
       for (let i = 0; i < selected.length; i++) {
         const ts = selected[i]!;
-        this.removeFromFetchQueues(ts);
-        this.move(ts, 'flight');
+        this.transition(ts, 'flight');
         ts.flightWorker = worker;
         keys[i] = ts.key;
       }
@@ -1043,7 +601,7 @@ export class WorkerState {
       for (const ts of queued) {
         ts.whoHas?.delete(worker);
         if (!hasAny(ts.whoHas) && ts.state === 'fetch') {
-          this.move(ts, 'missing');
+          this.transition(ts, 'missing');
           this.send({ op: 'missing-data', key: ts.key, worker, stimulusId: this.stimulus('gather-dep-failure') });
         }
       }
@@ -1071,10 +629,9 @@ export class WorkerState {
     switch (ts.state) {
       case 'flight':
         if (hasAny(ts.whoHas)) {
-          this.move(ts, 'fetch');
-          this.addToFetchQueues(ts);
+          this.transition(ts, 'fetch');
         } else {
-          this.move(ts, 'missing');
+          this.transition(ts, 'missing');
           this.send({ op: 'missing-data', key: ts.key, worker, stimulusId: this.stimulus('missing-data') });
         }
         return;
@@ -1091,16 +648,13 @@ export class WorkerState {
   private backToFetch(ts: WorkerTask): void {
     switch (ts.state) {
       case 'flight':
-        this.move(ts, 'fetch');
-        this.addToFetchQueues(ts);
+        this.transition(ts, 'fetch');
         return;
       case 'cancelled':
         this.finishCancelled(ts);
         return;
       case 'resumed':
-        ts.previous = undefined;
-        ts.next = undefined;
-        this.move(ts, 'released');
+        this.transition(ts, 'released');
         this.afterReleased(ts);
         return;
       default:
