@@ -57,6 +57,7 @@ import { PluginHost, schedulerView, type SchedulerPlugin } from '../lib/schedule
 import { ALL_TOPIC, createEventsExtension, TASKS_TOPIC, WORKERS_TOPIC } from '../lib/scheduler/events.js';
 import { TaskStream } from '../lib/scheduler/task-stream.js';
 import { createWorkerPluginsExtension } from '../lib/scheduler/worker-plugins.js';
+import { createStoryExtension } from '../lib/scheduler/story.js';
 import { MailboxActor, type Handler, type Peer } from '../lib/comm/mailbox.js';
 import { createRetirementExtension, type RetirementExtension, type RetirementHost } from './scheduler/retirement.js';
 import { createAdaptiveExtension } from './scheduler/adaptive.js';
@@ -255,6 +256,12 @@ export class Scheduler extends MailboxActor {
 
   /** Worker plugins registered by clients, given to every worker that joins. */
   private readonly workerPlugins = createWorkerPluginsExtension({ workers: () => this.workerPeers });
+  /** client.story(key): the scheduler's and every worker's bounded logs of a key (lib/scheduler/story.ts). */
+  private readonly story = createStoryExtension({
+    story: (key) => this.state.story(key),
+    workers: () => this.workerPeers,
+    workerSilent: (worker, err) => this.log.debug({ worker, err }, 'story: a worker did not answer'),
+  });
 
   protected readonly handlers: Readonly<Record<string, Handler>> = {
     ...this.coordination.handlers,
@@ -263,6 +270,7 @@ export class Scheduler extends MailboxActor {
     ...this.recovery.handlers,
     ...this.events.handlers,
     ...this.workerPlugins.handlers,
+    ...this.story.handlers,
     'get-task-stream': (msg) => this.taskStream.select({ start: msg.start as number | string | undefined, stop: msg.stop as number | string | undefined }),
     // clients
     'register-client': (msg, from) => this.registerClient(msg, from),

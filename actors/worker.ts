@@ -206,6 +206,10 @@ export class Worker extends MailboxActor {
     actor_execute: (msg) => this.actorHost.execute(msg as unknown as ActorExecuteMsg),
     actor_attribute: (msg) => this.actorHost.attribute(msg as unknown as ActorAttributeMsg),
     ping: () => 'pong',
+    story: (msg) => {
+      if (typeof msg.key !== 'string') throw new TypeError("story: 'key' must be a string");
+      return this.workerState?.story(msg.key) ?? [];
+    },
     upload_file: (msg) => {
       if (!(msg.data instanceof Uint8Array)) throw new TypeError('upload_file: data must be bytes');
       // Synchronous on purpose: tasks that arrive after it on the same connection find the file.

@@ -52,7 +52,7 @@ export type { Adaptive, AdaptOptions, AdaptiveStep } from '../actors/adaptive.js
 export { Scheduler } from '../actors/scheduler.js';
 export type { SchedulerPlugin, SchedulerView, TransitionInfo, UpdateGraphInfo } from './scheduler/plugins.js';
 export { ReadOnlyViewError } from './scheduler/read-only.js';
-export type { TaskStreamRecord, StartStop } from './protocol/messages.js';
+export type { TaskStreamRecord, StartStop, StoryRecord } from './protocol/messages.js';
 export type { TopicHandler } from './client/topics.js';
 export type { WorkerPlugin } from './worker/plugins.js';
 export { Worker, type WorkerOptions } from '../actors/worker.js';

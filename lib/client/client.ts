@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { CommClosedError, SerializationError } from '../errors.js';
-import type { Blob, GraphTask, RunReply, TaskStreamRecord } from '../protocol/messages.js';
+import type { Blob, GraphTask, RunReply, StoryRecord, TaskStreamRecord } from '../protocol/messages.js';
 import { deserializeError } from '../protocol/errors.js';
 import { decodeValue, encodeValue, typeName } from '../protocol/values.js';
 import type { RemoteFunction } from '../task-function.js';
@@ -510,6 +510,16 @@ export class Client implements AsyncDisposable {
   /** `{ workerAddress: threads }` for the given workers (default: all). */
   nthreads(workers?: string | readonly string[]): Promise<Record<string, number>> {
     return this.#core.session.call({ op: 'ncores', ...workersField(workers) });
+  }
+
+  /**
+   * What the scheduler and every worker remember of a key (dask's
+   * `client.story`), for debugging: the stimuli that named it and its
+   * transitions, as plain records `{ key, where, stimulusId, ts, start?,
+   * finish?, stimulus? }` ordered by `ts` (wall-clock ms). Logs are bounded.
+   */
+  story(key: string | Future<unknown>): Promise<StoryRecord[]> {
+    return this.#core.session.call({ op: 'story', key: typeof key === 'string' ? key : key.key });
   }
 
   /** The scheduler's identity: its address and every worker's name, threads, resources... */
