@@ -34,22 +34,6 @@ export interface NannyProcessContext {
   autoRestart: boolean;
   /** Restarts begun since the nanny started. */
   restarts: number;
-  lastRestartReason: string | undefined;
-  closeReason: string | undefined;
-  error: unknown;
-}
-
-function restartReason(event: NannyProcessEvent): string {
-  switch (event.type) {
-    case 'restart':
-      return event.reason ?? 'requested';
-    case 'memory-exceeded':
-      return `memory ${event.rss} > ${event.limit} bytes`;
-    case 'worker-exited':
-      return `worker exited (code ${String(event.code)}, signal ${String(event.signal)})`;
-    default:
-      return event.type;
-  }
 }
 
 export const nannyProcessMachine = setup({
@@ -59,18 +43,7 @@ export const nannyProcessMachine = setup({
     input: {} as NannyProcessInput | undefined,
   },
   actions: {
-    beginRestart: assign({
-      restarts: ({ context }) => context.restarts + 1,
-      lastRestartReason: ({ event }) => restartReason(event),
-    }),
-    rememberClose: assign({
-      closeReason: ({ event }) =>
-        event.type === 'close' ? (event.reason ?? 'close') : event.type === 'worker-exited' ? restartReason(event) : event.type,
-    }),
-    rememberStartFailure: assign({
-      closeReason: 'start-failed',
-      error: ({ event }) => (event.type === 'start-failed' ? event.error : undefined),
-    }),
+    beginRestart: assign({ restarts: ({ context }) => context.restarts + 1 }),
   },
   guards: {
     autoRestart: ({ context }) => context.autoRestart,
@@ -81,16 +54,13 @@ export const nannyProcessMachine = setup({
   context: ({ input }) => ({
     autoRestart: input?.autoRestart ?? true,
     restarts: 0,
-    lastRestartReason: undefined,
-    closeReason: undefined,
-    error: undefined,
   }),
   states: {
     starting: {
       on: {
         started: 'running',
-        'start-failed': { target: 'closing', actions: 'rememberStartFailure' },
-        close: { target: 'closing', actions: 'rememberClose' },
+        'start-failed': 'closing',
+        close: 'closing',
       },
     },
     running: {
@@ -99,16 +69,16 @@ export const nannyProcessMachine = setup({
         'memory-exceeded': { target: 'restarting', actions: 'beginRestart' },
         'worker-exited': [
           { guard: 'autoRestart', target: 'restarting', actions: 'beginRestart' },
-          { target: 'closing', actions: 'rememberClose' },
+          'closing',
         ],
-        close: { target: 'closing', actions: 'rememberClose' },
+        close: 'closing',
       },
     },
     restarting: {
       on: {
         started: 'running',
-        'start-failed': { target: 'closing', actions: 'rememberStartFailure' },
-        close: { target: 'closing', actions: 'rememberClose' },
+        'start-failed': 'closing',
+        close: 'closing',
       },
     },
     closing: { on: { closed: 'closed' } },

@@ -39,6 +39,7 @@ import { Outbox, type SchedulerMessages, type SettledKey } from './outbox.js';
 import { DEFAULT_QUEUING, ResourceWaitQueues, rootishSlotLimit, TaskQueue, type QueuingOptions } from './queuing.js';
 import { TaskPrefixes } from './task-prefix.js';
 import { validateSchedulerState } from './validate-state.js';
+import { computeTaskMsg } from './compute-task-msg.js';
 
 export type { SchedulerMessages, SettledKey };
 
@@ -71,8 +72,6 @@ interface InFlightSteal {
 
 /** Called after a task changed state, inside the stimulus (the task record is live). */
 export type TransitionObserver = (ts: TaskRecord, start: SchedulerTaskState, finish: SchedulerTaskState, stimulusId: string) => void;
-
-const EMPTY_RECORD: Readonly<Record<string, never>> = Object.freeze({});
 
 
 /**
@@ -573,7 +572,7 @@ export abstract class TransitionEngine implements WorkerDirectory {
     const resources = ts.restrictions?.resources;
     if (resources !== undefined) ws.takeResources(resources);
     this.checkIdleSaturated(ws);
-    this.out.worker(ws, this.computeTaskMsg(ts));
+    this.out.worker(ws, computeTaskMsg(ts, this.stimulusId));
   }
 
   protected exitProcessing(ts: TaskRecord): WorkerRecord {
@@ -597,38 +596,6 @@ export abstract class TransitionEngine implements WorkerDirectory {
     return ws;
   }
 
-  protected computeTaskMsg(ts: TaskRecord): OpDict {
-    const deps = ts.dependencies;
-    let whoHas: Record<string, string[]> = EMPTY_RECORD;
-    let nbytes: Record<string, number> = EMPTY_RECORD;
-    if (deps.length > 0) {
-      // Keyed by task keys: null-prototype objects skip V8's per-new-key hidden classes.
-      whoHas = Object.create(null) as Record<string, string[]>;
-      nbytes = Object.create(null) as Record<string, number>;
-      for (let i = 0; i < deps.length; i++) {
-        const dep = deps[i]!;
-        const holders: string[] = [];
-        const on = dep.whoHas;
-        if (on instanceof Set) for (const h of on) holders.push(h.address);
-        else if (on !== undefined) holders.push(on.address);
-        whoHas[dep.key] = holders;
-        nbytes[dep.key] = dep.nbytes;
-      }
-    }
-    const msg: OpDict = {
-      op: 'compute-task',
-      key: ts.key,
-      runId: ts.runId,
-      runSpec: ts.runSpec,
-      whoHas,
-      nbytes,
-      priority: ts.priority,
-      stimulusId: this.stimulusId,
-    };
-    const resources = ts.restrictions?.resources;
-    if (resources !== undefined) msg.resources = resources;
-    return msg;
-  }
 
   protected checkIdleSaturated(ws: WorkerRecord): void {
     if (ws.status !== 'running') {
