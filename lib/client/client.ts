@@ -12,7 +12,7 @@ import { basename } from 'node:path';
 import { CommClosedError, SerializationError } from '../errors.js';
 import type { Blob, GraphTask, RunReply, StoryRecord, TaskStreamRecord } from '../protocol/messages.js';
 import { deserializeError } from '../protocol/errors.js';
-import { decodeValue, encodeValue, typeName } from '../protocol/values.js';
+import { decodeValue, encodeValue, encodeValueParts, FrameParts, typeName } from '../protocol/values.js';
 import type { RemoteFunction } from '../task-function.js';
 import { optionalDuration, parseDuration } from '../units.js';
 import { startLocalCluster, type OwnedCluster } from './owned-cluster.js';
@@ -24,7 +24,7 @@ import { Future, ownerOf, stateOf } from './future.js';
 import { gatherShape, gatherStream, fetchAll, type GatherOptions } from './gather.js';
 import { futuresIn, isAsyncIterable, skipEntry, type Gathered } from './gather-shapes.js';
 import { compileGraph, flattenKeys, mapKeys, type KeySpec, type TaskGraph } from './graph.js';
-import { makeKey, randomToken, tokenize } from './keys.js';
+import { makeKey, randomToken, tokenize, tokenizePieces } from './keys.js';
 import { connectTimeout, ClientSession } from './session.js';
 import { mergeTaskOptions, taskSettings, type TaskOptions } from './task-options.js';
 import { wait } from './wait.js';
@@ -382,21 +382,22 @@ export class Client implements AsyncDisposable {
     const keys: string[] = [];
     const types = new Map<string, string>();
     const sizes = new Map<string, number>();
-    const data: Record<string, Blob> = {};
+    const data: Record<string, Blob | FrameParts> = {};
     let toSend = 0;
     for (const [name, value] of items) {
       if (value instanceof Future) throw new TypeError(`cannot scatter a Future (${value.key}): it is on the cluster already`);
       // Refuses class instances whose methods would be lost on the way (the result is not used).
       if (typeof value === 'object' && value !== null) replaceReferences(value, undefined, name ?? 'the scattered value');
-      let blob: Blob;
+      // A large binary stays in two pieces (header, its own bytes): sent to a worker over TCP, it is never copied here.
+      let blob: Blob | FrameParts;
       try {
-        blob = encodeValue(value);
+        blob = encodeValueParts(value);
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
         throw new SerializationError(`cannot scatter ${name === undefined ? 'this value' : JSON.stringify(name)}: ${reason}`, { cause: error });
       }
       const type = typeName(value);
-      const key = name ?? makeKey(type, hash ? tokenize(blob) : randomToken());
+      const key = name ?? makeKey(type, hash ? (blob instanceof FrameParts ? tokenizePieces(blob.parts) : tokenize(blob)) : randomToken());
       keys.push(key);
       types.set(key, type);
       sizes.set(key, blob.byteLength);

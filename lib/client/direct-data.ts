@@ -12,6 +12,7 @@ import { MessageTooLargeError } from '../errors.js';
 import { MailboxActor, type Handler, type Peer } from '../comm/mailbox.js';
 import { childLogger } from '../logging.js';
 import type { Blob } from '../protocol/messages.js';
+import type { FrameParts } from '../protocol/out-of-band.js';
 import { placeByPlan } from '../protocol/direct-transfer.js';
 import type { Security } from '../comm/security.js';
 
@@ -103,7 +104,7 @@ export class DirectData {
    * Sends each worker of `plan` its keys' values (`update_data`), all workers
    * at once. Returns where each key was placed, and the keys no worker took.
    */
-  async put(plan: Readonly<Record<string, readonly string[]>>, data: Readonly<Record<string, Blob>>): Promise<{ placed: Map<string, string[]>; failed: string[] }> {
+  async put(plan: Readonly<Record<string, readonly string[]>>, data: Readonly<Record<string, Blob | FrameParts>>): Promise<{ placed: Map<string, string[]>; failed: string[] }> {
     const placed = await placeByPlan(plan, data, async (address, subset) => {
       try {
         const peer = await this.connections.peerFor(address);

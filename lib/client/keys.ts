@@ -32,8 +32,20 @@ export function tokenizeAfter(prefix: Uint8Array, data: Uint8Array): string {
   return md5Hex([prefix, data, separator]);
 }
 
+/** Same as `tokenize(joined)` for the bytes of `pieces` one after another, without joining them. */
+export function tokenizePieces(pieces: readonly Uint8Array[]): string {
+  return md5Hex([...pieces, separator]);
+}
+
+/** Above this, hashing the pieces one by one beats joining them (a copy) for the one-shot hash. */
+const ONE_SHOT_MAX_BYTES = 64 * 1024;
+
 function md5Hex(bytes: Uint8Array[]): string {
-  if (oneShotHash !== undefined) return oneShotHash('md5', Buffer.concat(bytes), 'hex');
+  if (oneShotHash !== undefined) {
+    let total = 0;
+    for (const chunk of bytes) total += chunk.byteLength;
+    if (total <= ONE_SHOT_MAX_BYTES) return oneShotHash('md5', Buffer.concat(bytes), 'hex');
+  }
   const hash = crypto.createHash('md5');
   for (const chunk of bytes) hash.update(chunk);
   return hash.digest('hex');

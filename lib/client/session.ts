@@ -11,6 +11,7 @@ import { childLogger } from '../logging.js';
 import type {
   Blob, CancelledKeysMsg, GraphTask, KeyInMemoryMsg, LostDataMsg, OpDict, TaskErredToClientMsg, TaskRetriedMsg,
 } from '../protocol/messages.js';
+import { joinedBlob, type FrameParts } from '../protocol/values.js';
 import { optionalDuration, parseDuration } from '../units.js';
 import { reconnectWithin, ReconnectCancelled } from '../comm/reconnect.js';
 import { planResubmission, RecipeBook } from './recipe-book.js';
@@ -537,7 +538,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
    * them is reachable over TCP, the rest (and whatever a worker refused)
    * through the scheduler.
    */
-  async scatter(data: Record<string, Blob>, where: { workers?: string[]; broadcast?: boolean }, options?: { timeout?: number | string }): Promise<void> {
+  async scatter(data: Record<string, Blob | FrameParts>, where: { workers?: string[]; broadcast?: boolean }, options?: { timeout?: number | string }): Promise<void> {
     let relayed = data;
     const large = Object.keys(data).filter((key) => data[key]!.byteLength >= DIRECT_TRANSFER_MIN_BYTES);
     if (large.length > 0) {
@@ -551,7 +552,12 @@ export class ClientSession implements FutureOwner, SchedulerReports {
         }
       }
     }
-    if (Object.keys(relayed).length > 0) await this.call({ op: 'scatter', client: this.id, data: relayed, ...where }, options);
+    if (Object.keys(relayed).length > 0) {
+      // The scheduler keeps (and in one process shares) what it relays: one buffer per value.
+      const blobs: Record<string, Blob> = {};
+      for (const key of Object.keys(relayed)) blobs[key] = joinedBlob(relayed[key]!);
+      await this.call({ op: 'scatter', client: this.id, data: blobs, ...where }, options);
+    }
   }
 
   private interruptFetches(key: string, error: () => Error): void {

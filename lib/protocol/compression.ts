@@ -40,14 +40,18 @@ function sampleOf(bytes: Uint8Array): Buffer {
   return sample;
 }
 
+/** False when a sample of `bytes` (large ones only) does not shrink enough: not worth compressing the whole. */
+export function sampleCompresses(bytes: Uint8Array): boolean {
+  if (bytes.byteLength <= 2 * SAMPLE_SLICE_BYTES * SAMPLE_SLICES) return true;
+  const sample = sampleOf(bytes);
+  return compressSync(sample).byteLength <= sample.byteLength * REQUIRED_RATIO;
+}
+
 /** The lz4-compressed frame when compression pays off, otherwise null (send `bytes` raw). */
 export function maybeCompress(bytes: Uint8Array): Buffer | null {
   const length = bytes.byteLength;
   if (length < COMPRESSION_MIN_BYTES) return null;
-  if (length > 2 * SAMPLE_SLICE_BYTES * SAMPLE_SLICES) {
-    const sample = sampleOf(bytes);
-    if (compressSync(sample).byteLength > sample.byteLength * REQUIRED_RATIO) return null;
-  }
+  if (!sampleCompresses(bytes)) return null;
   const compressed = compressSync(asBuffer(bytes));
   return compressed.byteLength <= length * REQUIRED_RATIO ? compressed : null;
 }

@@ -14,6 +14,7 @@
 import { addExtension } from 'msgpackr';
 import { SerializationError } from '../errors.js';
 import { EXT_LONE_BINARY } from './extension-codes.js';
+import { FrameParts } from './out-of-band.js';
 import {
   bytesOf,
   kindOf,
@@ -37,13 +38,30 @@ const PAYLOAD_PREFIX = 2;
 export function encodeLoneBinary(value: Binary): Uint8Array {
   const bytes = bytesOf(value);
   const blob = new Uint8Array(new SharedArrayBuffer(HEADER_BYTES + bytes.byteLength));
-  blob[0] = 0xc9;
-  new DataView(blob.buffer).setUint32(1, PAYLOAD_PREFIX + bytes.byteLength);
-  blob[5] = EXT_LONE_BINARY;
-  blob[6] = kindOf(value);
-  blob[7] = 0;
+  writeHeader(blob, value, bytes.byteLength);
   blob.set(bytes, HEADER_BYTES);
   return blob;
+}
+
+/**
+ * The same blob as encodeLoneBinary, left in two pieces: its 8-byte header
+ * and `value`'s own bytes (not copied). Over a socket the pieces leave as one
+ * wire frame and arrive as the blob encodeLoneBinary would have made; the
+ * caller must not change `value` until it is sent.
+ */
+export function loneBinaryParts(value: Binary): FrameParts {
+  const bytes = bytesOf(value);
+  const header = new Uint8Array(HEADER_BYTES);
+  writeHeader(header, value, bytes.byteLength);
+  return new FrameParts([header, bytes]);
+}
+
+function writeHeader(target: Uint8Array, value: Binary, length: number): void {
+  target[0] = 0xc9;
+  new DataView(target.buffer, target.byteOffset, HEADER_BYTES).setUint32(1, PAYLOAD_PREFIX + length);
+  target[5] = EXT_LONE_BINARY;
+  target[6] = kindOf(value);
+  target[7] = 0;
 }
 
 /**

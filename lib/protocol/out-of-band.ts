@@ -30,15 +30,49 @@ const MSGPACKR_TYPED_ARRAY_EXT = 0x74;
 const MSGPACKR_ARRAY_BUFFER_CODE = 0x10;
 const MSGPACKR_DATA_VIEW_CODE = 0x11;
 
+/**
+ * Bytes held in several buffers that travel as one wire frame: the sender
+ * writes the pieces one after another (one writev), the receiver gets them
+ * as one frame and decodes it as a Uint8Array. Lets a header and a caller's
+ * large binary leave without being joined (copied) first. Encoded where no
+ * wire frames exist (no OutOfBandSink), it is joined and written inline.
+ */
+export class FrameParts {
+  readonly byteLength: number;
+  constructor(readonly parts: readonly Uint8Array[]) {
+    let length = 0;
+    for (const part of parts) length += part.byteLength;
+    this.byteLength = length;
+  }
+
+  /**
+   * The pieces joined into one buffer of their own (one copy). It is shared
+   * memory, as large frames received off the wire are: in one process, pool
+   * threads then read it by reference.
+   */
+  join(): Uint8Array {
+    const joined = new Uint8Array(new SharedArrayBuffer(this.byteLength));
+    let at = 0;
+    for (const part of this.parts) {
+      joined.set(part, at);
+      at += part.byteLength;
+    }
+    return joined;
+  }
+}
+
+/** One out-of-band frame: bytes in one buffer, or pieces written back to back. */
+export type OutOfBandFrame = Uint8Array | FrameParts;
+
 /** Collects the out-of-band frames of one encode; frame 0 is the body, so references start at 1. */
 export class OutOfBandSink {
-  readonly frames: Uint8Array[] = [];
+  readonly frames: OutOfBandFrame[] = [];
   constructor(
     readonly threshold: number,
     readonly maxFrames: number,
   ) {}
   /** Index the new frame will have on the wire, or -1 when the batch has as many frames as it may. */
-  add(bytes: Uint8Array): number {
+  add(bytes: OutOfBandFrame): number {
     if (this.frames.length + 1 >= this.maxFrames) return -1;
     this.frames.push(bytes);
     return this.frames.length;
@@ -171,6 +205,25 @@ function resolveFrameReference(data: Uint8Array): Binary {
   if (frame.byteOffset % elementSize === 0) return new typedArrayClass(buffer, frame.byteOffset, frame.byteLength / elementSize);
   return new typedArrayClass(copyOf(frame));
 }
+
+const KIND_UINT8_ARRAY = kindOf(new Uint8Array(0));
+
+/** FrameParts: a frame of their own when a sink takes them (whatever their size), else their joined bytes inline. */
+function packParts(this: PackingContext, value: FrameParts, allocateForWrite: AllocateForWrite): Uint8Array | undefined {
+  const sink = this.outOfBand;
+  if (sink !== undefined && sink !== null) {
+    const index = sink.add(value);
+    if (index > 0) return frameReference(KIND_UINT8_ARRAY, index);
+  }
+  return packBinary.call(this, value.join(), allocateForWrite);
+}
+
+addExtension({
+  Class: FrameParts,
+  type: EXT_FRAME_REF,
+  pack: packParts as unknown as (value: unknown) => Uint8Array,
+  unpack: resolveFrameReference,
+});
 
 const TypedArray = Object.getPrototypeOf(Uint8Array) as abstract new () => ArrayBufferView;
 for (const binaryClass of [ArrayBuffer, DataView, TypedArray] as const) {

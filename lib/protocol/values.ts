@@ -12,11 +12,12 @@ import { Packr, Unpackr } from 'msgpackr';
 import { SerializationError } from '../errors.js';
 import { DependencyRef, withDependencies } from './dependency-ref.js';
 import { EncodedMap, NEGATIVE_ZERO } from './value-extensions.js';
-import { OUT_OF_BAND_THRESHOLD } from './out-of-band.js';
-import { encodeLoneBinary, viewOfLoneBinary } from './lone-binary.js';
+import { FrameParts, OUT_OF_BAND_THRESHOLD } from './out-of-band.js';
+import { encodeLoneBinary, loneBinaryParts, viewOfLoneBinary } from './lone-binary.js';
 import './actor-ref.js';
 
 export { DependencyRef } from './dependency-ref.js';
+export { FrameParts } from './out-of-band.js';
 
 const MSGPACK_OPTIONS = { useRecords: false, moreTypes: true } as const;
 
@@ -152,6 +153,23 @@ export function encodeValue(value: unknown): Uint8Array {
   // msgpackr keeps writing into a buffer it grew for one big value; start small again instead of pinning it.
   if (packed.byteLength > 1024 * 1024) packr.useBuffer(Buffer.allocUnsafeSlow(8192));
   return owned;
+}
+
+/**
+ * encodeValue for a value on its way out over a socket: a large binary comes
+ * back as the two pieces of its blob (header, and the value's own bytes, not
+ * copied), which travel as one wire frame and arrive as encodeValue's blob.
+ * Where the bytes are kept in this process instead (in-process workers, the
+ * scheduler's relay), `join()` makes the blob. Until the pieces are written
+ * the caller must not change the value.
+ */
+export function encodeValueParts(value: unknown): Uint8Array | FrameParts {
+  return isLargeBinary(value) ? loneBinaryParts(value) : encodeValue(value);
+}
+
+/** A blob from encodeValueParts as one buffer (joining the pieces of a large binary: one copy). */
+export function joinedBlob(blob: Uint8Array | FrameParts): Uint8Array {
+  return blob instanceof FrameParts ? blob.join() : blob;
 }
 
 /**

@@ -23,8 +23,8 @@ import { totalmem } from 'node:os';
 import { RESERVE_START_SPACE, Unpackr } from 'msgpackr';
 import { MessageTooLargeError, ProtocolError, SerializationError } from '../errors.js';
 import { ChunkQueue } from './chunk-queue.js';
-import { CODEC_LZ4, CODEC_RAW, COMPRESSION_MIN_BYTES, decompress, maybeCompress } from './compression.js';
-import { FramingPackr, OUT_OF_BAND_THRESHOLD, OutOfBandSink, withFrames } from './out-of-band.js';
+import { CODEC_LZ4, CODEC_RAW, COMPRESSION_MIN_BYTES, decompress, maybeCompress, sampleCompresses } from './compression.js';
+import { FrameParts, FramingPackr, OUT_OF_BAND_THRESHOLD, OutOfBandSink, withFrames, type OutOfBandFrame } from './out-of-band.js';
 import type { OpDict } from './messages.js';
 import './value-extensions.js';
 import './dependency-ref.js';
@@ -174,16 +174,32 @@ function packFailure(error: unknown): Error {
 export function encodeBatch(messages: OpDict[], options?: EncodeOptions): Uint8Array[] {
   const encoded = encodeWhole(messages, options);
   const limit = options?.maxFrameBytes;
-  if (limit === undefined) return encoded;
+  if (limit === undefined) return writeOrder(encoded);
   if (!(limit >= MIN_FRAME_LIMIT_BYTES)) throw new RangeError(`maxFrameBytes must be at least ${MIN_FRAME_LIMIT_BYTES}, got ${limit}`);
   if (encoded.length === 1) {
-    if (encoded[0]!.byteLength - 16 <= limit) return encoded;
+    if (encoded[0]!.byteLength - 16 <= limit) return writeOrder(encoded);
   } else {
     let fits = true;
     for (let i = 1; i < encoded.length; i++) if (encoded[i]!.byteLength > limit) fits = false;
-    if (fits && encoded[0]!.byteLength - 8 - 8 * (encoded.length - 1) + encoded[1]!.byteLength <= limit) return encoded;
+    if (fits && encoded[0]!.byteLength - 8 - 8 * (encoded.length - 1) + encoded[1]!.byteLength <= limit) return writeOrder(encoded);
   }
-  return splitFrames(encoded, limit);
+  // Cutting into pieces works on whole buffers: frames in parts are joined first (a copy, on this rare path only).
+  return splitFrames(encoded.map((frame) => (frame instanceof FrameParts ? frame.join() : frame)), limit);
+}
+
+/** The buffers to write, in order: a frame in parts contributes its parts (one writev, no join). */
+function writeOrder(encoded: OutOfBandFrame[]): Uint8Array[] {
+  let flat: Uint8Array[] | undefined;
+  for (let i = 0; i < encoded.length; i++) {
+    const frame = encoded[i]!;
+    if (frame instanceof FrameParts) {
+      flat ??= encoded.slice(0, i) as Uint8Array[];
+      for (const part of frame.parts) flat.push(part);
+    } else if (flat !== undefined) {
+      flat.push(frame);
+    }
+  }
+  return flat ?? (encoded as Uint8Array[]);
 }
 
 /** Logical frames of an encoded message: the codecs and the byte ranges (frame 0 without its header). */
@@ -242,8 +258,11 @@ function splitFrames(encoded: Uint8Array[], limit: number): Uint8Array[] {
   return [prefix, ...wire];
 }
 
-/** Encode op-dicts as one wire message whose frames are as long as they come. */
-function encodeWhole(messages: OpDict[], options?: EncodeOptions): Uint8Array[] {
+/**
+ * Encode op-dicts as one wire message whose frames are as long as they come:
+ * [prefix, body, frame 1, ...], or one buffer for a message without frames.
+ */
+function encodeWhole(messages: OpDict[], options?: EncodeOptions): OutOfBandFrame[] {
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i];
     if (typeof message !== 'object' || message === null || typeof message.op !== 'string') {
@@ -280,7 +299,8 @@ function encodeWhole(messages: OpDict[], options?: EncodeOptions): Uint8Array[] 
       codecs[0] = CODEC_LZ4;
     }
     for (let i = 0; i < frames.length; i++) {
-      const compressed = maybeCompress(frames[i]!);
+      const frame = frames[i]!;
+      const compressed = frame instanceof FrameParts ? maybeCompressParts(frame) : maybeCompress(frame);
       if (compressed !== null) {
         frames[i] = compressed;
         codecs[i + 1] = CODEC_LZ4;
@@ -296,6 +316,14 @@ function encodeWhole(messages: OpDict[], options?: EncodeOptions): Uint8Array[] 
   for (let i = 0; i < frames.length; i++) writeUint64(prefix, 16 + 8 * i, frames[i]!.byteLength);
   writeHeader(prefix, 8 + 8 * frameCount, codecs);
   return [prefix, body, ...frames];
+}
+
+/** maybeCompress for a frame in parts, joining it only when a sample of its largest part compresses. */
+function maybeCompressParts(frame: FrameParts): Buffer | null {
+  let largest: Uint8Array | undefined;
+  for (const part of frame.parts) if (largest === undefined || part.byteLength > largest.byteLength) largest = part;
+  if (largest !== undefined && !sampleCompresses(largest)) return null;
+  return maybeCompress(frame.join());
 }
 
 /** Fill the space reserved in front of the body: one frame, plain header. */
