@@ -4,11 +4,12 @@
 import t from 'tap';
 import { createHash, randomFillSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Client, DistributedError, LostDataError, Scheduler } from '../dist/index.js';
+import { Client, DistributedError, LocalCluster, LostDataError, Scheduler, Security } from '../dist/index.js';
 import { decodeValue, encodeValue, encodeValueParts, FrameParts, joinedBlob } from '../dist/lib/protocol/values.js';
 import { encodeBatch, WireDecoder } from '../dist/lib/protocol/wire.js';
 import { OUT_OF_BAND_THRESHOLD } from '../dist/lib/protocol/out-of-band.js';
 import { DIRECT_TRANSFER_MIN_BYTES } from '../dist/lib/protocol/direct-transfer.js';
+import { tokenize, tokenizePieces } from '../dist/lib/client/keys.js';
 import { CliProcess } from './fixtures/cli-process.js';
 
 const MiB = 1024 * 1024;
@@ -51,6 +52,17 @@ t.test('a large binary is sent as its own bytes and arrives as the blob encodeVa
   t.ok(joined.buffer instanceof SharedArrayBuffer, 'joined into shared memory, as encodeValue does for large binaries');
   t.notOk(encodeValueParts(new Uint8Array(OUT_OF_BAND_THRESHOLD - 1)) instanceof FrameParts, 'a small binary is encoded whole');
   t.notOk(encodeValueParts({ a: 1 }) instanceof FrameParts);
+});
+
+t.test('the token of a large value: the same for its pieces and its joined bytes, and any byte changes it', async (t) => {
+  const bytes = random(new Uint8Array(3 * MiB));
+  const token = tokenize(bytes);
+  t.match(token, /^[0-9a-f]{32}$/);
+  t.equal(tokenizePieces([bytes.subarray(0, 8), bytes.subarray(8)]), token, 'pieces hash as their joined bytes');
+  t.equal(tokenize(Uint8Array.from(bytes)), token, 'equal bytes, equal token');
+  bytes[2 * MiB] ^= 1;
+  t.not(tokenize(bytes), token, 'one byte changed, another token');
+  t.not(tokenize(bytes.subarray(0, 1000)), tokenize(bytes.subarray(0, 1001)), 'small inputs too');
 });
 
 t.test('on the wire a frame in parts is the same bytes as the joined frame, compressed or cut into pieces alike', async (t) => {
@@ -146,6 +158,21 @@ t.test('worker processes: 100 MB scatter and gather, byte-identical, and a task 
   const again = await client.scatter(Buffer.from(payload.subarray(0, 3 * MiB)));
   t.equal(hashed.key, again.key, 'the same bytes give the same key');
   t.equal(md5(await client.gather(hashed)), md5(payload.subarray(0, 3 * MiB)));
+});
+
+t.test('over TLS too: scattered binaries leave in pieces and come back byte-identical', async (t) => {
+  const security = await Security.temporary();
+  const cluster = await LocalCluster.start({ processes: true, nWorkers: 1, threadsPerWorker: 1, security });
+  t.teardown(() => cluster.close());
+  const client = await Client.connect(cluster.schedulerAddress, { security });
+  t.teardown(() => client.close());
+  t.match(cluster.workerAddresses[0], /^tls:\/\//, 'the worker is reached over tls://');
+  const values = [random(Buffer.allocUnsafeSlow(5 * MiB + 3)), random(new Float64Array(300_000)), random(new Uint8Array(MiB))];
+  const back = await client.gather(await client.scatter(values, { hash: false }));
+  for (let i = 0; i < values.length; i++) {
+    t.equal(md5(back[i] as ArrayBufferView), md5(values[i]!), `${values[i]!.constructor.name} of ${values[i]!.byteLength} bytes: same bytes back`);
+    t.equal((back[i] as object).constructor.name, values[i]!.constructor.name);
+  }
 });
 
 function rssBytes(pid: number): number {
