@@ -55,6 +55,9 @@ import type { Security } from '../lib/comm/security.js';
 import { socketAddress, socketHost, socketScheme } from '../lib/comm/socket-scheme.js';
 import { PluginHost, schedulerView, type SchedulerPlugin } from '../lib/scheduler/plugins.js';
 import { ALL_TOPIC, createEventsExtension, TASKS_TOPIC, WORKERS_TOPIC } from '../lib/scheduler/events.js';
+import {
+  clientReconnectedEvent, parseReconnectReport, RECOVERY_TOPIC, recoveryNotes, stateLostEvent, workerReregisteredEvent,
+} from '../lib/scheduler/recovery-notes.js';
 import { TaskStream } from '../lib/scheduler/task-stream.js';
 import { createWorkerPluginsExtension } from '../lib/scheduler/worker-plugins.js';
 import { createStoryExtension } from '../lib/scheduler/story.js';
@@ -487,7 +490,9 @@ export class Scheduler extends MailboxActor {
 
   /** What the dashboard shows right now. */
   dashboardSnapshot(): DashboardSnapshot {
-    return dashboardSnapshot(this.state, { address: this.address, id: this.id, uptimeSeconds: (performance.now() - this.startedAt) / 1000 }, this.workerMetrics);
+    const snapshot = dashboardSnapshot(this.state, { address: this.address, id: this.id, uptimeSeconds: (performance.now() - this.startedAt) / 1000 }, this.workerMetrics);
+    snapshot.recovery = recoveryNotes(this.events.get(RECOVERY_TOPIC));
+    return snapshot;
   }
 
   private dashboardSources(): DashboardSources {
@@ -596,11 +601,16 @@ export class Scheduler extends MailboxActor {
     from.role = { kind: 'client', id: client } satisfies SchedulerRole;
     this.clientPeers.set(client, from);
     this.log.info({ client, peer: from.address }, 'client connected');
-    if (msg.reconnect === true && !this.recovery.durable && msg.scheduler !== this.id) {
-      this.log.warn(
-        { client },
-        `client ${client} came back after a scheduler restart: without --state-dir, the Locks, Semaphores, Queues, Variables, Events and published datasets from before the restart are lost`,
-      );
+    if (msg.reconnect === true) {
+      const sameScheduler = msg.scheduler === this.id;
+      this.logEvent([RECOVERY_TOPIC, ALL_TOPIC], clientReconnectedEvent(client, sameScheduler, parseReconnectReport(msg.away)));
+      if (!this.recovery.durable && !sameScheduler) {
+        this.log.warn(
+          { client },
+          `client ${client} came back after a scheduler restart: without --state-dir, the Locks, Semaphores, Queues, Variables, Events and published datasets from before the restart are lost`,
+        );
+        this.logEvent([RECOVERY_TOPIC, ALL_TOPIC], stateLostEvent(client));
+      }
     }
     this.plugins.addClient(client);
     const reply = { address: this.address, id: this.id, durable: this.recovery.durable };
@@ -871,7 +881,9 @@ export class Scheduler extends MailboxActor {
       }
     }
     if (held !== undefined) {
-      this.log.info({ worker: address, keys: held.length }, `worker ${address} re-registered with ${held.length} keys`);
+      const event = workerReregisteredEvent(address, held.length, parseReconnectReport(msg.away));
+      this.log.info({ worker: address, keys: held.length, retries: event.retries, awayMs: event.awayMs }, event.text);
+      this.logEvent([RECOVERY_TOPIC, ALL_TOPIC], event);
       this.recovery.adoptHeld(address, held, this.state.nextStimulusId('worker-reregistered'));
     } else {
       this.log.info({ worker: address, name: msg.name, nthreads: msg.nthreads }, 'worker joined');
@@ -1082,6 +1094,7 @@ export class Scheduler extends MailboxActor {
       sendOut: (out) => this.sendOut(out),
       post: (msg) => this.post(msg),
       whenSettled: (key) => this.whenSettled(key),
+      logEvent: (topic, msg) => this.logEvent(topic, msg),
     };
   }
 

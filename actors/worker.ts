@@ -340,7 +340,7 @@ export class Worker extends MailboxActor {
    * when it comes back after losing the scheduler) and wait for the answer.
    * Only then does the connection become the scheduler's.
    */
-  private async register(timeoutMs: number, held: HeldValues | undefined): Promise<void> {
+  private async register(timeoutMs: number, held: HeldValues | undefined, away?: { retries: number; awayMs: number }): Promise<void> {
     const timeout = Math.min(timeoutMs, parseDuration(this.options.connectTimeout ?? '10s'));
     const scheduler = await this.connect(this.schedulerAddress, { timeout });
     scheduler.role = 'scheduler';
@@ -354,6 +354,7 @@ export class Worker extends MailboxActor {
       ...(this.memoryLimit === undefined ? {} : { memoryLimit: this.memoryLimit }),
       ...(this.options.nanny === undefined ? {} : { nanny: this.options.nanny }),
       ...(held === undefined ? {} : { keys: held.keys, nbytes: held.nbytes, types: held.types }),
+      ...(away === undefined ? {} : { away }),
     };
     let reply: (Partial<RegisterWorkerReply> & { status?: unknown; message?: unknown }) | undefined;
     try {
@@ -386,17 +387,22 @@ export class Worker extends MailboxActor {
     this.scheduler = undefined;
     clearInterval(this.heartbeatTimer);
     this.log.warn({ scheduler: this.schedulerAddress, deathTimeout: this.deathTimeout }, 'scheduler connection lost, retrying (0)');
+    const lostAt = Date.now();
+    let retries = 0;
     try {
       await reconnectWithin(
         (left) => {
           const held = this.prepareReregistration();
-          return this.register(left, held).then(() => held);
+          // The new scheduler shows how long this took on its dashboard (lib/scheduler/recovery-notes.ts).
+          return this.register(left, held, { retries, awayMs: Date.now() - lostAt }).then(() => held);
         },
         {
           timeoutMs: this.deathTimeout,
           ...(this.options.reconnectBackoff === undefined ? {} : { backoff: this.options.reconnectBackoff }),
-          onRetry: (n, error, delayMs) =>
-            this.log.warn({ scheduler: this.schedulerAddress, attempt: n, delayMs, reason: (error as Error)?.message }, `scheduler connection lost, retrying (${n})`),
+          onRetry: (n, error, delayMs) => {
+            retries = n;
+            this.log.warn({ scheduler: this.schedulerAddress, attempt: n, delayMs, reason: (error as Error)?.message }, `scheduler connection lost, retrying (${n})`);
+          },
           cancelled: () => this.closingPromise !== undefined,
           // A scheduler in this very process that stopped listening is not coming back: one try only.
           retryable: () => addressScheme(this.schedulerAddress) !== 'inproc',

@@ -15,6 +15,8 @@ import { FIRE_AND_FORGET, HELD_OVER, PUBLISHED_PREFIX } from '../../lib/schedule
 import type { HeldEntry, SchedulerMessages, SchedulerState, SettledKey } from '../../lib/scheduler/state.js';
 import { StateStore } from '../../lib/scheduler/state-store.js';
 import { recipesOf } from '../../lib/scheduler/task-recipes.js';
+import { ALL_TOPIC } from '../../lib/scheduler/events.js';
+import { RECOVERY_TOPIC, restoredStateEvent, type RecoveryEvent } from '../../lib/scheduler/recovery-notes.js';
 
 export interface Dataset {
   keys: string[];
@@ -30,6 +32,8 @@ export interface RecoveryHost {
   /** Into the scheduler's own inbox (timers). */
   post(msg: { op: string; [field: string]: unknown }): void;
   whenSettled(key: string): Promise<SettledKey>;
+  /** Onto the scheduler's event topics (the dashboard's recovery panel reads RECOVERY_TOPIC). */
+  logEvent(topic: string[], msg: RecoveryEvent): void;
 }
 
 export interface Recovery {
@@ -138,7 +142,9 @@ export function createRecovery(host: RecoveryHost, options: { heldOverTtlMs: num
       plural(datasets, 'dataset'),
       ...(fired > 0 ? [plural(fired, 'fire-and-forget task')] : []),
     ];
-    host.log.warn({ stateDir: dir, ...counts, datasets, fired }, `restored state: ${parts.join(', ')}`);
+    const summary = `restored state: ${parts.join(', ')}`;
+    host.log.warn({ stateDir: dir, ...counts, datasets, fired }, summary);
+    host.logEvent([RECOVERY_TOPIC, ALL_TOPIC], restoredStateEvent(summary, { ...counts, datasets, fired }));
   }
 
   return {

@@ -276,11 +276,16 @@ export class ClientSession implements FutureOwner, SchedulerReports {
     this.scheduler = undefined;
     this.log.warn({ scheduler: this.schedulerAddress, reconnectTimeout: this.reconnectTimeout }, 'scheduler connection lost, retrying (0)');
     const address = this.schedulerAddress;
+    const lostAt = Date.now();
+    let retries = 0;
     const attempt = async (left: number): Promise<Peer> => {
       const peer = await this.mailbox.connect(address, { timeout: Math.min(left, 10_000) });
       try {
         const reply = await peer.call<{ id?: unknown }>(
-          { op: 'register-client', client: this.id, name: this.name, reconnect: true, scheduler: this.schedulerId ?? null },
+          {
+            op: 'register-client', client: this.id, name: this.name, reconnect: true, scheduler: this.schedulerId ?? null,
+            away: { retries, awayMs: Date.now() - lostAt },
+          },
           { timeout: Math.min(left, 10_000) },
         );
         if (typeof reply?.id === 'string') this.schedulerId = reply.id;
@@ -288,6 +293,8 @@ export class ClientSession implements FutureOwner, SchedulerReports {
         void peer.close();
         throw error;
       }
+      // A restarted scheduler knows none of this client's subscriptions: before anything else, so no event is missed.
+      for (const topic of this.topics.names()) peer.send({ op: 'subscribe-topic', topic, client: this.id });
       return peer;
     };
     const reconnecting = (async () => {
@@ -295,8 +302,10 @@ export class ClientSession implements FutureOwner, SchedulerReports {
         const peer = await reconnectWithin(attempt, {
           timeoutMs: this.reconnectTimeout,
           cancelled: () => this.closing !== undefined || this.closedError !== undefined,
-          onRetry: (n, error, delayMs) =>
-            this.log.warn({ scheduler: address, attempt: n, delayMs, reason: (error as Error)?.message }, `scheduler connection lost, retrying (${n})`),
+          onRetry: (n, error, delayMs) => {
+            retries = n;
+            this.log.warn({ scheduler: address, attempt: n, delayMs, reason: (error as Error)?.message }, `scheduler connection lost, retrying (${n})`);
+          },
           unref: () => this.waitingCalls === 0 && ![...this.states.values()].some((state) => !state.settled),
         });
         this.scheduler = peer;

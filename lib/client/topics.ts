@@ -34,6 +34,11 @@ export class TopicHandlers {
     return this.handlers.has(topic);
   }
 
+  /** The subscribed topics (sent again to a scheduler that was restarted). */
+  names(): string[] {
+    return [...this.handlers.keys()];
+  }
+
   deliver(topic: string, time: number, msg: unknown): void {
     const handler = this.handlers.get(topic);
     if (handler === undefined) return;

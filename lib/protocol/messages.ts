@@ -71,7 +71,15 @@ export type Reply = ReplyOk | ReplyError;
 /* client -> scheduler                                                   */
 /* ------------------------------------------------------------------ */
 
-export interface RegisterClientMsg { op: 'register-client'; client: string; name?: string }
+export interface RegisterClientMsg {
+  op: 'register-client';
+  client: string;
+  name?: string;
+  /** Coming back after losing the scheduler: the scheduler id it had, and how long and how often it tried (the recovery report). */
+  reconnect?: boolean;
+  scheduler?: string | null;
+  away?: { retries: number; awayMs: number };
+}
 export interface UpdateGraphMsg {
   op: 'update-graph';
   client: string;
@@ -187,6 +195,8 @@ export interface RegisterWorkerMsg {
   /** With `keys` after a scheduler loss: their sizes and type names. */
   nbytes?: Record<string, number>;
   types?: Record<string, string>;
+  /** After a scheduler loss: failed attempts before this one and ms without a scheduler (for the recovery report). */
+  away?: { retries: number; awayMs: number };
 }
 /** Values a worker holds that the scheduler has not heard of (a task the previous scheduler started finished). */
 export interface HeldKeysMsg { op: 'held-keys'; keys: string[]; nbytes: Record<string, number>; types: Record<string, string> }

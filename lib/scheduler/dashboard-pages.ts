@@ -45,7 +45,8 @@ const BODIES: Record<'status' | 'workers' | 'graph' | 'info', string> = {
   <section><h2>Worker memory <span class="note">(managed · unmanaged RSS; red: paused or near the limit)</span></h2>
     <div class="chart"><canvas id="memory"></canvas></div><ul class="plain" id="memory-text"></ul></section>
 </div>
-<section><h2>Tasks by state</h2><table id="task-states"><thead><tr></tr></thead><tbody><tr></tr></tbody></table></section>`,
+<section><h2>Tasks by state</h2><table id="task-states"><thead><tr></tr></thead><tbody><tr></tr></tbody></table></section>
+<section><h2>Recovery <span class="note">(scheduler restarts: restored state, workers and clients coming back)</span></h2><ul id="recovery-log"></ul></section>`,
   workers: `
 <section><h2>Workers</h2>
 <table id="workers-table"><thead><tr><th>name</th><th>address</th><th>status</th><th class="num">threads</th><th class="num">busy</th>

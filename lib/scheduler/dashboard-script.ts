@@ -16,7 +16,8 @@ export const DASHBOARD_SCRIPT = String.raw`
     processing: '#2ca02c', memory: '#d62728', erred: '#000000', forgotten: '#eeeeee' };
   var MAX_RECTANGLES = 1000;
 
-  var state = { page: null, updates: 0, connected: false, rectangles: 0, drawnKeys: [], progress: {}, memoryWorkers: [], lastUpdate: 0, graphNodes: 0 };
+  var state = { page: null, updates: 0, connected: false, rectangles: 0, drawnKeys: [], progress: {}, memoryWorkers: [], lastUpdate: 0, graphNodes: 0,
+    retries: 0, recovery: [] };
   window.dashboardState = state;
 
   function hash(text) {
@@ -62,7 +63,7 @@ export const DASHBOARD_SCRIPT = String.raw`
     var url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws?page=' + encodeURIComponent(config.page) +
       (config.worker ? '&worker=' + encodeURIComponent(config.worker) : '');
     var socket = new WebSocket(url);
-    socket.onopen = function () { state.connected = true; setLive('live'); };
+    socket.onopen = function () { state.connected = true; state.retries = 0; setLive('live'); };
     socket.onmessage = function (event) {
       var update = JSON.parse(event.data);
       state.updates++;
@@ -71,7 +72,8 @@ export const DASHBOARD_SCRIPT = String.raw`
     };
     socket.onclose = function () {
       state.connected = false;
-      setLive('disconnected; retrying…', true);
+      // The scheduler went away (a restart, say): the page keeps knocking, and says so.
+      setLive('scheduler connection lost, retrying (' + (state.retries++) + ')', true);
       setTimeout(function () { connect(config, onUpdate); }, 1000);
     };
   }
@@ -236,16 +238,29 @@ export const DASHBOARD_SCRIPT = String.raw`
     replaceChildren(body, states.map(function (s) { var td = el('td', counts[s], 'num'); td.setAttribute('data-state', s); return td; }));
   }
 
+  /** What a scheduler restart brought back: restored state, workers and clients coming back (newest last). */
+  function recoveryLog(list, notes) {
+    state.recovery = notes.map(function (n) { return n.text; });
+    if (notes.length === 0) { replaceChildren(list, [el('li', 'nothing to report: no restart, no reconnection', 'note')]); return; }
+    replaceChildren(list, notes.map(function (n) {
+      var li = el('li', new Date(n.time).toLocaleTimeString() + '  ' + n.text);
+      li.setAttribute('data-recovery', n.text);
+      return li;
+    }));
+  }
+
   function startStatus(config) {
     var stream = new TaskStream(document.getElementById('task-stream'));
     var progress = new Progress(document.getElementById('progress'), document.getElementById('progress-text'));
     var memory = new Memory(document.getElementById('memory'), document.getElementById('memory-text'));
     var table = document.getElementById('task-states');
+    var recovery = document.getElementById('recovery-log');
     connect(config, function (update) {
       stream.add(update.stream || [], update.snapshot);
       progress.update(update.snapshot.prefixes);
       memory.update(update.snapshot.workers);
       taskStates(table, update.snapshot.tasks.counts);
+      recoveryLog(recovery, update.snapshot.recovery || []);
     });
   }
 

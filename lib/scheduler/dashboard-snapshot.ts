@@ -8,6 +8,7 @@
 import type { SchedulerTaskState } from '../../machines/scheduler-task.js';
 import type { SchedulerState } from './state.js';
 import type { TaskRecord } from './records.js';
+import type { RecoveryNote } from './recovery-notes.js';
 
 export const TASK_STATES: readonly SchedulerTaskState[] = ['released', 'waiting', 'no-worker', 'queued', 'processing', 'memory', 'erred', 'forgotten'];
 
@@ -71,6 +72,8 @@ export interface DashboardSnapshot {
   workers: WorkerView[];
   tasks: { total: number; counts: StateCounts };
   prefixes: PrefixView[];
+  /** The newest events of the 'recovery' topic (lib/scheduler/recovery-notes.ts), oldest first. */
+  recovery?: RecoveryNote[];
 }
 
 export function emptyCounts(): StateCounts {
