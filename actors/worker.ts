@@ -57,6 +57,7 @@ import { MailboxActor, type Handler, type Peer } from '../lib/comm/mailbox.js';
 import type { BackoffPolicy } from '../lib/comm/reconnect-backoff.js';
 import { ReconnectCancelled, reconnectWithin } from '../lib/comm/reconnect.js';
 import { heldValues, type HeldValues } from '../lib/worker/held-values.js';
+import { SchedulerOutbox } from '../lib/worker/scheduler-outbox.js';
 
 /**
  * Options of `Worker.start(schedulerAddress, ...)`.
@@ -154,6 +155,8 @@ export class Worker extends MailboxActor {
   /** Keys executing when this worker re-registered: their results go to the new scheduler as held values. */
   private readonly inheritedRuns = new Set<string>();
   private reconnecting = false;
+  /** Messages for the scheduler; those made while it is away wait for the next registration (lib/worker/scheduler-outbox.ts). */
+  private readonly toScheduler = new SchedulerOutbox(this.log);
   /** Why the worker closed by itself (undefined: asked to close). */
   closedBecause: string | undefined;
   private readonly peerConnections = new Map<string, Promise<Peer>>();
@@ -372,6 +375,8 @@ export class Worker extends MailboxActor {
       throw new ReconnectCancelled('the worker is closing');
     }
     this.scheduler = scheduler;
+    const waited = this.toScheduler.connected(scheduler);
+    if (waited > 0) this.log.info({ messages: waited }, `sent ${waited} message(s) that waited for the scheduler`);
     clearInterval(this.heartbeatTimer);
     this.startHeartbeats(this.options.heartbeatInterval ?? reply?.heartbeatInterval);
   }
@@ -385,6 +390,7 @@ export class Worker extends MailboxActor {
     if (this.reconnecting) return;
     this.reconnecting = true;
     this.scheduler = undefined;
+    this.toScheduler.lost();
     clearInterval(this.heartbeatTimer);
     this.log.warn({ scheduler: this.schedulerAddress, deathTimeout: this.deathTimeout }, 'scheduler connection lost, retrying (0)');
     const lostAt = Date.now();
@@ -444,7 +450,7 @@ export class Worker extends MailboxActor {
     // Values that landed while the registration was on its way.
     const reported = new Set(held.keys);
     const late = heldValues(this.state, (key) => !reported.has(key));
-    if (late.keys.length > 0) this.scheduler?.send({ op: 'held-keys', ...late });
+    if (late.keys.length > 0) this.toScheduler.send({ op: 'held-keys', ...late });
   }
 
   private startHeartbeats(interval: number | string | undefined): void {
@@ -514,10 +520,10 @@ export class Worker extends MailboxActor {
         const msg = instruction.msg as unknown as OpDict;
         if (this.inheritedRuns.size > 0 && typeof msg.key === 'string' && this.inheritedRuns.delete(msg.key)) {
           // A task the previous scheduler started: the new one learns of its value as a held key.
-          if (msg.op === 'task-finished') this.scheduler?.send({ op: 'held-keys', ...heldValues(this.state, (key) => key === msg.key) });
+          if (msg.op === 'task-finished') this.toScheduler.send({ op: 'held-keys', ...heldValues(this.state, (key) => key === msg.key) });
           return;
         }
-        this.scheduler?.send(msg);
+        this.toScheduler.send(msg);
         return;
       }
       case 'execute':
@@ -735,6 +741,7 @@ export class Worker extends MailboxActor {
       // A clean goodbye: the scheduler reschedules our tasks without counting this as a death.
       await scheduler.call({ op: 'unregister', address: this.listenAddressValue }, { timeout: 1000 }).catch(() => undefined);
     }
+    this.toScheduler.clear();
     await this.plugins.teardownAll(this);
     for (const timer of this.retryTimers) clearTimeout(timer);
     this.retryTimers.clear();
