@@ -32,7 +32,7 @@ import { DistributedError } from '../errors.js';
 import type { Blob, OpDict } from '../protocol/messages.js';
 import { parseDuration } from '../units.js';
 import { ClientRecord, FIRE_AND_FORGET, NO_TASKS, runsBefore, TaskRecord, WorkerRecord } from './records.js';
-import { contains, toArray, withMember, withoutMember } from './one-or-many.js';
+import { contains, count, toArray, withMember, withoutMember } from './one-or-many.js';
 import { decideWorker, NO_VALID_WORKER, RESOURCES_BUSY, type WorkerDirectory } from './decide-worker.js';
 import { LostKeys } from './lost-keys.js';
 import { Outbox, type SchedulerMessages, type SettledKey } from './outbox.js';
@@ -40,6 +40,9 @@ import { DEFAULT_QUEUING, ResourceWaitQueues, rootishSlotLimit, TaskQueue, type 
 import { TaskPrefixes } from './task-prefix.js';
 import { validateSchedulerState } from './validate-state.js';
 import { computeTaskMsg } from './compute-task-msg.js';
+
+/** Where a recommendation to compute a key leads; for a key in memory on some worker such advice is stale. */
+const RECOMPUTING: ReadonlySet<SchedulerTaskState> = new Set(['waiting', 'processing', 'queued', 'no-worker']);
 
 export type { SchedulerMessages, SettledKey };
 
@@ -142,6 +145,8 @@ export abstract class TransitionEngine implements WorkerDirectory {
   protected readonly fireAndForget: ClientRecord;
 
   protected readonly recs = new Map<TaskRecord, SchedulerTaskState>();
+  /** Recommendations to compute a key already in memory somewhere, dropped (diagnostics and tests). */
+  staleDecisions = 0;
   protected out = new Outbox('');
   protected stimulusId = '';
   protected stimulusTime = 0;
@@ -241,6 +246,12 @@ export abstract class TransitionEngine implements WorkerDirectory {
   protected transition(ts: TaskRecord, finish: SchedulerTaskState, report?: MemoryReport): void {
     const start = ts.state;
     if (start === finish || start === 'forgotten') return;
+    if (start === 'memory' && count(ts.whoHas) > 0 && RECOMPUTING.has(finish)) {
+      // Stale advice: the value is here (a worker brought it back, a client placed it, it finished meanwhile).
+      // Acting on it would release a good value and compute it again (dask #6228).
+      this.staleDecisions++;
+      return;
+    }
     const handler = TransitionEngine.edges.handler(start, finish);
     if (handler !== undefined) return handler(this, ts, report);
     schedulerTaskTable.route(start, finish, 'released', ts.key); // throws InvalidTransitionError when neither path is legal
