@@ -64,6 +64,7 @@ import { createStoryExtension } from '../lib/scheduler/story.js';
 import { MailboxActor, type Handler, type Peer } from '../lib/comm/mailbox.js';
 import { createRetirementExtension, type RetirementExtension, type RetirementHost } from './scheduler/retirement.js';
 import { createAdaptiveExtension } from './scheduler/adaptive.js';
+import { createClientGrace, type ClientGrace, type ClientGraceHost } from './scheduler/client-grace.js';
 
 export interface SchedulerOptions {
   /** Full listen address, e.g. 'inproc://' (in-process clusters) or 'tcp://0.0.0.0:8786'. Overrides host/port. */
@@ -114,6 +115,14 @@ export interface SchedulerOptions {
    * Without it they live in memory only and a restart loses them.
    */
   stateDir?: string;
+  /**
+   * How long, at most, the futures, leases and topic subscriptions of a client
+   * whose connection dropped (without close-client) are kept for it to
+   * reconnect (actors/scheduler/client-grace.ts). Default: as long as the
+   * client says it will try (its reconnectTimeout, 60 s unless set; 0 for
+   * clients that do not reconnect); 0 releases at once.
+   */
+  clientGrace?: number | string;
   /** TLS credentials: the scheduler then listens on tls:// (mutual TLS) instead of tcp://. */
   security?: Security;
   /** Scheduler plugins, started (their `start` awaited) before `Scheduler.start` resolves. */
@@ -242,6 +251,9 @@ export class Scheduler extends MailboxActor {
   private readonly recoveryOptions = { heldOverTtlMs: 60_000 };
   /** Held-over values, the state dir and what it restores (actors/scheduler/recovery.ts). */
   private readonly recovery: Recovery = createRecovery(this.recoveryHost(), this.recoveryOptions);
+  private readonly clientGraceOptions: { capMs: number | undefined } = { capMs: undefined };
+  /** Clients whose connection dropped are waited for (actors/scheduler/client-grace.ts). */
+  private readonly clientGrace: ClientGrace = createClientGrace(this.clientGraceHost(), this.clientGraceOptions);
 
   /** Topics of structured events (lib/scheduler/events.ts): logEvent, subscribeTopic, getEvents. */
   readonly events = createEventsExtension({
@@ -271,6 +283,7 @@ export class Scheduler extends MailboxActor {
     ...this.retirement.handlers,
     ...this.adaptive.handlers,
     ...this.recovery.handlers,
+    ...this.clientGrace.handlers,
     ...this.events.handlers,
     ...this.workerPlugins.handlers,
     ...this.story.handlers,
@@ -417,6 +430,7 @@ export class Scheduler extends MailboxActor {
     });
     this.restartTimeout = parseDuration(options.restartTimeout ?? '30s');
     this.recoveryOptions.heldOverTtlMs = parseDuration(options.heldOverTtl ?? '60s');
+    if (options.clientGrace !== undefined) this.clientGraceOptions.capMs = parseDuration(options.clientGrace);
     const interval = parseDuration(options.stealingInterval ?? 100);
     if (interval > 0 && Number.isFinite(interval)) {
       this.stealingTimer = setInterval(() => {
@@ -519,6 +533,7 @@ export class Scheduler extends MailboxActor {
       this.heartbeats.close();
       this.coordination.close?.();
       this.retirement.close?.();
+      this.clientGrace.close();
       const closed = new DistributedError('the scheduler is closing');
       for (const waiter of this.workerCountWaiters) {
         if (waiter.timer !== undefined) clearTimeout(waiter.timer);
@@ -583,11 +598,30 @@ export class Scheduler extends MailboxActor {
       if (this.clientPeers.get(role.id) !== peer) return;
       this.clientPeers.delete(role.id);
       this.log.info({ client: role.id }, 'client connection closed');
-      this.coordination.peerClosed?.(role.id);
-      this.events.peerClosed(role.id);
-      this.sendOut(this.state.removeClient(role.id, this.state.nextStimulusId('client-gone')));
-      this.plugins.removeClient(role.id);
+      // Perhaps a blip: a client that said it reconnects is waited for (or forgotten at once).
+      this.clientGrace.connectionLost(role.id);
     }
+  }
+
+  /** A client is gone for good: its leases, subscriptions and wanted keys are released. */
+  private forgetClient(client: string, stimulusName: string): void {
+    this.coordination.peerClosed?.(client);
+    this.events.peerClosed(client);
+    const known = this.state.clients.has(client);
+    this.sendOut(this.state.removeClient(client, this.state.nextStimulusId(stimulusName)));
+    if (known) this.plugins.removeClient(client);
+  }
+
+  private clientGraceHost(): ClientGraceHost {
+    return {
+      log: this.log,
+      post: (msg) => this.post(msg),
+      forgetClient: (client, stimulusName) => this.forgetClient(client, stimulusName),
+      disconnected: (client) => this.coordination.peerDisconnected(client),
+      keysOf: (client) => this.state.clients.get(client)?.wantsWhat.size ?? 0,
+      workerKnown: (address) => this.state.workers.has(address),
+      logEvent: (topic, msg) => this.logEvent(topic, msg),
+    };
   }
 
   /* ---------------------------------------------------------------- */
@@ -599,8 +633,10 @@ export class Scheduler extends MailboxActor {
     if (from === undefined) throw new DistributedError('register-client must come from a connection');
     this.state.registerClient(client, typeof msg.name === 'string' ? msg.name : undefined);
     from.role = { kind: 'client', id: client } satisfies SchedulerRole;
+    const stillConnected = this.clientPeers.has(client);
     this.clientPeers.set(client, from);
-    this.log.info({ client, peer: from.address }, 'client connected');
+    const resumed = this.clientGrace.registered(client, msg);
+    this.log.info({ client, peer: from.address, resumed }, resumed ? 'client reconnected within its grace period' : 'client connected');
     if (msg.reconnect === true) {
       const sameScheduler = msg.scheduler === this.id;
       this.logEvent([RECOVERY_TOPIC, ALL_TOPIC], clientReconnectedEvent(client, sameScheduler, parseReconnectReport(msg.away)));
@@ -612,7 +648,8 @@ export class Scheduler extends MailboxActor {
         this.logEvent([RECOVERY_TOPIC, ALL_TOPIC], stateLostEvent(client));
       }
     }
-    this.plugins.addClient(client);
+    // Plugins saw no removeClient for a client that comes back within its grace period (or before its old connection closed).
+    if (!resumed && !stillConnected) this.plugins.addClient(client);
     const reply = { address: this.address, id: this.id, durable: this.recovery.durable };
     return this.dashboard === undefined ? reply : { ...reply, dashboard: this.dashboard.url };
   }
@@ -634,6 +671,7 @@ export class Scheduler extends MailboxActor {
       from.role = undefined;
     }
     this.log.info({ client }, 'client closed');
+    this.clientGrace.closed(client);
     // Its Lock/Semaphore leases go now, as a vanished client's do (not when they next expire).
     this.coordination.peerClosed?.(client);
     const known = this.state.clients.has(client);
@@ -947,6 +985,7 @@ export class Scheduler extends MailboxActor {
     const known = this.state.workers.has(address);
     this.sendOut(this.state.removeWorker(address, { expected }, stimulusId));
     if (known) {
+      this.clientGrace.workerGone(address);
       this.plugins.removeWorker(address);
       this.logEvent([WORKERS_TOPIC, ALL_TOPIC], { action: 'remove-worker', worker: address, expected });
     }

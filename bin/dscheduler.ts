@@ -14,13 +14,14 @@ await runCommand('dscheduler', SCHEDULER_USAGE, async () => {
   // Loaded after parsing, so --help and bad flags answer at once.
   const { Scheduler } = await import('../actors/scheduler.js');
   const { preloadIntoScheduler } = await import('../lib/cli/scheduler-preload.js');
-  const { host, port, dashboardAddress, dashboardFallback, preload, allowRunOnScheduler, stateDir, security } = command.options;
+  const { host, port, dashboardAddress, dashboardFallback, preload, allowRunOnScheduler, stateDir, clientGrace, security } = command.options;
   const scheduler = await Scheduler.start({
     address: tcpAddress(host, port, security === undefined ? 'tcp' : 'tls'),
     dashboardAddress,
     dashboardFallback,
     ...(allowRunOnScheduler === true ? { allowRunOnScheduler } : {}),
     ...(stateDir === undefined ? {} : { stateDir }),
+    ...(clientGrace === undefined ? {} : { clientGrace }),
     ...(security === undefined ? {} : { security }),
   });
   closeOnSignals({ program: 'dscheduler', close: () => scheduler.close() });

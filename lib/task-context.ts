@@ -44,7 +44,7 @@ export interface ClientPort {
    * A client for a worker's tasks, returned at once and connecting in the
    * background (submits wait in its outbox). Never the process's default client.
    */
-  workerClient(schedulerAddress: string, name: string): RegisteredClient;
+  workerClient(schedulerAddress: string, name: string, worker?: string): RegisteredClient;
   /** The newest connected client of this process, if any. */
   defaultClient(): RegisteredClient | undefined;
 }

@@ -3,6 +3,7 @@ import { DEFAULT_SCHEDULER_PORT, parseHost, parsePort } from './address.js';
 import { parseFlags, stringFlag, booleanFlag, listFlag, type FlagSpecs } from './parse-flags.js';
 import { TLS_FLAG_SPECS, TLS_HELP, TLS_USAGE, tlsSecurity } from './tls-flags.js';
 import { UsageError } from './usage-error.js';
+import { parseDuration } from '../units.js';
 import type { Security } from '../comm/security.js';
 
 export interface SchedulerCliOptions {
@@ -18,6 +19,8 @@ export interface SchedulerCliOptions {
   allowRunOnScheduler?: boolean;
   /** Keep coordination primitives and datasets here (LMDB), restored on start. */
   stateDir?: string;
+  /** --client-grace: at most this long (ms) a client whose connection dropped is waited for. */
+  clientGrace?: number;
   /** From --tls-*: the scheduler then listens on tls://. */
   security?: Security;
 }
@@ -26,7 +29,7 @@ export type SchedulerCommand = { kind: 'help'; text: string } | { kind: 'run'; o
 
 export const DEFAULT_DASHBOARD_ADDRESS = ':8787';
 
-export const SCHEDULER_USAGE = `usage: dscheduler [--host HOST] [--port PORT] [--dashboard-address ADDRESS | --no-dashboard] [--preload MODULE] [--allow-run-on-scheduler] [--state-dir DIR] ${TLS_USAGE}`;
+export const SCHEDULER_USAGE = `usage: dscheduler [--host HOST] [--port PORT] [--dashboard-address ADDRESS | --no-dashboard] [--preload MODULE] [--allow-run-on-scheduler] [--state-dir DIR] [--client-grace DURATION] ${TLS_USAGE}`;
 
 export const SCHEDULER_HELP = `${SCHEDULER_USAGE}
 
@@ -48,6 +51,9 @@ Options:
   --state-dir DIR              keep Lock/Semaphore leases, Queues, Variables, Events and published
                                datasets in DIR (an LMDB store) and restore them on start, so they
                                survive a restart (default: in memory only)
+  --client-grace DURATION      keep the futures, leases and subscriptions of a client whose connection
+                               dropped at most this long for it to reconnect (default: as long as the
+                               client says it will try, its reconnectTimeout; 0: release at once)
 ${TLS_HELP}
   -h, --help                   show this help and exit
   -V, --version                print the version and exit
@@ -61,6 +67,7 @@ const specs: FlagSpecs = {
   'dashboard-address': { type: 'string' },
   'allow-run-on-scheduler': { type: 'boolean' },
   'state-dir': { type: 'string' },
+  'client-grace': { type: 'string' },
   'no-dashboard': { type: 'boolean' },
   preload: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
@@ -83,6 +90,16 @@ export function parseSchedulerArgs(argv: readonly string[]): SchedulerCommand {
   if (dashboardAddress !== undefined && !/^[^\s]*:\d+$/.test(dashboardAddress)) {
     throw new UsageError(`invalid --dashboard-address ${JSON.stringify(dashboardAddress)}: expected [HOST]:PORT, e.g. :8787`);
   }
+  const clientGraceText = stringFlag(flags, 'client-grace');
+  let clientGrace: number | undefined;
+  if (clientGraceText !== undefined) {
+    try {
+      clientGrace = parseDuration(clientGraceText);
+    } catch {
+      throw new UsageError(`invalid --client-grace ${JSON.stringify(clientGraceText)}: expected a duration like 30s or 500ms`);
+    }
+    if (!(clientGrace >= 0)) throw new UsageError(`invalid --client-grace ${JSON.stringify(clientGraceText)}: must not be negative`);
+  }
   const security = tlsSecurity(flags);
   return {
     kind: 'run',
@@ -95,6 +112,7 @@ export function parseSchedulerArgs(argv: readonly string[]): SchedulerCommand {
       preload: listFlag(flags, 'preload'),
       ...(booleanFlag(flags, 'allow-run-on-scheduler') ? { allowRunOnScheduler: true } : {}),
       ...(stateDir === undefined ? {} : { stateDir }),
+      ...(clientGrace === undefined ? {} : { clientGrace }),
     },
   };
 }

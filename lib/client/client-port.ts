@@ -26,7 +26,7 @@ export interface ClientPortOptions {
 
 export function installClientPort(options: ClientPortOptions = {}): void {
   registerClientPort({
-    workerClient: (schedulerAddress, name) => Client.connectInBackground(schedulerAddress, { name }),
+    workerClient: (schedulerAddress, name, worker) => Client.connectInBackground(schedulerAddress, { name }, worker),
     defaultClient: () => defaultClient<Client>(),
   });
   installActorProxy();

@@ -143,9 +143,11 @@ export class Client implements AsyncDisposable {
    * Submits queue until connected; a failed connection closes it with the
    * error. Never the default client.
    */
-  static connectInBackground(address: string, options: ClientConnectOptions = {}): Client {
+  static connectInBackground(address: string, options: ClientConnectOptions = {}, worker?: string): Client {
     const id = options.id ?? `Client-worker-${randomUUID()}`;
-    const session = ClientSession.start(address, { id, name: options.name ?? id, timeout: connectTimeout(options.timeout) });
+    const session = ClientSession.start(address, {
+      id, name: options.name ?? id, timeout: connectTimeout(options.timeout), ...(worker === undefined ? {} : { worker }),
+    });
     const client = new Client({ session, cluster: undefined, closing: undefined }, {});
     session.client = client;
     return client;

@@ -47,6 +47,8 @@ export interface OpenOptions {
   reconnectTimeout?: number;
   /** TLS credentials for every connection of this client (scheduler and workers). */
   security?: Security;
+  /** The worker this client lives in (a task's getClient()): the scheduler stops waiting for it when that worker is gone. */
+  worker?: string;
 }
 
 const DEFAULT_RECONNECT_TIMEOUT_MS = 60_000;
@@ -65,6 +67,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   private scheduler: Peer | undefined;
   private readonly outbox: Outbox;
   private name = '';
+  private worker: string | undefined;
   private reconnectTimeout = DEFAULT_RECONNECT_TIMEOUT_MS;
   /** Settles once the scheduler is back (or rejects when it stays away past reconnectTimeout). */
   private reconnecting: Promise<void> | undefined;
@@ -145,6 +148,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
 
   private async connect(address: string, options: OpenOptions): Promise<void> {
     this.name = options.name;
+    this.worker = options.worker;
     this.reconnectTimeout = options.reconnectTimeout ?? DEFAULT_RECONNECT_TIMEOUT_MS;
     const started = performance.now();
     try {
@@ -153,7 +157,10 @@ export class ClientSession implements FutureOwner, SchedulerReports {
       this.schedulerAddress = address;
       const left = Math.max(1, options.timeout - (performance.now() - started));
       try {
-        const reply = await peer.call<{ address?: unknown; id?: unknown; dashboard?: unknown }>({ op: 'register-client', client: options.id, name: options.name }, { timeout: left });
+        const reply = await peer.call<{ address?: unknown; id?: unknown; dashboard?: unknown }>(
+          { op: 'register-client', client: options.id, name: options.name, ...this.graceTerms(address) },
+          { timeout: left },
+        );
         if (typeof reply?.id === 'string') this.schedulerId = reply.id;
         if (typeof reply?.dashboard === 'string') this.dashboard = reply.dashboard;
         // Connected in-process to a scheduler that also listens on TCP: report the address others can use.
@@ -258,6 +265,16 @@ export class ClientSession implements FutureOwner, SchedulerReports {
     return this.call<T>(msg, left === undefined ? undefined : { timeout: left });
   }
 
+  /**
+   * What the scheduler needs to wait for this client after a connection blip
+   * (actors/scheduler/client-grace.ts): how long it will try to come back
+   * (0 in-process, where it does not), and the worker it lives in, if any.
+   */
+  private graceTerms(address: string): { reconnectTimeout: number; worker?: string } {
+    const reconnectTimeout = address.startsWith('inproc://') ? 0 : this.reconnectTimeout;
+    return this.worker === undefined ? { reconnectTimeout } : { reconnectTimeout, worker: this.worker };
+  }
+
   /** True when a lost scheduler is worth waiting for: not closing, not shut down, not in this process. */
   private canReconnect(): boolean {
     return this.reconnectTimeout > 0 && !this.shuttingDown && this.closing === undefined && this.closedError === undefined &&
@@ -284,7 +301,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
         const reply = await peer.call<{ id?: unknown }>(
           {
             op: 'register-client', client: this.id, name: this.name, reconnect: true, scheduler: this.schedulerId ?? null,
-            away: { retries, awayMs: Date.now() - lostAt },
+            away: { retries, awayMs: Date.now() - lostAt }, ...this.graceTerms(address),
           },
           { timeout: Math.min(left, 10_000) },
         );

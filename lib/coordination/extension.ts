@@ -28,6 +28,12 @@ export interface SchedulerExtension {
   close?(): void;
 }
 
+/** What a scheduler extension learns of a client whose connection dropped but which may come back (a grace period). */
+export interface DisconnectAware {
+  /** Its parked requests are dropped (it asks again once back); what it holds stays. */
+  peerDisconnected(holderId: string): void;
+}
+
 export interface CoordinationHost {
   now(): number;
   /**
@@ -128,7 +134,7 @@ class ParkedCalls<R> {
   }
 }
 
-export interface CoordinationExtension extends SchedulerExtension {
+export interface CoordinationExtension extends SchedulerExtension, DisconnectAware {
   peerClosed(holderId: string): void;
   close(): void;
   /** Parked requests per primitive kind (diagnostics and tests). */
@@ -433,6 +439,14 @@ export function createCoordinationExtension(
       touchAll();
       semaphoreCalls.deliver(semaphores.holderGone(holderId));
       ensureLeaseTimer();
+      eventCalls.deliver(events.holderGone(holderId));
+      variableCalls.deliver(variables.holderGone(holderId));
+      for (const change of queues.holderGone(holderId)) settleQueue(change.name, undefined, change.wakes, change.keys);
+    },
+    peerDisconnected(holderId: string): void {
+      // Its calls in waiting are answered to nobody: it sends them again after reconnecting,
+      // and a grant meanwhile would be a lease nobody knows of. Its leases stay (they expire unless refreshed).
+      semaphoreCalls.deliver(semaphores.holderGone(holderId, { keepLeases: true }));
       eventCalls.deliver(events.holderGone(holderId));
       variableCalls.deliver(variables.holderGone(holderId));
       for (const change of queues.holderGone(holderId)) settleQueue(change.name, undefined, change.wakes, change.keys);

@@ -183,15 +183,18 @@ export class SemaphoreState {
    * The holder (a client) is gone: its leases end and its waiters are
    * answered `false`; others may be granted.
    */
-  holderGone(holder: string): Array<Wake<boolean>> {
+  holderGone(holder: string, options: { keepLeases?: boolean } = {}): Array<Wake<boolean>> {
     const wakes: Array<Wake<boolean>> = [];
     for (const [name, record] of [...this.semaphores]) {
       for (const waiter of record.waiters.removeHolder(holder)) {
         this.waiterNames.delete(waiter.id);
         wakes.push({ waiterId: waiter.id, holder, result: false });
       }
-      for (const [leaseId, lease] of [...record.leases]) {
-        if (lease.holder === holder) this.removeLease(record, leaseId);
+      // A holder that may come back (a connection blip) keeps its leases; they still expire unless refreshed.
+      if (options.keepLeases !== true) {
+        for (const [leaseId, lease] of [...record.leases]) {
+          if (lease.holder === holder) this.removeLease(record, leaseId);
+        }
       }
       wakes.push(...this.grantWaiters(record));
       this.dropIfIdle(name, record);

@@ -32,7 +32,7 @@ export class WorkerTaskHost implements TaskHost {
     /** Delivers the event to the worker's WorkerState. */
     private readonly feed: (event: SlotEvent) => void,
   ) {
-    this.workerClient = new WorkerClient(info.schedulerAddress, `${info.name}-client`);
+    this.workerClient = new WorkerClient(info.schedulerAddress, `${info.name}-client`, info.address);
   }
 
   secede(key: string): void {

@@ -58,7 +58,7 @@ export class ThreadTaskHost implements TaskHost {
     readonly info: WorkerInfo,
     private readonly post: PostToParent = postToParent,
   ) {
-    this.workerClient = new WorkerClient(info.schedulerAddress, `${info.name}-client`);
+    this.workerClient = new WorkerClient(info.schedulerAddress, `${info.name}-client`, info.address);
     // This thread has no inproc listeners of its own: reach the main thread's through the link.
     setInprocDialer(async (address, port, localAddress) => {
       await this.link().dial(address, transfer(port, [port]), localAddress);

@@ -15,13 +15,15 @@ export class WorkerClient {
   constructor(
     private readonly schedulerAddress: string,
     private readonly name: string,
+    /** The worker's address: the scheduler stops waiting for this client (after a blip) once that worker is gone. */
+    private readonly worker?: string,
   ) {}
 
   /** The worker's client (made, and connecting, on the first call). */
   client(): RegisteredClient {
     if (this.closed) throw new DistributedError('the worker is closing: its client is gone');
     if (this.current === undefined || this.current.status === 'closed') {
-      this.current = clientPort().workerClient(this.schedulerAddress, this.name);
+      this.current = clientPort().workerClient(this.schedulerAddress, this.name, this.worker);
     }
     return this.current;
   }

@@ -1,0 +1,154 @@
+/**
+ * A client whose connection only blipped (the scheduler lived on) finds its
+ * futures, scattered data and leases where it left them: the scheduler waits
+ * for it for its grace period (actors/scheduler/client-grace.ts). Past the
+ * grace it is released as a closed client is. Real processes: dscheduler and
+ * dworker; the client reaches the scheduler through a TCP relay in this
+ * process whose connections the test cuts.
+ */
+import t from 'tap';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Lock } from '../dist/index.js';
+import { CliProcess, unusedPort } from './fixtures/cli-process.js';
+
+const env = { ...process.env, DISTRIBUTED_LOG_LEVEL: 'warn' };
+
+async function startScheduler(port: number, extra: string[] = []): Promise<CliProcess> {
+  const proc = new CliProcess('dscheduler', ['--port', String(port), '--no-dashboard', ...extra], env);
+  await proc.waitForStdout(/^Start scheduler at (tcp:\/\/\S+)$/m);
+  return proc;
+}
+
+/** Relays TCP to the scheduler; `cut()` drops every relayed connection, `refusing` turns new ones away. */
+class Relay {
+  private readonly sockets = new Set<Socket>();
+  private readonly server: Server;
+  refusing = false;
+  port = 0;
+
+  private constructor(private readonly target: number) {
+    this.server = createServer((inbound) => this.relay(inbound));
+  }
+
+  static async start(target: number): Promise<Relay> {
+    const relay = new Relay(target);
+    await new Promise<void>((resolve) => relay.server.listen(0, '127.0.0.1', resolve));
+    relay.port = (relay.server.address() as { port: number }).port;
+    return relay;
+  }
+
+  private relay(inbound: Socket): void {
+    if (this.refusing) {
+      inbound.destroy();
+      return;
+    }
+    const outbound = connect(this.target, '127.0.0.1');
+    for (const s of [inbound, outbound]) {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+      s.on('error', () => undefined);
+    }
+    inbound.pipe(outbound).pipe(inbound);
+    inbound.on('close', () => outbound.destroy());
+    outbound.on('close', () => inbound.destroy());
+  }
+
+  cut(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+
+  close(): Promise<void> {
+    this.cut();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+async function eventually<T>(probe: () => Promise<T | undefined>, ms = 20_000): Promise<T | undefined> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined || Date.now() > deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const actions = async (client: Client): Promise<string[]> =>
+  (await client.getEvents('recovery')).map(([, msg]) => `${(msg as { action: string }).action} ${(msg as { client?: string }).client ?? ''}`);
+
+t.test('a connection blip: futures, scattered data and a Lock lease are still there, nothing recomputed', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dts-blip-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const port = await unusedPort();
+  const address = `tcp://127.0.0.1:${port}`;
+  const scheduler = await startScheduler(port);
+  t.teardown(() => scheduler.stop('SIGKILL'));
+  const workers = new CliProcess('dworker', [address, '--nthreads', '2'], env);
+  t.teardown(() => workers.stop('SIGKILL'));
+  await workers.waitForStdout(/^Start worker at/m);
+  const relay = await Relay.start(port);
+  t.teardown(() => relay.close());
+
+  const client = await Client.connect(`tcp://127.0.0.1:${relay.port}`, { reconnectTimeout: '30s' });
+  t.teardown(() => client.close());
+  const observer = await Client.connect(address, { reconnectTimeout: 0 });
+  t.teardown(() => observer.close());
+  await client.waitForWorkers(1);
+  const runs = join(dir, 'runs.txt');
+  const [scattered] = await client.scatter([{ only: 'here' }]);
+  const x = client.submit(async (path: string) => {
+    const fs = await import('node:fs/promises');
+    await fs.appendFile(path, 'x;');
+    return 42;
+  }, runs);
+  t.equal(await x.result(), 42);
+  const lock = new Lock('blip', { client });
+  t.equal(await lock.acquire(), true);
+
+  relay.cut();
+  // The scheduler noticed and is waiting for the client (the observer reads it on the recovery topic).
+  const waitingFor = await eventually(async () => ((await actions(observer)).includes(`client-grace-started ${client.id}`) ? true : undefined));
+  t.ok(waitingFor, 'the scheduler keeps the client for its grace period');
+  t.equal(await new Lock('blip', { client: observer }).acquire({ timeout: 100 }), false, 'meanwhile its lease holds');
+
+  t.equal(await x.result(), 42);
+  t.same(await scattered!.result(), { only: 'here' }, 'the scattered value (which has no recipe) is still there');
+  t.same(await client.gather([x, scattered!]), [42, { only: 'here' }]);
+  t.equal(readFileSync(runs, 'utf8'), 'x;', 'x ran once: nothing was recomputed');
+  t.ok((await actions(observer)).includes(`client-reconnected ${client.id}`), 'its return is on the recovery topic');
+  t.equal(await lock.release(), true, 'the lease is still the client\'s to release');
+  t.equal(await new Lock('blip', { client: observer }).acquire({ timeout: '5s' }), true, 'and then free for others');
+  t.equal(await client.submit((a: number) => a + 1, 1).result(), 2, 'the client goes on submitting');
+});
+
+t.test('past its grace period a client that did not come back is released', async (t) => {
+  const port = await unusedPort();
+  const address = `tcp://127.0.0.1:${port}`;
+  const scheduler = await startScheduler(port, ['--client-grace', '200ms']);
+  t.teardown(() => scheduler.stop('SIGKILL'));
+  const workers = new CliProcess('dworker', [address, '--nthreads', '1'], env);
+  t.teardown(() => workers.stop('SIGKILL'));
+  await workers.waitForStdout(/^Start worker at/m);
+  const relay = await Relay.start(port);
+  t.teardown(() => relay.close());
+
+  const client = await Client.connect(`tcp://127.0.0.1:${relay.port}`, { reconnectTimeout: '30s' });
+  t.teardown(() => client.close());
+  const observer = await Client.connect(address, { reconnectTimeout: 0 });
+  t.teardown(() => observer.close());
+  await client.waitForWorkers(1);
+  const [scattered] = await client.scatter([7]);
+  const lock = new Lock('expired', { client });
+  t.equal(await lock.acquire(), true);
+
+  relay.refusing = true;
+  relay.cut();
+  const expired = await eventually(async () => ((await actions(observer)).includes(`client-grace-expired ${client.id}`) ? true : undefined));
+  t.ok(expired, 'the grace period (--client-grace 200ms) ran out while the client could not get through');
+  t.same((await observer.whoHas([scattered!.key]))[scattered!.key] ?? [], [], 'its data was released');
+  t.equal(await new Lock('expired', { client: observer }).acquire({ timeout: '5s' }), true, 'and its lease');
+  relay.refusing = false;
+  await t.rejects(scattered!.result(), { name: 'LostDataError' }, 'back too late, the client learns its scattered value is gone');
+});
