@@ -888,6 +888,7 @@ export class Scheduler extends MailboxActor {
     const address = requireString(msg.address, 'address', 'register-worker');
     // A worker coming back after a scheduler loss reports what it holds; checked before anything changes.
     const held = parseHeldReport(msg as unknown as OpDict, 'register-worker');
+    const keptPlugins = optionalStrings(msg.plugins, 'plugins', 'register-worker');
     const out = this.state.addWorker(
       {
         address,
@@ -907,7 +908,7 @@ export class Scheduler extends MailboxActor {
     this.heartbeats.seen(address);
     // Before any compute-task on the same connection: a task may import an uploaded module.
     for (const [filename, data] of this.uploads) from.send({ op: 'upload_file', filename, data });
-    this.workerPlugins.workerJoined(from);
+    this.workerPlugins.workerJoined(from, address, keptPlugins);
     this.sendOut(out);
     this.plugins.addWorker(address);
     this.logEvent([WORKERS_TOPIC, ALL_TOPIC], { action: 'add-worker', worker: address });
@@ -984,6 +985,7 @@ export class Scheduler extends MailboxActor {
     this.workerMetrics.delete(address);
     const known = this.state.workers.has(address);
     this.sendOut(this.state.removeWorker(address, { expected }, stimulusId));
+    this.workerPlugins.workerLeft(address);
     if (known) {
       this.clientGrace.workerGone(address);
       this.plugins.removeWorker(address);

@@ -357,7 +357,7 @@ export class Worker extends MailboxActor {
       ...(this.memoryLimit === undefined ? {} : { memoryLimit: this.memoryLimit }),
       ...(this.options.nanny === undefined ? {} : { nanny: this.options.nanny }),
       ...(held === undefined ? {} : { keys: held.keys, nbytes: held.nbytes, types: held.types }),
-      ...(away === undefined ? {} : { away }),
+      ...(away === undefined ? {} : { away, plugins: this.plugins.names() }),
     };
     let reply: (Partial<RegisterWorkerReply> & { status?: unknown; message?: unknown }) | undefined;
     try {

@@ -141,3 +141,35 @@ t.test('the dashboard says what a restart brought back: restored state, workers 
     t.equal(await page.$eval('#live', (el) => el.textContent), 'live', 'and it is live again, without a reload');
   }
 });
+
+/** Counts its setups in the worker's process (read back with client.run). */
+class SetupCounter {
+  setup(): void {
+    const g = globalThis as { setupCounter?: number };
+    g.setupCounter = (g.setupCounter ?? 0) + 1;
+  }
+}
+
+t.test('a worker plugin registered before a scheduler restart reaches workers that join after it, and is not set up twice', async (t) => {
+  const port = await unusedPort();
+  const address = `tcp://127.0.0.1:${port}`;
+  let scheduler = await startScheduler(port, ['--no-dashboard']);
+  t.teardown(() => scheduler.stop('SIGKILL'));
+  const first = new CliProcess('dworker', [address, '--nthreads', '1', '--death-timeout', '30s'], env);
+  t.teardown(() => first.stop('SIGKILL'));
+  await first.waitForStdout(/^Start worker at/m);
+  const client = await Client.connect(address, { reconnectTimeout: '30s' });
+  t.teardown(() => client.close());
+  await client.registerWorkerPlugin(SetupCounter);
+  const counts = (): Promise<Record<string, unknown>> => client.run(() => (globalThis as { setupCounter?: number }).setupCounter ?? 0);
+  t.same(Object.values(await counts()), [1]);
+
+  await scheduler.stop('SIGKILL');
+  scheduler = await startScheduler(port, ['--no-dashboard']);
+  await client.waitForWorkers(1, { timeout: '20s' });
+  const second = new CliProcess('dworker', [address, '--nthreads', '1'], env);
+  t.teardown(() => second.stop('SIGKILL'));
+  await second.waitForStdout(/^Start worker at/m);
+  await client.waitForWorkers(2, { timeout: '20s' });
+  t.same(Object.values(await counts()), [1, 1], 'the worker that joined after the restart runs the plugin; the one that kept it set it up once');
+});

@@ -492,11 +492,16 @@ export class Client implements AsyncDisposable {
    * Rejects with a worker's setup error. See docs/dashboard.md.
    */
   async registerWorkerPlugin(plugin: TaskFunction, ...argsAndOptions: unknown[]): Promise<PluginReply> {
-    return checkPluginReply(await this.#core.session.call<PluginReply>(registerPluginMessage(plugin, argsAndOptions)));
+    const msg = registerPluginMessage(plugin, argsAndOptions);
+    const reply = checkPluginReply(await this.#core.session.call<PluginReply>(msg));
+    // Kept to be registered again with a scheduler that restarts (lib/client/registrations.ts).
+    this.#core.session.registrations.pluginRegistered(msg);
+    return reply;
   }
 
   async unregisterWorkerPlugin(name: string): Promise<void> {
     await this.#core.session.call({ op: 'unregister-worker-plugin', name });
+    this.#core.session.registrations.pluginUnregistered(name);
   }
 
   /** `{ key: [workerAddress] }` for the given futures (default: every key the scheduler has). */

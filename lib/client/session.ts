@@ -33,6 +33,7 @@ import type { RegisteredClient as Client } from '../task-context.js';
 import { adoptClientSecurity } from '../comm/program-security.js';
 import type { Security } from '../comm/security.js';
 import { TopicHandlers } from './topics.js';
+import { SchedulerRegistrations } from './registrations.js';
 
 /** Back-off between connection attempts while Client.connect's timeout lasts. */
 const FIRST_CONNECT_RETRY_MS = 50;
@@ -100,6 +101,8 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   shuttingDown = false;
   /** Handlers of subscribed event topics. */
   readonly topics: TopicHandlers;
+  /** Worker plugins this client registered, for a scheduler that restarts. */
+  readonly registrations = new SchedulerRegistrations();
   /** The scheduler's dashboard (`http://host:port`), when it serves one. */
   dashboard: string | undefined;
 
@@ -295,6 +298,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
     const address = this.schedulerAddress;
     const lostAt = Date.now();
     let retries = 0;
+    const previousScheduler = this.schedulerId;
     const attempt = async (left: number): Promise<Peer> => {
       const peer = await this.mailbox.connect(address, { timeout: Math.min(left, 10_000) });
       try {
@@ -312,6 +316,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
       }
       // A restarted scheduler knows none of this client's subscriptions: before anything else, so no event is missed.
       for (const topic of this.topics.names()) peer.send({ op: 'subscribe-topic', topic, client: this.id });
+      if (this.schedulerId !== previousScheduler) for (const msg of this.registrations.restoreMessages()) peer.send(msg);
       return peer;
     };
     const reconnecting = (async () => {

@@ -197,6 +197,8 @@ export interface RegisterWorkerMsg {
   types?: Record<string, string>;
   /** After a scheduler loss: failed attempts before this one and ms without a scheduler (for the recovery report). */
   away?: { retries: number; awayMs: number };
+  /** After a scheduler loss: the worker plugins it runs (a client restoring them does not set them up here again). */
+  plugins?: string[];
 }
 /** Values a worker holds that the scheduler has not heard of (a task the previous scheduler started finished). */
 export interface HeldKeysMsg { op: 'held-keys'; keys: string[]; nbytes: Record<string, number>; types: Record<string, string> }

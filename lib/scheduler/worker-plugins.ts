@@ -5,6 +5,11 @@
  * connected worker and answers with each worker's outcome; a worker that
  * registers later gets every plugin before any task (workerJoined). The same
  * name again replaces the plugin everywhere (workers tear the old one down).
+ *
+ * After a scheduler restart the registry is empty: clients send their plugins
+ * again with `restore: true`, and workers re-registering say which plugins
+ * they run (`plugins`). A restored plugin goes only to workers without it, so
+ * a worker that kept its plugin through the restart does not set it up twice.
  */
 import type { Peer } from '../comm/mailbox.js';
 import type { ExtensionHandler, SchedulerExtension } from '../coordination/extension.js';
@@ -26,18 +31,21 @@ interface Registered {
 const PLUGIN_CALL_TIMEOUT = '60s';
 
 export interface WorkerPluginsExtension extends SchedulerExtension {
-  /** Sends every registered plugin to a worker that just registered (in order, before its tasks). */
-  workerJoined(peer: Peer): void;
+  /** Sends every registered plugin a worker that just registered does not run yet (in order, before its tasks). */
+  workerJoined(peer: Peer, address: string, running?: readonly string[]): void;
+  workerLeft(address: string): void;
   names(): string[];
 }
 
 export function createWorkerPluginsExtension(host: WorkerPluginsHost): WorkerPluginsExtension {
   const registry = new Map<string, Registered>();
+  /** Plugins each worker said it runs when it registered (after a scheduler restart). */
+  const running = new Map<string, Set<string>>();
 
-  async function broadcast(msg: OpDict): Promise<Record<string, PluginOutcome>> {
+  async function broadcast(msg: OpDict, skip?: (address: string) => boolean): Promise<Record<string, PluginOutcome>> {
     const outcomes: Record<string, PluginOutcome> = {};
     await Promise.all(
-      [...host.workers()].map(async ([address, peer]) => {
+      [...host.workers()].filter(([address]) => skip?.(address) !== true).map(async ([address, peer]) => {
         try {
           outcomes[address] = await peer.call<PluginOutcome>(msg, { timeout: PLUGIN_CALL_TIMEOUT });
         } catch (error) {
@@ -56,7 +64,10 @@ export function createWorkerPluginsExtension(host: WorkerPluginsHost): WorkerPlu
       if (!(msg.args instanceof Uint8Array)) throw new TypeError("register-worker-plugin: 'args' must be bytes");
       const entry: Registered = { fn: msg.fn as FunctionRef, args: msg.args };
       registry.set(name, entry);
-      return broadcast({ op: 'plugin-add', name, fn: entry.fn, args: entry.args }).then((outcomes) => {
+      // A client restoring its plugin after a restart: workers that kept it are not asked again.
+      const skip = msg.restore === true ? (address: string) => running.get(address)?.has(name) === true : undefined;
+      if (msg.restore !== true) for (const names of running.values()) names.delete(name);
+      return broadcast({ op: 'plugin-add', name, fn: entry.fn, args: entry.args }, skip).then((outcomes) => {
         // The client gets the setup error; a plugin that failed is not handed to new workers either.
         if (Object.values(outcomes).some((o) => o.status !== 'OK') && registry.get(name) === entry) registry.delete(name);
         return outcomes;
@@ -65,6 +76,7 @@ export function createWorkerPluginsExtension(host: WorkerPluginsHost): WorkerPlu
     async 'unregister-worker-plugin'(msg) {
       const name = String(msg.name);
       if (!registry.delete(name)) throw new TypeError(`unregister-worker-plugin: no worker plugin named ${JSON.stringify(name)}`);
+      for (const names of running.values()) names.delete(name);
       await broadcast({ op: 'plugin-remove', name });
       return { status: 'OK' };
     },
@@ -72,8 +84,14 @@ export function createWorkerPluginsExtension(host: WorkerPluginsHost): WorkerPlu
 
   return {
     handlers,
-    workerJoined(peer: Peer): void {
-      for (const [name, { fn, args }] of registry) peer.send({ op: 'plugin-add', name, fn, args });
+    workerJoined(peer: Peer, address: string, kept: readonly string[] = []): void {
+      const has = new Set(kept);
+      if (has.size > 0) running.set(address, has);
+      else running.delete(address);
+      for (const [name, { fn, args }] of registry) if (!has.has(name)) peer.send({ op: 'plugin-add', name, fn, args });
+    },
+    workerLeft(address: string): void {
+      running.delete(address);
     },
     names: () => [...registry.keys()],
   };
