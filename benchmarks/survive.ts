@@ -97,6 +97,28 @@ async function queueOpsPerSecond(stateDir: string | undefined, n: number): Promi
   }
 }
 
+/** `clients` clients doing put+get at once, each on its own Queue: writes of one event-loop turn share an LMDB commit. */
+async function concurrentQueueOpsPerSecond(stateDir: string | undefined, clients: number, n: number): Promise<number> {
+  const c = await cluster(stateDir);
+  const others = await Promise.all(Array.from({ length: clients }, () => Client.connect(c.scheduler.address)));
+  try {
+    const queues = others.map((client, k) => new Queue<number>(`bench-${k}-${Math.random()}`, { client }));
+    const loop = async (queue: Queue<number>, count: number): Promise<void> => {
+      for (let i = 0; i < count; i++) {
+        await queue.put(i);
+        await queue.get();
+      }
+    };
+    await Promise.all(queues.map((queue) => loop(queue, 10)));
+    const t0 = performance.now();
+    await Promise.all(queues.map((queue) => loop(queue, n)));
+    return (2 * n * clients) / ((performance.now() - t0) / 1000);
+  } finally {
+    await Promise.all(others.map((client) => client.close()));
+    await c.close();
+  }
+}
+
 async function taskRate(stateDir: string | undefined, n: number): Promise<number> {
   const c = await cluster(stateDir);
   try {
@@ -117,6 +139,8 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
     const fresh = await freshClusterSeconds();
     const queueDurable = await queueOpsPerSecond(join(dir, 'queue'), queueOps);
     const queueMemory = await queueOpsPerSecond(undefined, queueOps);
+    const concurrentDurable = await concurrentQueueOpsPerSecond(join(dir, 'queues'), 8, queueOps / 4);
+    const concurrentMemory = await concurrentQueueOpsPerSecond(undefined, 8, queueOps / 4);
     // Alternated and the median kept: on a shared machine one run of each is mostly noise.
     const durableRates: number[] = [];
     const memoryRates: number[] = [];
@@ -133,6 +157,10 @@ export async function run(opts: { quick: boolean }): Promise<BenchRow[]> {
       },
       {
         group, workload: 'Queue put+get with --state-dir', ours: queueDurable, baseline: queueMemory,
+        baselineName: 'without --state-dir', unit: 'ops/s', higherIsBetter: true,
+      },
+      {
+        group, workload: 'Queue put+get from 8 clients at once with --state-dir', ours: concurrentDurable, baseline: concurrentMemory,
         baselineName: 'without --state-dir', unit: 'ops/s', higherIsBetter: true,
       },
       {
