@@ -113,11 +113,16 @@ t.test('a connection blip: futures, scattered data and a Lock lease are still th
   t.ok(waitingFor, 'the scheduler keeps the client for its grace period');
   t.equal(await new Lock('blip', { client: observer }).acquire({ timeout: 100 }), false, 'meanwhile its lease holds');
 
+  const heldBefore = (await observer.whoHas([x, scattered!]));
+  // A call of the client's own waits for its reconnection (through the relay, which lets it through again).
+  const held = await client.whoHas([x, scattered!]);
+  t.ok((await actions(observer)).includes(`client-reconnected ${client.id}`), 'its return is on the recovery topic');
+  t.same(held, heldBefore, 'x and the scattered value (which has no recipe) are where they were');
+  t.ok((held[scattered!.key] ?? []).length > 0, 'the scattered value is still held');
   t.equal(await x.result(), 42);
-  t.same(await scattered!.result(), { only: 'here' }, 'the scattered value (which has no recipe) is still there');
+  t.same(await scattered!.result(), { only: 'here' });
   t.same(await client.gather([x, scattered!]), [42, { only: 'here' }]);
   t.equal(readFileSync(runs, 'utf8'), 'x;', 'x ran once: nothing was recomputed');
-  t.ok((await actions(observer)).includes(`client-reconnected ${client.id}`), 'its return is on the recovery topic');
   t.equal(await lock.release(), true, 'the lease is still the client\'s to release');
   t.equal(await new Lock('blip', { client: observer }).acquire({ timeout: '5s' }), true, 'and then free for others');
   t.equal(await client.submit((a: number) => a + 1, 1).result(), 2, 'the client goes on submitting');

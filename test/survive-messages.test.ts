@@ -46,6 +46,8 @@ t.test('a worker paused while the scheduler is away is known as paused by the re
     client.scatter([1], { timeout: 20 }).then(() => undefined, (error: Error) => (/did not come back/.test(error.message) ? true : undefined)),
   );
   t.ok(noticed, 'the scheduler is gone');
+  // Let the workers' close events (same event loop, same kill) be handled too before pausing.
+  await new Promise((resolve) => setTimeout(resolve, 300));
   paused.pause();
   t.equal(paused.status, 'paused');
 
