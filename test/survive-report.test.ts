@@ -6,7 +6,7 @@
  * Real processes, a real SIGKILL, the same port again.
  */
 import t from 'tap';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import puppeteer from 'puppeteer-core';
@@ -150,7 +150,7 @@ class SetupCounter {
   }
 }
 
-t.test('a worker plugin registered before a scheduler restart reaches workers that join after it, and is not set up twice', async (t) => {
+t.test('a worker plugin and an uploaded file from before a scheduler restart reach workers that join after it; the plugin is not set up twice', async (t) => {
   const port = await unusedPort();
   const address = `tcp://127.0.0.1:${port}`;
   let scheduler = await startScheduler(port, ['--no-dashboard']);
@@ -161,6 +161,11 @@ t.test('a worker plugin registered before a scheduler restart reaches workers th
   const client = await Client.connect(address, { reconnectTimeout: '30s' });
   t.teardown(() => client.close());
   await client.registerWorkerPlugin(SetupCounter);
+  const folder = mkdtempSync(join(tmpdir(), 'dts-upload-'));
+  t.teardown(() => rmSync(folder, { recursive: true, force: true }));
+  const modulePath = join(folder, 'survive-upload.mjs');
+  writeFileSync(modulePath, 'export const answer = 42;\n');
+  await client.uploadFile(modulePath);
   const counts = (): Promise<Record<string, unknown>> => client.run(() => (globalThis as { setupCounter?: number }).setupCounter ?? 0);
   t.same(Object.values(await counts()), [1]);
 
@@ -172,4 +177,6 @@ t.test('a worker plugin registered before a scheduler restart reaches workers th
   await second.waitForStdout(/^Start worker at/m);
   await client.waitForWorkers(2, { timeout: '20s' });
   t.same(Object.values(await counts()), [1, 1], 'the worker that joined after the restart runs the plugin; the one that kept it set it up once');
+  const answers = await client.run(async () => (await (await import('distributed-ts')).importUploaded<{ answer: number }>('survive-upload.mjs')).answer);
+  t.same(Object.values(answers), [42, 42], 'and both have the uploaded module');
 });

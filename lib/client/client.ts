@@ -598,7 +598,10 @@ export class Client implements AsyncDisposable {
    */
   async uploadFile(path: string): Promise<void> {
     const bytes = await readFile(path);
-    await this.#core.session.call({ op: 'upload_file', filename: basename(path), data: bytes }, { timeout: '60s' });
+    const msg = { op: 'upload_file', filename: basename(path), data: bytes };
+    await this.#core.session.call(msg, { timeout: '60s' });
+    // Kept to be uploaded again to a scheduler that restarts (lib/client/registrations.ts).
+    this.#core.session.registrations.fileUploaded(msg);
   }
 
   /** Copies the futures' data to `n` workers (default: every worker, or every one of `workers`). */
