@@ -167,12 +167,20 @@ t.test('Scheduler.start: a bad or taken address fails; with dashboardFallback a 
 });
 
 t.test('dscheduler serves the dashboard by default at :8787, or a free port with a warning', async (t) => {
-  // Hold 8787 (unless someone else already does): either way dscheduler must move.
-  const blocker = createServer();
-  await new Promise<void>((resolve) => {
-    blocker.once('error', () => resolve());
-    blocker.listen(8787, '127.0.0.1', () => resolve());
-  });
+  // Hold 8787 ourselves: another test's scheduler holding it now may let it go at any moment
+  // (and then dscheduler would get it), so wait for it to be free and take it.
+  let blocker = createServer();
+  const deadline = Date.now() + 30_000;
+  let holding = false;
+  while (!holding && Date.now() < deadline) {
+    blocker = createServer();
+    holding = await new Promise<boolean>((resolve) => {
+      blocker.once('error', () => resolve(false));
+      blocker.listen(8787, '127.0.0.1', () => resolve(true));
+    });
+    if (!holding) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  t.ok(holding, 'this test holds port 8787');
   t.teardown(() => blocker.close());
   const scheduler = new CliProcess('dscheduler', ['--port', '0']);
   t.teardown(() => scheduler.stop('SIGKILL'));
