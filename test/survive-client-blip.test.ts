@@ -157,3 +157,70 @@ t.test('past its grace period a client that did not come back is released', asyn
   relay.refusing = false;
   await t.rejects(scattered!.result(), { name: 'LostDataError' }, 'back too late, the client learns its scattered value is gone');
 });
+
+t.test('the grace bookkeeping: announced time and cap, a client back in time, close, its worker gone, a stale expiry', async (t) => {
+  const { createClientGrace } = await import('../dist/actors/scheduler/client-grace.js');
+  const { childLogger } = await import('../dist/lib/logging.js');
+  const forgotten: string[] = [];
+  const disconnected: string[] = [];
+  const posted: Array<{ op: string; client?: unknown; token?: unknown }> = [];
+  const events: string[] = [];
+  const workers = new Set(['tcp://w:1']);
+  const grace = createClientGrace({
+    log: childLogger('test'),
+    post: (msg) => void posted.push(msg),
+    forgetClient: (client) => void forgotten.push(client),
+    disconnected: (client) => void disconnected.push(client),
+    keysOf: () => 2,
+    workerKnown: (address) => workers.has(address),
+    logEvent: (_topic, msg) => void events.push(msg.action),
+  }, { capMs: 50 });
+  t.teardown(() => grace.close());
+  const expire = (client: string, token: unknown): void => void grace.handlers['client-grace-expired']!({ op: 'client-grace-expired', client, token }, undefined);
+
+  grace.registered('never', { op: 'register-client', reconnectTimeout: 0 });
+  grace.connectionLost('never');
+  t.same(forgotten, ['never'], 'a client that does not reconnect is forgotten at once');
+
+  grace.registered('blip', { op: 'register-client', reconnectTimeout: 60_000 });
+  grace.connectionLost('blip');
+  t.same(disconnected, ['blip'], 'its parked requests are dropped, what it holds is kept');
+  t.same([...grace.waiting], ['blip']);
+  t.equal(grace.registered('blip', { op: 'register-client', reconnectTimeout: 60_000 }), true, 'back in time');
+  t.same([...grace.waiting], []);
+  const expiry = await new Promise<{ op: string; client?: unknown; token?: unknown }>((resolve) => {
+    grace.connectionLost('blip');
+    const wait = setInterval(() => {
+      if (posted.length > 0) {
+        clearInterval(wait);
+        resolve(posted[0]!);
+      }
+    }, 5);
+  });
+  t.match(expiry, { op: 'client-grace-expired', client: 'blip' }, 'the cap (50 ms) bounds the 60 s the client announced');
+  expire('blip', -1);
+  t.same(forgotten, ['never'], 'an expiry of an older grace period does nothing');
+  expire('blip', expiry.token);
+  t.same(forgotten, ['never', 'blip'], 'the current one releases it');
+  t.same(events, ['client-grace-started', 'client-grace-started', 'client-grace-expired']);
+  grace.registered('remote', { op: 'register-client', reconnectTimeout: 60_000 });
+  grace.connectionLost('remote');
+  grace.handlers['client-grace-expired']!({ op: 'client-grace-expired', client: 'remote', token: expiry.token as number + 1 }, {} as never);
+  t.same([...grace.waiting], ['remote'], 'an expiry sent over the network is ignored');
+  grace.closed('remote');
+
+  grace.registered('task', { op: 'register-client', reconnectTimeout: 60_000, worker: 'tcp://w:1' });
+  grace.connectionLost('task');
+  t.same([...grace.waiting], ['task'], 'a client in a living worker is waited for');
+  grace.workerGone('tcp://w:1');
+  t.same(forgotten.at(-1), 'task', 'until its worker goes');
+  workers.delete('tcp://w:1');
+  grace.registered('late', { op: 'register-client', reconnectTimeout: 60_000, worker: 'tcp://w:1' });
+  grace.connectionLost('late');
+  t.same(forgotten.at(-1), 'late', 'a client whose worker is already gone is not waited for');
+
+  grace.registered('closing', { op: 'register-client', reconnectTimeout: 60_000 });
+  grace.connectionLost('closing');
+  grace.closed('closing');
+  t.same([...grace.waiting], [], 'close-client ends the wait');
+});
