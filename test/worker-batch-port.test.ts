@@ -1,6 +1,6 @@
 import t from 'tap';
 import { MessageChannel } from 'node:worker_threads';
-import { BatchPort, serveBatches, transferListOf, TRANSFER_MIN_BYTES } from '../dist/lib/worker/batch-port.js';
+import { BatchPort, compactBatch, serveBatches, transferListOf, TRANSFER_MIN_BYTES } from '../dist/lib/worker/batch-port.js';
 import type { TaskOutcome, TaskToRun } from '../dist/lib/worker/execute.js';
 import { ThreadPool } from '../dist/lib/worker/pool.js';
 import { toFunctionRef } from '../dist/lib/task-function.js';
@@ -109,4 +109,37 @@ t.test('ThreadPool: threads open batch ports; a dying thread fails its batch and
   running.catch(() => undefined);
   await pool.destroy();
   await t.rejects(running, 'destroying the pool rejects a running batch');
+});
+
+t.test('small arguments and dependency values that are views into a larger buffer travel in buffers of their own size', async (t) => {
+  const { port, threadSide } = channel(t);
+  // As the wire decoder leaves them: views into one pooled slab.
+  const slab = new Uint8Array(8192);
+  const args = encodeValue([20, 22]);
+  slab.set(args, 100);
+  const dep = encodeValue(7);
+  slab.set(dep, 300);
+  const viewed: TaskToRun = {
+    key: 'sum',
+    runSpec: { fn: toFunctionRef((a: number, b: number) => a + b), args: slab.subarray(100, 100 + args.byteLength) },
+    deps: { d: slab.subarray(300, 300 + dep.byteLength) },
+  };
+  const seen: number[] = [];
+  threadSide.on('message', (request: { batch: TaskToRun[] }) => {
+    seen.push(request.batch[0]!.runSpec.args.buffer.byteLength, request.batch[0]!.deps.d!.buffer.byteLength);
+  });
+  const outcomes = await port.run([viewed]);
+  t.equal(valueOf(outcomes[0]!), 42, 'the task still computes from the copied bytes');
+  t.same(seen, [args.byteLength, dep.byteLength], 'the thread received buffers of the values\' own size, not the 8 KiB slab');
+  t.equal(viewed.runSpec.args.buffer.byteLength, 8192, "the caller's task is left as it was");
+
+  const own = task('own', (x: number) => x, [1]);
+  const shared = new Uint8Array(new SharedArrayBuffer(4096), 0, 4);
+  const large = slab.subarray(0, TRANSFER_MIN_BYTES > 8192 ? 4096 : 8192);
+  const batch = [own, { key: 's', runSpec: { fn: own.runSpec.fn, args: shared }, deps: { big: large } }];
+  t.equal(compactBatch([own]).length, 1);
+  t.equal(compactBatch([own])[0], own, 'a task already in buffers of its own is posted as it is');
+  const compacted = compactBatch(batch);
+  t.equal(compacted[1]!.runSpec.args, shared, 'shared memory is not copied');
+  t.equal(compacted[1]!.deps.big, large, 'a view covering most of its buffer is not copied');
 });

@@ -108,6 +108,41 @@ async function runRequest(port: MessagePort, request: BatchRequest, host: TaskHo
   }
 }
 
+/**
+ * A small binary that is a view into a much larger buffer (one decoded off the
+ * wire points into the pooled 8 KiB slab it was read into) is copied out
+ * first: the structured clone copies a view's whole buffer, so posting a
+ * 2-byte argument cost an 8 KiB copy (and an 8 KiB allocation on the thread).
+ */
+export function compactBlob(blob: Uint8Array): Uint8Array {
+  const whole = blob.buffer.byteLength;
+  if (whole === blob.byteLength || whole < 2 * blob.byteLength + 256 || blob.buffer instanceof SharedArrayBuffer) return blob;
+  if (blob.byteLength >= TRANSFER_MIN_BYTES) return blob;
+  return blob.slice();
+}
+
+/** The batch as it should be posted: small arguments and dependency values in buffers of their own size. */
+export function compactBatch(batch: TaskToRun[]): TaskToRun[] {
+  let compacted: TaskToRun[] | undefined;
+  for (let i = 0; i < batch.length; i++) {
+    const task = batch[i]!;
+    const args = task.runSpec.args;
+    const compactArgs = args instanceof Uint8Array ? compactBlob(args) : args;
+    let deps = task.deps;
+    for (const key in task.deps) {
+      const value = task.deps[key]!;
+      const compact = compactBlob(value);
+      if (compact === value) continue;
+      if (deps === task.deps) deps = { ...task.deps };
+      deps[key] = compact;
+    }
+    if (compactArgs === args && deps === task.deps) continue;
+    compacted ??= batch.slice();
+    compacted[i] = { ...task, runSpec: { ...task.runSpec, args: compactArgs }, deps };
+  }
+  return compacted ?? batch;
+}
+
 /** How long batches out on a closed port wait to be failed with their thread's own reason. */
 const CLOSE_GRACE_MS = 1000;
 
@@ -152,7 +187,7 @@ export class BatchPort {
     const id = this.nextId++;
     return new Promise<TaskOutcome[]>((resolve, reject) => {
       try {
-        this.port.postMessage({ id, batch } satisfies BatchRequest);
+        this.port.postMessage({ id, batch: compactBatch(batch) } satisfies BatchRequest);
       } catch (error) {
         reject(error instanceof Error ? error : new Error(String(error)));
         return;
