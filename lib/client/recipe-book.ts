@@ -1,13 +1,14 @@
 /**
  * The recipes (graph tasks) of the keys a client holds futures for, kept so
  * that the client can submit them again to a scheduler that restarted and
- * forgot them. A recipe stays while some held key needs it (the key itself or
- * a dependency of one); the rest is swept now and then, so that recording a
- * submission stays one Map.set.
+ * forgot them. A recipe stays while its key is held or some kept recipe
+ * depends on it: each key counts the kept recipes that name it as a
+ * dependency, and releasing a key drops its recipe (and, in turn, those of
+ * dependencies nothing else needs) at once. Recording and releasing cost in
+ * the size of one task, never in the number held: a client holding a million
+ * futures never walks them all (no sweep that would hold the event loop).
  */
 import type { GraphTask } from '../protocol/messages.js';
-
-const FIRST_SWEEP = 1024;
 
 export interface RecipeClosure {
   /** Recipes of the keys reached from the roots. */
@@ -18,7 +19,11 @@ export interface RecipeClosure {
 
 export class RecipeBook {
   private readonly recipes = new Map<string, GraphTask>();
-  private sweepAt = FIRST_SWEEP;
+  /** How many kept recipes list each key among their dependencies (absent: none). */
+  private readonly dependents = new Map<string, number>();
+
+  /** `isHeld(key)`: whether the client still holds the key (its recipe must stay). */
+  constructor(private readonly isHeld: (key: string) => boolean) {}
 
   get size(): number {
     return this.recipes.size;
@@ -33,10 +38,29 @@ export class RecipeBook {
   }
 
   /** Keeps the recipe of `task` (tasks without a runSpec only name a key the scheduler knows). */
-  record(task: GraphTask, roots: () => Iterable<string>): void {
+  record(task: GraphTask): void {
     if (task.runSpec === undefined) return;
+    const old = this.recipes.get(task.key);
     this.recipes.set(task.key, task);
-    if (this.recipes.size >= this.sweepAt) this.sweep(roots());
+    for (const dep of task.dependencies) this.dependents.set(dep, (this.dependents.get(dep) ?? 0) + 1);
+    // A recipe recorded again: its old dependencies lose one dependent each.
+    if (old !== undefined) this.released(this.unlink(old));
+  }
+
+  /**
+   * `keys` are no longer held (or were recorded without being wanted): drops
+   * each recipe that nothing kept depends on, then whatever that frees.
+   */
+  released(keys: Iterable<string>): void {
+    const stack = [...keys];
+    while (stack.length > 0) {
+      const key = stack.pop()!;
+      if (this.dependents.has(key) || this.isHeld(key)) continue;
+      const task = this.recipes.get(key);
+      if (task === undefined) continue;
+      this.recipes.delete(key);
+      for (const dep of this.unlink(task)) stack.push(dep);
+    }
   }
 
   /** Every recipe reachable from `roots` through dependencies (iterative: graphs may be deep). */
@@ -60,11 +84,15 @@ export class RecipeBook {
     return { tasks, recipeLess };
   }
 
-  /** Drops every recipe no root needs. */
-  sweep(roots: Iterable<string>): void {
-    const live = new Set(this.closure(roots).tasks.map((task) => task.key));
-    for (const key of this.recipes.keys()) if (!live.has(key)) this.recipes.delete(key);
-    this.sweepAt = Math.max(FIRST_SWEEP, 2 * this.recipes.size);
+  /** Takes `task`'s counts off its dependencies; returns those left with no dependent. */
+  private unlink(task: GraphTask): string[] {
+    const orphans: string[] = [];
+    for (const dep of task.dependencies) {
+      const count = (this.dependents.get(dep) ?? 1) - 1;
+      if (count > 0) this.dependents.set(dep, count);
+      else if (this.dependents.delete(dep)) orphans.push(dep);
+    }
+    return orphans;
   }
 }
 

@@ -75,13 +75,11 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   /** Calls waiting for the scheduler to come back. */
   private waitingCalls = 0;
   /** The recipes of held keys, to submit again to a scheduler that restarted. */
-  private readonly recipes = new RecipeBook();
+  private readonly recipes = new RecipeBook((key) => this.states.has(key) || this.fireAndForgotten.has(key));
   /** Keys handed to fire-and-forget: submitted again after a restart unless known done. */
   private readonly fireAndForgotten = new Set<string>();
   /** The scheduler's id (a new one after a restart). */
   schedulerId: string | undefined;
-  /** What keeps recipes alive: held keys and fire-and-forget work. */
-  private readonly heldKeys = (): Iterable<string> => [...this.states.keys(), ...this.fireAndForgotten];
   private readonly registry: FinalizationRegistry<FutureState>;
   /** Fetched actor proxies count as references to their keys. */
   private readonly actorHolds = new ActorHolds((state) => this.dropReference(state));
@@ -478,7 +476,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
       let state = this.states.get(key);
       if (state === undefined) {
         this.states.set(key, (state = new FutureState(key)));
-        this.recipes.record(tasks[0]!, this.heldKeys);
+        this.recipes.record(tasks[0]!);
         this.outbox.updateGraph(this.id, tasks, outputs);
       }
       return [new Future<T>(state, this)];
@@ -497,8 +495,9 @@ export class ClientSession implements FutureOwner, SchedulerReports {
         wanted.push(key);
       }
     }
-    // Recorded once the outputs are held: a sweep while recording must see them as roots.
-    for (const task of fresh) this.recipes.record(task, this.heldKeys);
+    for (const task of fresh) this.recipes.record(task);
+    // A task no output needs (all recorded now, so dependencies count) keeps no recipe.
+    if (fresh.length > wanted.length) this.recipes.released(fresh.map((task) => task.key));
     if (fresh.length > 0 || wanted.length > 0) this.outbox.updateGraph(this.id, fresh, wanted);
     return outputs.map((key) => new Future<T>(this.states.get(key)!, this));
   }
@@ -542,6 +541,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
     state.dropValue();
     if (this.states.get(state.key) !== state) return;
     this.states.delete(state.key);
+    this.recipes.released([state.key]);
     if (this.closedError === undefined) this.outbox.keys('client-releases-keys', this.id, [state.key]);
   }
 
@@ -603,6 +603,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
         this.states.delete(state.key);
         keys.push(state.key);
       }
+      this.recipes.released([state.key]);
       if (state.cancel(reason)) this.interruptFetches(state.key, () => new CancelledError(state.key, reason));
     }
     if (keys.length === 0 || this.closedError !== undefined) return;
@@ -629,7 +630,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   /* ---------------------------------------------------------------- */
 
   keyInMemory(msg: KeyInMemoryMsg): void {
-    if (this.fireAndForgotten.size > 0) this.fireAndForgotten.delete(msg.key);
+    if (this.fireAndForgotten.size > 0 && this.fireAndForgotten.delete(msg.key)) this.recipes.released([msg.key]);
     const state = this.states.get(msg.key);
     if (state === undefined) return;
     if (msg.value instanceof Uint8Array && !state.hasValue) state.blob = msg.value;
@@ -659,6 +660,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
       const state = this.states.get(key);
       if (state === undefined) continue;
       this.states.delete(key);
+      this.recipes.released([key]);
       if (state.cancel(reason)) this.interruptFetches(key, () => new CancelledError(key, reason));
     }
   }
