@@ -19,6 +19,7 @@ import type { OpDict } from '../protocol/messages.js';
 import { invokeOwnerCallback } from './owner-callback.js';
 import type { Comm, ConnectOptions, Listener, ListenOptions, Transport } from './comm.js';
 import { prepareForPost } from './shared-bytes.js';
+import { CLOCK_EVERY_MASK, DELIVER_BUDGET_MS } from './turn-budget.js';
 import { deliverDirect, uncloneablePart, type DirectReceiver } from './direct-delivery.js';
 
 const SCHEME = 'inproc';
@@ -71,6 +72,9 @@ export class InprocComm implements Comm, DirectReceiver {
   private closeHandler: ((reason?: Error) => void) | undefined;
   private writeErrorHandler: ((msg: OpDict, error: Error) => void) | undefined;
   private outbox: unknown[] | undefined;
+  /** Messages received but not yet handed over (a long batch goes over several turns), from `backlogHead`. */
+  private backlog: OpDict[] | undefined;
+  private backlogHead = 0;
   private isClosed = false;
   private closeReason: Error | undefined;
   private portClosed = false;
@@ -195,19 +199,49 @@ export class InprocComm implements Comm, DirectReceiver {
   }
 
   private readonly handleBatch = (batch: unknown): void => {
-    const handler = this.messageHandler!;
     if (!Array.isArray(batch)) {
       log.warn({ peer: this.peerAddress }, 'dropped a non-batch inproc message');
       return;
     }
-    for (const msg of batch as OpDict[]) {
-      if (this.portClosed && this.directPeer === undefined) return;
+    if (this.backlog !== undefined) {
+      // Still handing over an earlier batch: this one waits its turn behind it.
+      for (const msg of batch as OpDict[]) this.backlog.push(msg);
+      return;
+    }
+    this.handSome(batch as OpDict[], 0);
+  };
+
+  /**
+   * Hands `messages` from `from` on to the handler for at most
+   * DELIVER_BUDGET_MS (turn-budget.ts); what is left becomes the backlog,
+   * handed over at the next turn.
+   */
+  private handSome(messages: OpDict[], from: number): void {
+    const handler = this.messageHandler!;
+    const started = performance.now();
+    for (let i = from; i < messages.length; i++) {
+      if (this.portClosed && this.directPeer === undefined) break;
+      const msg = messages[i]!;
       try {
         handler(msg);
       } catch (error) {
         log.error({ err: error, op: msg.op, peer: this.peerAddress }, 'message handler threw');
       }
+      if (((i - from) & CLOCK_EVERY_MASK) === CLOCK_EVERY_MASK && i + 1 < messages.length && performance.now() - started >= DELIVER_BUDGET_MS) {
+        this.backlog = messages;
+        this.backlogHead = i + 1;
+        setImmediate(this.handBacklog);
+        return;
+      }
     }
+    this.backlog = undefined;
+    this.backlogHead = 0;
+  }
+
+  private readonly handBacklog = (): void => {
+    const backlog = this.backlog;
+    if (backlog === undefined) return;
+    this.handSome(backlog, this.backlogHead);
   };
 
   private readonly handlePortClose = (): void => {

@@ -39,6 +39,7 @@ import {
   type EncodeOptions,
 } from '../protocol/wire.js';
 import { optionalDuration } from '../units.js';
+import { CLOCK_EVERY_MASK, DELIVER_BUDGET_MS, MAX_BATCH_MESSAGES, SEND_BUDGET_MS } from './turn-budget.js';
 import type { Comm, ConnectOptions, Listener, ListenOptions, Transport } from './comm.js';
 import { contactHost } from './contact-host.js';
 
@@ -165,6 +166,8 @@ export class TcpComm implements Comm {
   private closeHandler: ((reason?: Error) => void) | undefined;
   private writeErrorHandler: ((msg: OpDict, error: Error) => void) | undefined;
   private outbox: OpDict[] | undefined;
+  /** Messages of `outbox` before this index are sent (a long outbox goes out over several turns). */
+  private outboxHead = 0;
   private flushScheduled = false;
   private waitingForDrain = false;
   private isClosed = false;
@@ -256,7 +259,7 @@ export class TcpComm implements Comm {
     if (!this.isClosed) {
       this.isClosed = true;
       this.waitingForDrain = false;
-      this.flush();
+      this.flushSome(true);
       this.socket.end();
       // A peer that never finishes its side must not keep us open.
       setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
@@ -264,23 +267,47 @@ export class TcpComm implements Comm {
     return this.whenSocketClosed;
   }
 
-  private readonly flush = (): void => {
+  private readonly flush = (): void => this.flushSome(false);
+
+  /**
+   * Encodes and writes what is queued, MAX_BATCH_MESSAGES per wire message;
+   * unless `everything`, stops once SEND_BUDGET_MS is spent or the socket
+   * wants draining, and goes on at the next turn (turn-budget.ts).
+   */
+  private flushSome(everything: boolean): void {
     this.flushScheduled = false;
     if (this.waitingForDrain) return;
-    const batch = this.outbox;
-    this.outbox = undefined;
-    if (batch === undefined || this.socketClosed || this.socket.destroyed) return;
-    const frames = this.encode(batch);
-    if (frames.length === 0) return;
+    const outbox = this.outbox;
+    if (outbox === undefined) return;
     const socket = this.socket;
+    if (this.socketClosed || socket.destroyed) {
+      this.dropOutbox();
+      return;
+    }
+    const started = performance.now();
     socket.cork();
-    for (const frame of frames) socket.write(frame);
+    while (this.outboxHead < outbox.length) {
+      const end = Math.min(outbox.length, this.outboxHead + MAX_BATCH_MESSAGES);
+      const batch = this.outboxHead === 0 && end === outbox.length ? outbox : outbox.slice(this.outboxHead, end);
+      this.outboxHead = end;
+      for (const frame of this.encode(batch)) socket.write(frame);
+      if (!everything && (socket.writableNeedDrain || performance.now() - started >= SEND_BUDGET_MS)) break;
+    }
     socket.uncork();
+    if (this.outboxHead >= outbox.length) this.dropOutbox();
     if (socket.writableNeedDrain && !this.isClosed) {
       this.waitingForDrain = true;
       socket.once('drain', this.handleDrain);
+    } else if (this.outbox !== undefined) {
+      this.flushScheduled = true;
+      setImmediate(this.flush);
     }
-  };
+  }
+
+  private dropOutbox(): void {
+    this.outbox = undefined;
+    this.outboxHead = 0;
+  }
 
   private readonly handleDrain = (): void => {
     this.waitingForDrain = false;
@@ -328,7 +355,11 @@ export class TcpComm implements Comm {
       this.failOnBadBytes(error as Error);
       return;
     }
-    this.deliver(messages);
+    if (this.pending !== undefined) {
+      for (const msg of messages) this.pending.push(msg);
+      return;
+    }
+    if (!this.deliver(messages)) this.socket.pause();
   };
 
   /** `onread` callback: the decoder's last read target received `bytes`. False pauses reading. */
@@ -347,8 +378,7 @@ export class TcpComm implements Comm {
       else for (const msg of messages) this.pending.push(msg);
       return false;
     }
-    this.deliver(messages);
-    return true;
+    return this.deliver(messages);
   }
 
   private adoptEarlyReads(reads: DirectReads): void {
@@ -362,8 +392,7 @@ export class TcpComm implements Comm {
     const messages = this.pending;
     this.pending = undefined;
     if (messages === undefined || this.socketClosed) return;
-    this.deliver(messages);
-    if (!this.socket.destroyed) this.socket.resume();
+    if (this.deliver(messages) && !this.socket.destroyed) this.socket.resume();
   };
 
   private failOnBadBytes(error: Error): void {
@@ -382,23 +411,36 @@ export class TcpComm implements Comm {
     this.fail(error);
   }
 
-  private deliver(messages: OpDict[]): void {
+  /**
+   * Hands `messages` to the handler in order for at most DELIVER_BUDGET_MS;
+   * the rest wait in `pending` for the next turn (reading stays paused
+   * meanwhile). True when all were handed over.
+   */
+  private deliver(messages: OpDict[]): boolean {
     this.receivedAny = true;
     const handler = this.messageHandler!;
-    for (const msg of messages) {
-      if (this.socket.destroyed) return;
+    const started = performance.now();
+    for (let i = 0; i < messages.length; i++) {
+      if (this.socket.destroyed) return true;
+      const msg = messages[i]!;
       try {
         handler(msg);
       } catch (error) {
         log.error({ err: error, op: msg.op, peer: this.peerAddress }, 'message handler threw');
       }
+      if ((i & CLOCK_EVERY_MASK) === CLOCK_EVERY_MASK && i + 1 < messages.length && performance.now() - started >= DELIVER_BUDGET_MS) {
+        this.pending = messages.slice(i + 1);
+        setImmediate(this.deliverPending);
+        return false;
+      }
     }
+    return true;
   }
 
   private fail(reason: Error): void {
     this.closeReason ??= reason;
     this.isClosed = true;
-    this.outbox = undefined;
+    this.dropOutbox();
     this.socket.destroy();
   }
 
@@ -413,14 +455,14 @@ export class TcpComm implements Comm {
     // The peer finished sending: with allowHalfOpen off, node ends our side too.
     if (!this.isClosed) this.closeReason ??= new CommClosedError(`${this.peerAddress} closed the connection`);
     this.isClosed = true;
-    this.outbox = undefined;
+    this.dropOutbox();
   };
 
   private readonly handleSocketClose = (): void => {
     this.socketClosed = true;
     if (!this.isClosed) this.closeReason ??= new CommClosedError(`connection to ${this.peerAddress} was lost`);
     this.isClosed = true;
-    this.outbox = undefined;
+    this.dropOutbox();
     this.resolveSocketClosed();
     if (this.closeHandler !== undefined) this.notifyClose(this.closeHandler);
   };
