@@ -30,6 +30,7 @@ import {
   MemoryMonitor,
   procRss,
 } from '../lib/nanny/memory-monitor.js';
+import { countedMemory } from '../lib/worker/process-memory.js';
 import { RestartBackoff } from '../lib/nanny/restart-backoff.js';
 import { hasExited, stopChild } from '../lib/nanny/stop-child.js';
 import { removeUploads } from '../lib/uploads.js';
@@ -103,10 +104,23 @@ interface RunningChild {
   /** An exit we caused (stop, kill, restart): not a reason to restart. */
   expectedExit: boolean;
   lastReportedRss: number | undefined;
+  /** The worker's resident bytes at start: its memory limit counts what it grows beyond (lib/worker/process-memory.ts). */
+  baseline: number;
 }
 
 function reasonOf(msg: OpDict, fallback: string): string {
   return typeof msg.reason === 'string' ? msg.reason : fallback;
+}
+
+/**
+ * The worker's environment: glibc's malloc keeps freed memory of large
+ * allocations (a task's 10 MB result, once spilled) in its heap unless told to
+ * give it back, so the worker's RSS would not fall after spilling. As dask's
+ * nanny does, MALLOC_TRIM_THRESHOLD_ is set (unless the caller set it), which
+ * also keeps large blocks in their own mappings, returned on free.
+ */
+export function workerEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return env.MALLOC_TRIM_THRESHOLD_ === undefined ? { ...env, MALLOC_TRIM_THRESHOLD_: '65536' } : env;
 }
 
 /** Drop module loaders/preloads from our own flags (test runners, TS loaders); keep the rest (e.g. heap size). */
@@ -195,7 +209,7 @@ export class Nanny extends MailboxActor {
       const limitBytes = this.memoryLimit;
       this.memoryMonitor = new MemoryMonitor({
         limit: limitBytes,
-        sample: () => this.sampleWorkerRss(),
+        sample: () => this.sampleWorkerMemory(),
         onPause: (rss) => this.tellChild({ type: 'pause', rss, limit: limitBytes }),
         onUnpause: () => this.tellChild({ type: 'unpause' }),
         onTerminate: (rss) => this.memoryExceeded(rss),
@@ -433,11 +447,11 @@ export class Nanny extends MailboxActor {
     };
     const proc = fork(WORKER_CHILD_ENTRY, [], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: this.options.env ?? process.env,
+      env: workerEnv(this.options.env ?? process.env),
       execArgv: childExecArgv(),
       serialization: 'json',
     });
-    const child: RunningChild = { process: proc, startedAt: Date.now(), address: undefined, expectedExit: false, lastReportedRss: undefined };
+    const child: RunningChild = { process: proc, startedAt: Date.now(), address: undefined, expectedExit: false, lastReportedRss: undefined, baseline: 0 };
     this.child = child;
     proc.on('exit', (code, signal) => this.childExited(child, code, signal));
     proc.on('error', (error) => this.log.error({ err: error, workerPid: proc.pid }, 'worker process error'));
@@ -478,6 +492,7 @@ export class Nanny extends MailboxActor {
   private childMessage(child: RunningChild, message: ChildToNanny, settleStart: (error: Error | undefined, address?: string) => void): void {
     switch (message.type) {
       case 'started':
+        child.baseline = message.baseline ?? 0;
         child.address = message.address;
         settleStart(undefined, message.address);
         break;
@@ -486,6 +501,9 @@ export class Nanny extends MailboxActor {
         break;
       case 'memory':
         child.lastReportedRss = message.rss;
+        break;
+      case 'memory-baseline':
+        child.baseline = message.baseline;
         break;
       case 'worker-closed':
         this.log.info({ reason: message.reason, worker: child.address }, 'worker closed by itself');
@@ -516,11 +534,13 @@ export class Nanny extends MailboxActor {
     });
   }
 
-  private sampleWorkerRss(): number | undefined {
+  /** The worker process's memory counted against the limit: its RSS beyond its baseline at start. */
+  private sampleWorkerMemory(): number | undefined {
     const child = this.child;
     if (child === undefined || child.address === undefined || this.status !== 'running') return undefined;
     const pid = child.process.pid;
-    return (pid === undefined ? undefined : procRss(pid)) ?? child.lastReportedRss;
+    const rss = (pid === undefined ? undefined : procRss(pid)) ?? child.lastReportedRss;
+    return rss === undefined ? undefined : countedMemory(rss, child.baseline);
   }
 
   private tellChild(message: NannyToChild): void {

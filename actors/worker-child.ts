@@ -63,7 +63,11 @@ async function start(config: WorkerChildConfig): Promise<void> {
     memoryTimer = setInterval(() => tell({ type: 'memory', rss: process.memoryUsage.rss() }), config.reportMemoryMs);
     memoryTimer.unref();
   }
-  tell({ type: 'started', address: worker.address, pid: process.pid });
+  const baseline = worker.memoryBaseline;
+  tell({ type: 'started', address: worker.address, pid: process.pid, ...(baseline === undefined ? {} : { baseline }) });
+  void worker.memoryBaselineSettled.then((settled) => {
+    if (settled !== undefined && settled !== baseline) tell({ type: 'memory-baseline', baseline: settled });
+  });
   watchForSelfClose(worker);
 }
 

@@ -48,6 +48,7 @@ import { WorkerPluginHost, type WorkerPlugin } from '../lib/worker/plugins.js';
 import { WorkerMetricsMeter } from '../lib/worker/worker-metrics.js';
 import { SpillBuffer } from '../lib/worker/spill-buffer.js';
 import { collectGarbage } from '../lib/worker/collect-garbage.js';
+import { ProcessMemory } from '../lib/worker/process-memory.js';
 import { memoryDecision, memoryFractions, thresholds, type MemoryFractions, type MemoryThresholds } from '../lib/worker/spill-policy.js';
 import type { WorkerMemoryMetrics } from '../lib/protocol/messages.js';
 import { lifecycleState, sendStrict, startLifecycle } from '../machines/lifecycle.js';
@@ -119,6 +120,8 @@ const THREAD_ENTRY = new URL('./worker-thread.js', import.meta.url).href;
 const MAX_BUSY_BACKOFF_MS = 1000;
 const FIRST_BUSY_BACKOFF_MS = 20;
 const DEFAULT_DEATH_TIMEOUT = '60s';
+/** Per memory check, the remembered peak of unmanaged memory shrinks by this factor (to ~1/3 in a second at 100 ms). */
+const UNMANAGED_PEAK_DECAY = 0.9;
 
 function resolveMemoryLimit(limit: number | string | undefined, nthreads: number): number | undefined {
   if (limit === undefined) return undefined;
@@ -170,6 +173,9 @@ export class Worker extends MailboxActor {
   private spillBuffer: SpillBuffer | undefined;
   private memoryLimits: MemoryThresholds | undefined;
   private memoryTimer: NodeJS.Timeout | undefined;
+  /** RSS at start and what grew beyond it: the process memory counted against memoryLimit (process-memory.ts). */
+  private processMemory: ProcessMemory | undefined;
+  private baselineSettled: Promise<number> | undefined;
   private closingPromise: Promise<void> | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private releaseUploads: (() => void) | undefined;
@@ -300,6 +306,7 @@ export class Worker extends MailboxActor {
       ...(this.options.resources === undefined ? {} : { resources: this.options.resources }),
       ...(this.spillBuffer === undefined ? {} : { data: this.spillBuffer }),
     });
+    const processMemory = (this.processMemory = new ProcessMemory());
     this.startMemoryMonitor();
     const info = {
       address: listener.address,
@@ -317,6 +324,10 @@ export class Worker extends MailboxActor {
       onThreadLink: (port) => taskHost.serveThread(port),
       ...(this.options.security?.hasCredentials === true ? { security: this.options.security.toPems() } : {}),
       ...(this.options.threadPreload !== undefined ? { preload: this.options.threadPreload } : {}),
+    });
+    this.baselineSettled = this.pool.online.then(() => {
+      if ((this.spillBuffer?.size ?? 0) === 0) processMemory.rebase();
+      return processMemory.baseline;
     });
     this.schedulerAddress = schedulerAddress;
     this.releaseUploads = holdUploads();
@@ -474,7 +485,7 @@ export class Worker extends MailboxActor {
       managedBytes: counters.memoryBytes,
       spilledBytes: counters.spilledBytes,
       spilledKeys: counters.spilledKeys,
-      processBytes: process.memoryUsage.rss(),
+      processBytes: this.processMemory?.counted() ?? process.memoryUsage.rss(),
     };
   }
 
@@ -487,19 +498,38 @@ export class Worker extends MailboxActor {
     return new SpillBuffer(directory, this.memoryLimits, this.log);
   }
 
+  /** Resident bytes of this process when the worker had started (the baseline its memoryLimit is counted above). */
+  get memoryBaseline(): number | undefined {
+    return this.processMemory?.baseline;
+  }
+
+  /** The baseline once measured again with the pool's threads up (process-memory.ts). */
+  get memoryBaselineSettled(): Promise<number | undefined> {
+    return this.baselineSettled ?? Promise.resolve(this.memoryBaseline);
+  }
+
   /**
-   * Every interval: RSS over `spill` moves least recently used values out until
-   * it should be back at the target (spill-policy.ts decides how much).
+   * Every interval: process memory (RSS beyond the baseline) over `spill`
+   * moves least recently used values out until it should be back at the
+   * target (spill-policy.ts decides how much).
    */
   private startMemoryMonitor(): void {
     const buffer = this.spillBuffer;
     const limits = this.memoryLimits;
     if (buffer === undefined || limits === undefined || limits.spill === undefined) return;
     const ms = parseDuration(this.options.memoryMonitorInterval ?? '100ms');
+    let unmanagedPeak = 0;
     this.memoryTimer = setInterval(() => {
-      const decision = memoryDecision(process.memoryUsage.rss(), buffer.memoryBytes, limits);
-      // What was moved out is freed only once V8 collects it: collect, so RSS follows.
-      if (decision.spillBytes > 0 && buffer.evict(decision.spillBytes) > 0) collectGarbage(250);
+      const counted = this.processMemory?.counted() ?? process.memoryUsage.rss();
+      // Unmanaged memory comes in bursts (a batch's buffers in flight): the store keeps room for the recent peak.
+      unmanagedPeak = Math.max(counted - buffer.memoryBytes, unmanagedPeak * UNMANAGED_PEAK_DECAY);
+      buffer.setUnmanaged(unmanagedPeak);
+      const decision = memoryDecision(counted, buffer.memoryBytes, limits);
+      if (decision.spillBytes > 0) {
+        buffer.evict(decision.spillBytes);
+        // What was moved out, and buffers dead since the last collection, are freed only once V8 collects them.
+        collectGarbage(250);
+      }
     }, ms);
     this.memoryTimer.unref();
   }

@@ -127,3 +127,22 @@ t.test('SpillBuffer: when the disk refuses, values stay in memory', async (t) =>
   t.equal(buffer.get('k0')![0], 0);
   t.equal(errors.length, 1, 'logged once (rate-limited)');
 });
+
+t.test('SpillBuffer: unmanaged memory counts toward the target, but the value just stored stays', async (t) => {
+  const directory = tempDirectory(t);
+  const buffer = new SpillBuffer(directory, thresholds(100 * MB, memoryFractions()));
+  for (let i = 0; i < 4; i++) buffer.set(`k${i}`, value(i));
+  t.equal(buffer.memoryBytes, 40 * MB, 'under the 60 MB target alone');
+  buffer.setUnmanaged(35 * MB);
+  buffer.set('k4', value(4));
+  t.equal(buffer.memoryBytes, 20 * MB, '50 MB managed + 35 MB unmanaged is 25 over: three go to disk');
+  t.ok(buffer.isSpilled('k0') && buffer.isSpilled('k1') && buffer.isSpilled('k2'), 'the oldest first');
+  buffer.setUnmanaged(500 * MB);
+  buffer.set('k5', value(5));
+  t.equal(buffer.memoryBytes, 10 * MB, 'with no room at all, only the value just stored stays in RAM');
+  t.notOk(buffer.isSpilled('k5'));
+  buffer.setUnmanaged(-5);
+  buffer.set('k6', value(6));
+  t.equal(buffer.memoryBytes, 20 * MB, 'a negative figure counts as none');
+  buffer.close();
+});

@@ -31,7 +31,10 @@ export type NannyToChild =
   | { type: 'unpause' };
 
 export type ChildToNanny =
-  | { type: 'started'; address: string; pid: number }
+  /** `baseline`: the worker's resident bytes at start, what its memory limit is counted above (lib/worker/process-memory.ts). */
+  | { type: 'started'; address: string; pid: number; baseline?: number }
+  /** The baseline measured again once the worker's pool threads were up. */
+  | { type: 'memory-baseline'; baseline: number }
   | { type: 'start-failed'; error: SerializedError }
   | { type: 'memory'; rss: number }
   /** The worker closed by itself (told to by the scheduler, or it lost the scheduler). */

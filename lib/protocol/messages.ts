@@ -210,7 +210,7 @@ export type WorkerMemoryMetrics = {
   /** Bytes (and count) of the values it moved to disk. */
   spilledBytes: number;
   spilledKeys: number;
-  /** The process's resident set size. */
+  /** Process memory counted against the limit: resident bytes beyond the worker's baseline at start (lib/worker/process-memory.ts). */
   processBytes: number;
 };
 export interface UnregisterMsg { op: 'unregister'; address: string }

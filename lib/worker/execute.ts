@@ -8,13 +8,15 @@
  * and their properties).
  */
 import { performance } from 'node:perf_hooks';
-import { threadId } from 'node:worker_threads';
+import { isMainThread, threadId } from 'node:worker_threads';
 import type { Blob, RunSpec, SerializedError } from '../protocol/messages.js';
 import { decodeWithViews, decodeValue, encodeValue, typeName } from '../protocol/values.js';
 import { serializeError } from '../protocol/errors.js';
 import { SerializationError } from '../errors.js';
 import { loadFunction, loadedFunction } from '../task-function.js';
 import { runInTask, type TaskHost } from '../task-context.js';
+import { collectGarbage } from './collect-garbage.js';
+import { LargeGarbageMeter } from './thread-garbage.js';
 
 export interface TaskToRun {
   key: string;
@@ -52,7 +54,19 @@ export type TaskOutcome = TaskSuccess | TaskFailure;
 export async function executeTasks(batch: readonly TaskToRun[], host?: TaskHost): Promise<TaskOutcome[]> {
   const outcomes: TaskOutcome[] = new Array(batch.length);
   for (let i = 0; i < batch.length; i++) outcomes[i] = await executeTask(batch[i]!, host);
+  // On a pool thread, dead buffers of large values are collected soon (thread-garbage.ts); never the main thread's big heap.
+  if (!isMainThread && threadGarbage.handled(valueBytes(batch, outcomes))) collectGarbage(0);
   return outcomes;
+}
+
+const threadGarbage = new LargeGarbageMeter();
+
+/** Bytes of the values a batch read and produced. */
+export function valueBytes(batch: readonly TaskToRun[], outcomes: readonly TaskOutcome[]): number {
+  let bytes = 0;
+  for (const task of batch) for (const key in task.deps) bytes += task.deps[key]!.byteLength;
+  for (const outcome of outcomes) if (outcome.ok) bytes += outcome.value.byteLength;
+  return bytes;
 }
 
 /** With a `host`, the task runs in its task context (getWorker, getClient, secede... work inside it). */

@@ -77,6 +77,9 @@ function threadExited(thread: string, code: number): ThreadExitedError {
 export class ThreadPool {
   private readonly piscina: Piscina<TaskToRun[], TaskOutcome[]>;
   private ports: BatchPort[] = [];
+  /** Resolves once every thread has come up (its batch port arrived): the worker's resting memory includes them. */
+  readonly online: Promise<void>;
+  private markOnline!: () => void;
 
   /**
    * `entry`: the thread entry module's URL; `worker` (optional): told to every thread (getWorker() inside tasks);
@@ -85,6 +88,7 @@ export class ThreadPool {
    */
   constructor(readonly nthreads: number, options: ThreadPoolOptions) {
     if (!Number.isInteger(nthreads) || nthreads < 1) throw new RangeError(`nthreads must be a positive integer, got ${nthreads}`);
+    this.online = new Promise((resolve) => (this.markOnline = resolve));
     const flags = threadFlags(withoutTapLoaders(process.execArgv));
     if (flags.dropped.length > 0) log.debug({ dropped: flags.dropped }, 'Node flags that worker threads refuse are left out for task threads');
     this.piscina = new Piscina({
@@ -129,6 +133,7 @@ export class ThreadPool {
     thread.once('error', (error: Error) => drop(error));
     thread.once('exit', (code: number) => drop(threadExited(`pool thread ${message.threadId}`, code)));
     this.ports.push(port);
+    if (this.ports.length >= this.nthreads) this.markOnline();
   }
 
   /** Threads whose batch port the pool holds (the rest get batches through piscina). */

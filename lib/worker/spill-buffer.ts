@@ -1,6 +1,7 @@
 /**
  * A worker's store of encoded values that spills to disk (dask's SpillBuffer):
- * values live in RAM until storing one takes managed memory past the target;
+ * values live in RAM until storing one takes memory past the target (managed
+ * memory, plus the unmanaged rest of the process as last measured);
  * then the least recently used go to files in the worker's spill directory.
  * Reading a spilled value brings it back into RAM (spilling others if need
  * be), so the worker state reads and writes it like a Map.
@@ -56,6 +57,8 @@ export class SpillBuffer implements DataStore {
   private spills = 0;
   private unspills = 0;
   private nextFile = 0;
+  /** Process memory that is not the store's (from the last memory check): it counts toward the target too. */
+  private unmanaged = 0;
   private directoryMade = false;
   private lastFailureLog = 0;
 
@@ -68,6 +71,15 @@ export class SpillBuffer implements DataStore {
 
   get size(): number {
     return this.fast.size + this.slow.size;
+  }
+
+  /**
+   * The worker's memory check tells the store how much process memory is not
+   * its values (threads, buffers in flight, garbage): storing then keeps
+   * managed + unmanaged at the target, as dask's spill threshold counts both.
+   */
+  setUnmanaged(bytes: number): void {
+    this.unmanaged = Math.max(0, bytes);
   }
 
   /** Managed memory: bytes of the values in RAM. */
@@ -165,7 +177,7 @@ export class SpillBuffer implements DataStore {
   private keepInMemory(key: string, value: Blob): void {
     this.fast.set(key, value);
     this.ledger.touch(key, value.byteLength);
-    const excess = overTarget(this.ledger.bytes, this.limits);
+    const excess = Math.min(this.ledger.bytes - value.byteLength, overTarget(this.ledger.bytes + this.unmanaged, this.limits));
     if (excess > 0) this.evict(excess, new Set([key]));
   }
 

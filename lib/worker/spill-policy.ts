@@ -2,10 +2,11 @@
  * When a worker moves values to disk, pauses or asks to be ended, as fractions
  * of its memory limit (dask's `distributed.worker.memory`):
  *
- * - target 0.60 of *managed* memory (the bytes of the values held in RAM):
- *   storing past it spills the least recently used values;
- * - spill 0.70 of *process* memory (RSS): spill until RSS would be back under
- *   the target;
+ * - target 0.60 of *managed* memory (the bytes of the values held in RAM,
+ *   plus the unmanaged rest as last measured): storing past it spills the
+ *   least recently used values;
+ * - spill 0.70 of *process* memory (RSS beyond the worker's resting RSS:
+ *   process-memory.ts): spill until it would be back under the target;
  * - pause 0.80 of process memory: start no new tasks until below it again;
  * - terminate 0.95 of process memory: the nanny ends the process.
  *
@@ -121,7 +122,7 @@ export function overTarget(managedBytes: number, limits: MemoryThresholds): numb
   return limits.target === undefined ? 0 : Math.max(0, managedBytes - limits.target);
 }
 
-/** What a memory check (every monitor interval) decides from the process's RSS. */
+/** What a memory check (every monitor interval) decides from the process memory (RSS beyond the baseline). */
 export interface MemoryDecision {
   /** Move this many managed bytes out (RSS over `spill`: enough to bring it to `target`). */
   spillBytes: number;
