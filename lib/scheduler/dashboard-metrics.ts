@@ -79,6 +79,7 @@ export class SchedulerMetrics {
     perWorker('dts_worker_stored_bytes', 'Bytes of results each worker holds.', (w) => w.nbytes);
     perWorker('dts_worker_memory_limit_bytes', 'Memory limit of each worker (0: none).', (w) => w.memoryLimit);
     perWorker('dts_worker_rss_bytes', 'Resident memory of each worker process (last heartbeat).', (w) => w.metrics?.rss);
+    perWorker('dts_worker_spilled_bytes', 'Bytes each worker moved to disk (last heartbeat; 0 without a memory limit).', (w) => w.spilledBytes);
     perWorker('dts_worker_cpu_percent', 'CPU use of each worker process (last heartbeat; 100 = one core).', (w) => w.metrics?.cpu);
     perWorker('dts_worker_busy_threads', 'Threads running a task (last heartbeat).', (w) => w.metrics?.busyThreads);
     const counter = (name: string, help: string, read: () => number): void => {

@@ -197,12 +197,13 @@ export const DASHBOARD_SCRIPT = String.raw`
       data: { labels: [], datasets: [
         { label: 'managed', data: [], backgroundColor: [] },
         { label: 'unmanaged (RSS - managed)', data: [], backgroundColor: [] },
+        { label: 'spilled to disk', data: [], backgroundColor: [] },
       ] },
       options: options({ indexAxis: 'y', scales: { x: { stacked: true, min: 0, title: { display: true, text: 'MB' } }, y: { stacked: true } } }),
     });
   }
   Memory.prototype.update = function (workers) {
-    var labels = [], managed = [], unmanaged = [], solid = [], light = [], items = [], max = 0;
+    var labels = [], managed = [], unmanaged = [], spilled = [], solid = [], light = [], grey = [], items = [], max = 0;
     state.memoryWorkers = [];
     for (var i = 0; i < workers.length; i++) {
       var w = workers[i];
@@ -212,11 +213,14 @@ export const DASHBOARD_SCRIPT = String.raw`
       labels.push(w.name);
       managed.push(held / 1e6);
       unmanaged.push(Math.max(0, rss - held) / 1e6);
+      spilled.push((w.spilledBytes || 0) / 1e6);
       solid.push(color);
       light.push(color + '66');
-      max = Math.max(max, rss, w.memoryLimit);
+      grey.push('#999999');
+      max = Math.max(max, rss + (w.spilledBytes || 0), w.memoryLimit);
       state.memoryWorkers.push({ address: w.address, name: w.name, managed: held, rss: rss, limit: w.memoryLimit, status: w.status, color: color });
-      var item = el('li', w.name + ': ' + bytes(held) + ' managed, ' + bytes(rss) + ' RSS' + (w.memoryLimit > 0 ? ' of ' + bytes(w.memoryLimit) : '') + (w.status !== 'running' ? ' (' + w.status + ')' : ''));
+      var item = el('li', w.name + ': ' + bytes(held) + ' managed, ' + bytes(rss) + ' RSS' + (w.memoryLimit > 0 ? ' of ' + bytes(w.memoryLimit) : '') +
+        (w.spilledBytes > 0 ? ', ' + bytes(w.spilledBytes) + ' spilled to disk' : '') + (w.status !== 'running' ? ' (' + w.status + ')' : ''));
       item.setAttribute('data-worker', w.address);
       items.push(item);
     }
@@ -225,6 +229,8 @@ export const DASHBOARD_SCRIPT = String.raw`
     data.datasets[0].data = managed;
     data.datasets[0].backgroundColor = solid;
     data.datasets[1].data = unmanaged;
+    data.datasets[2].data = spilled;
+    data.datasets[2].backgroundColor = grey;
     data.datasets[1].backgroundColor = light;
     this.chart.options.scales.x.max = max > 0 ? max / 1e6 : undefined;
     this.chart.update('none');
