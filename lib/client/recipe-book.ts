@@ -9,6 +9,7 @@
  * futures never walks them all (no sweep that would hold the event loop).
  */
 import type { GraphTask } from '../protocol/messages.js';
+import { ShardedMap } from './sharded-map.js';
 
 export interface RecipeClosure {
   /** Recipes of the keys reached from the roots. */
@@ -18,7 +19,7 @@ export interface RecipeClosure {
 }
 
 export class RecipeBook {
-  private readonly recipes = new Map<string, GraphTask>();
+  private readonly recipes = new ShardedMap<GraphTask>();
   /** How many kept recipes list each key among their dependencies (absent: none). */
   private readonly dependents = new Map<string, number>();
 

@@ -15,6 +15,7 @@ import { joinedBlob, type FrameParts } from '../protocol/values.js';
 import { optionalDuration, parseDuration } from '../units.js';
 import { reconnectWithin, ReconnectCancelled } from '../comm/reconnect.js';
 import { planResubmission, RecipeBook } from './recipe-book.js';
+import { SHARDS, shardOf, ShardedMap } from './sharded-map.js';
 import { fireAndForgetClient } from './fire-and-forget.js';
 import { ClientMailbox, type SchedulerReports } from './client-mailbox.js';
 import { formatMs } from '../deadline.js';
@@ -59,7 +60,8 @@ const HELD_VALUES_POLL_MS = 100;
 
 export class ClientSession implements FutureOwner, SchedulerReports {
   /** The FutureState of every key this client holds Futures for. */
-  readonly states = new Map<string, FutureState>();
+  /** Sharded: a million held futures must not grow one Map by rehashing it all at once (sharded-map.ts). */
+  readonly states = new ShardedMap<FutureState>();
   /** The public Client (set by it right after opening). */
   client!: Client;
   readonly log: Logger;
@@ -80,7 +82,8 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   private readonly fireAndForgotten = new Set<string>();
   /** The scheduler's id (a new one after a restart). */
   schedulerId: string | undefined;
-  private readonly registry: FinalizationRegistry<FutureState>;
+  /** One registry per shard of keys: a single one grows its token table in one long block at a million futures. */
+  private readonly registries: FinalizationRegistry<FutureState>[];
   /** Fetched actor proxies count as references to their keys. */
   private readonly actorHolds = new ActorHolds((state) => this.dropReference(state));
   /** Keys this client is cancelling: the scheduler's `cancelled-keys` echo for them is not news. */
@@ -123,7 +126,8 @@ export class ClientSession implements FutureOwner, SchedulerReports {
       held,
       ready: () => this.reconnecting === undefined && this.scheduler !== undefined && !this.scheduler.closed,
     });
-    this.registry = new FinalizationRegistry((state) => this.dropReference(state));
+    const collected = (state: FutureState): void => this.dropReference(state);
+    this.registries = Array.from({ length: SHARDS }, () => new FinalizationRegistry(collected));
   }
 
   /** Connects to the scheduler and registers; rejects with ConnectError or TimeoutError within `timeout`. */
@@ -525,11 +529,11 @@ export class ClientSession implements FutureOwner, SchedulerReports {
 
   adopt(future: Future<unknown>, state: FutureState): void {
     state.refs++;
-    this.registry.register(future, state, future);
+    this.registries[shardOf(state.key)]!.register(future, state, future);
   }
 
   disown(future: Future<unknown>, state: FutureState): void {
-    this.registry.unregister(future);
+    this.registries[shardOf(state.key)]!.unregister(future);
     this.dropReference(state);
   }
 
@@ -633,7 +637,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
     if (this.fireAndForgotten.size > 0 && this.fireAndForgotten.delete(msg.key)) this.recipes.released([msg.key]);
     const state = this.states.get(msg.key);
     if (state === undefined) return;
-    if (msg.value instanceof Uint8Array && !state.hasValue) state.blob = msg.value;
+    if (msg.value instanceof Uint8Array && !state.hasValue) state.holdInline(msg.value);
     state.finish(msg.type, msg.nbytes);
   }
 
