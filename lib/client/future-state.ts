@@ -11,6 +11,10 @@ import { CancelledError } from '../errors.js';
 import { futureTable, type FutureStatus } from '../../machines/future.js';
 import type { SerializedError } from '../protocol/messages.js';
 import { deserializeError } from '../protocol/errors.js';
+import { decodeValue } from '../protocol/values.js';
+
+/** Inline values up to this many bytes are decoded on arrival when they hold a primitive. */
+const DECODE_ON_ARRIVAL_BYTES = 24;
 
 export type SettledListener = (state: FutureState) => void;
 
@@ -137,6 +141,27 @@ export class FutureState {
   /** The key is back (scattered again after it was lost): waiting works again. */
   reopen(): void {
     this.closedError = undefined;
+  }
+
+  /**
+   * Keeps a value that came inline with key-in-memory. A tiny one that is a
+   * primitive (a number, a short string) is decoded at once: a held future
+   * then carries no Uint8Array and buffer of its own (~200 bytes each, at a
+   * million futures). Anything else stays encoded until first used.
+   */
+  holdInline(blob: Uint8Array): void {
+    if (blob.byteLength <= DECODE_ON_ARRIVAL_BYTES) {
+      try {
+        const value = decodeValue(blob);
+        if (value === null || (typeof value !== 'object' && typeof value !== 'function')) {
+          this.setValue(value);
+          return;
+        }
+      } catch {
+        // Kept encoded: decoding again on first use reports the error there.
+      }
+    }
+    this.blob = blob;
   }
 
   setValue(value: unknown): void {
