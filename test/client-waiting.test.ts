@@ -1,6 +1,6 @@
 import t from 'tap';
 import { Writable } from 'node:stream';
-import { Client } from '../dist/index.js';
+import { Client, Event } from '../dist/index.js';
 import { asCompleted } from '../dist/lib/client/as-completed.js';
 import type { Future } from '../dist/lib/client/future.js';
 import { progress } from '../dist/lib/client/progress.js';
@@ -20,14 +20,23 @@ const sleepy = async (ms: number): Promise<number> => {
   return ms;
 };
 const inc = (x: number): number => x + 1;
+// Finishes only once the cluster-wide Event `gate` is set: completion order is
+// decided by the test, not by timers racing a loaded machine.
+const gated = async (gate: string, value: number): Promise<number> => {
+  const dts = await import('distributed-ts');
+  await new dts.Event(gate).wait();
+  return value;
+};
+const open = (gate: string): Promise<void> => new Event(gate, { client }).set();
 
 t.test('wait: all, first completed, timeout', async (t) => {
   const fast = client.submit(sleepy, 10);
-  const slow = client.submit(sleepy, 400);
+  const slow = client.submit(gated, 'wait-slow', 400);
   const first = await wait([fast, slow], { returnWhen: 'FIRST_COMPLETED' });
   t.ok(first.done.has(fast));
   t.ok(first.notDone.has(slow));
   await t.rejects(wait([slow], { timeout: '20ms' }), TimeoutError);
+  await open('wait-slow');
   const all = await wait([fast, slow]);
   t.equal(all.done.size, 2);
   t.equal(all.notDone.size, 0);
@@ -40,17 +49,22 @@ t.test('wait: all, first completed, timeout', async (t) => {
 });
 
 t.test('asCompleted yields in completion order and accepts additions while iterating', async (t) => {
-  const futures = [client.submit(sleepy, 150), client.submit(sleepy, 20)];
+  const futures = [client.submit(gated, 'order-150', 150), client.submit(sleepy, 20)];
   const seen: number[] = [];
   const sequence = asCompleted(futures);
   t.equal(sequence.count(), 2);
   let added = false;
   for await (const future of sequence) {
-    seen.push(await future.result());
+    const value = await future.result();
+    seen.push(value);
     if (!added) {
       added = true;
-      sequence.add(client.submit(sleepy, 60));
+      sequence.add(client.submit(gated, 'order-60', 60));
       sequence.add(futures[1]!);
+    } else if (seen.length === 2) {
+      await open('order-60');
+    } else if (value === 60) {
+      await open('order-150');
     }
   }
   t.same(seen, [20, 20, 60, 150], 'a future added twice comes twice');
