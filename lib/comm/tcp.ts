@@ -4,8 +4,9 @@
  * Writes: the first message of a tick schedules one flush (a microtask, never a
  * timer); everything written until then, or while the socket is still draining
  * a previous flush, is encoded as one batch and written corked, so the frames
- * leave in one writev. Reads: a decoder error (garbage, an absurd length) is
- * logged and closes that connection only.
+ * leave in one writev (on tls://, frames over a slice go out a slice at a
+ * time, see TcpCommOptions.writeSliceBytes). Reads: a decoder error
+ * (garbage, an absurd length) is logged and closes that connection only.
  *
  * Reads go straight into the decoder's memory (node:net `onread`): the bytes of
  * a large frame are written by the kernel into that frame's final buffer, with
@@ -95,6 +96,14 @@ export interface TcpCommOptions {
   maxMessageBytes?: number;
   /** The scheme of the addresses the comm reports (default 'tcp'; 'tls' for a TLSSocket). */
   scheme?: string;
+  /**
+   * Hand the socket frames longer than this in slices of this size, the next
+   * once the socket has drained (default: whole frames, in one writev). For
+   * TLS: node:tls copies a multi-buffer write into one new buffer and then
+   * encrypts all of it into new memory before sending a byte, so a 100 MB
+   * frame would cost 200 MB of fresh memory; slices reuse the same little.
+   */
+  writeSliceBytes?: number;
 }
 
 function newDecoder(options: TcpCommOptions): WireDecoder {
@@ -168,6 +177,12 @@ export class TcpComm implements Comm {
   private outbox: OpDict[] | undefined;
   /** Messages of `outbox` before this index are sent (a long outbox goes out over several turns). */
   private outboxHead = 0;
+  /** Encoded frames not yet handed to the socket (paced writes), and how much of the first was. */
+  private readonly unsent: Uint8Array[] = [];
+  private unsentOffset = 0;
+  private readonly writeSlice: number;
+  /** close() was called while frames were unsent: end the socket once they are. */
+  private endWhenSent = false;
   private flushScheduled = false;
   private waitingForDrain = false;
   private isClosed = false;
@@ -191,6 +206,7 @@ export class TcpComm implements Comm {
     this.localAddress = formatTcpAddress(socket.localAddress, socket.localPort, options.scheme);
     this.peerAddress = formatTcpAddress(socket.remoteAddress, socket.remotePort, options.scheme);
     this.direct = reads !== undefined;
+    this.writeSlice = options.writeSliceBytes !== undefined && options.writeSliceBytes > 0 ? options.writeSliceBytes : Infinity;
     // Frames stay under this process's message limit (longer ones go in pieces); whole messages under the total cap.
     const maxFrameBytes = Math.max(MIN_FRAME_LIMIT_BYTES, maxMessageBytes());
     const sameHost = isSameHost(socket.remoteAddress, socket.localAddress);
@@ -258,9 +274,9 @@ export class TcpComm implements Comm {
   close(): Promise<void> {
     if (!this.isClosed) {
       this.isClosed = true;
-      this.waitingForDrain = false;
       this.flushSome(true);
-      this.socket.end();
+      if (this.unsent.length === 0 && this.outbox === undefined) this.socket.end();
+      else this.endWhenSent = true;
       // A peer that never finishes its side must not keep us open.
       setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
     }
@@ -277,8 +293,6 @@ export class TcpComm implements Comm {
   private flushSome(everything: boolean): void {
     this.flushScheduled = false;
     if (this.waitingForDrain) return;
-    const outbox = this.outbox;
-    if (outbox === undefined) return;
     const socket = this.socket;
     if (this.socketClosed || socket.destroyed) {
       this.dropOutbox();
@@ -286,16 +300,28 @@ export class TcpComm implements Comm {
     }
     const started = performance.now();
     socket.cork();
-    while (this.outboxHead < outbox.length) {
+    // Slices of a large frame first: it was encoded before anything still in the outbox.
+    let paused = this.writeUnsent();
+    const outbox = this.outbox;
+    while (!paused && outbox !== undefined && this.outboxHead < outbox.length) {
       const end = Math.min(outbox.length, this.outboxHead + MAX_BATCH_MESSAGES);
       const batch = this.outboxHead === 0 && end === outbox.length ? outbox : outbox.slice(this.outboxHead, end);
       this.outboxHead = end;
-      for (const frame of this.encode(batch)) socket.write(frame);
+      for (const frame of this.encode(batch)) this.unsent.push(frame);
+      paused = this.writeUnsent();
       if (!everything && (socket.writableNeedDrain || performance.now() - started >= SEND_BUDGET_MS)) break;
     }
     socket.uncork();
-    if (this.outboxHead >= outbox.length) this.dropOutbox();
-    if (socket.writableNeedDrain && !this.isClosed) {
+    if (outbox !== undefined && this.outboxHead >= outbox.length) {
+      this.outbox = undefined;
+      this.outboxHead = 0;
+    }
+    if (this.endWhenSent && this.unsent.length === 0 && this.outbox === undefined) {
+      this.endWhenSent = false;
+      socket.end();
+      return;
+    }
+    if (paused || (socket.writableNeedDrain && !this.isClosed)) {
       this.waitingForDrain = true;
       socket.once('drain', this.handleDrain);
     } else if (this.outbox !== undefined) {
@@ -304,14 +330,40 @@ export class TcpComm implements Comm {
     }
   }
 
+  /**
+   * Write the encoded frames not yet sent (the socket is corked): whole when
+   * at most a write slice, else one slice of the first big one. True when
+   * that slice filled the socket's buffer: wait for 'drain' before the next.
+   */
+  private writeUnsent(): boolean {
+    const socket = this.socket;
+    const unsent = this.unsent;
+    while (unsent.length > 0) {
+      const frame = unsent[0]!;
+      if (frame.byteLength - this.unsentOffset <= this.writeSlice) {
+        socket.write(this.unsentOffset === 0 ? frame : frame.subarray(this.unsentOffset));
+        unsent.shift();
+        this.unsentOffset = 0;
+        continue;
+      }
+      socket.write(frame.subarray(this.unsentOffset, this.unsentOffset + this.writeSlice));
+      this.unsentOffset += this.writeSlice;
+      if (socket.writableNeedDrain) return true;
+    }
+    return false;
+  }
+
   private dropOutbox(): void {
     this.outbox = undefined;
     this.outboxHead = 0;
+    this.unsent.length = 0;
+    this.unsentOffset = 0;
   }
 
   private readonly handleDrain = (): void => {
     this.waitingForDrain = false;
-    if (this.outbox !== undefined) this.flush();
+    // After close(), everything queued goes (then the socket ends).
+    if (this.unsent.length > 0 || this.outbox !== undefined) this.flushSome(this.isClosed);
   };
 
   private encode(batch: OpDict[]): Uint8Array[] {

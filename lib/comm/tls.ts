@@ -32,6 +32,8 @@ const log = childLogger('comm', { transport: SCHEME });
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** TLS 1.3: how long to wait for the server's verdict on our certificate if it sends no session ticket. */
 const VERDICT_GRACE_MS = 2_000;
+/** Large frames go to node:tls in slices of this size (see TcpCommOptions.writeSliceBytes). */
+export const TLS_WRITE_SLICE_BYTES = 256 * 1024;
 
 function credentials(security: Security | undefined, address: string): Security {
   if (security === undefined || !security.hasCredentials) {
@@ -118,7 +120,7 @@ export const tlsTransport: Transport = {
           reject(error);
           return;
         }
-        resolve(new TcpComm(socket, { scheme: SCHEME }, reads));
+        resolve(new TcpComm(socket, { scheme: SCHEME, writeSliceBytes: TLS_WRITE_SLICE_BYTES }, reads));
       };
       const onError = (error: Error): void => {
         finish((error as NodeJS.ErrnoException).code === 'ECONNREFUSED' || (error as NodeJS.ErrnoException).code === 'ETIMEDOUT'
@@ -156,6 +158,7 @@ export const tlsTransport: Transport = {
     const { security, host, port } = target;
     const commOptions: TcpCommOptions = {
       scheme: SCHEME,
+      writeSliceBytes: TLS_WRITE_SLICE_BYTES,
       ...(options?.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes }),
     };
     const server = tls.createServer({ ...security.serverOptions(), handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, (socket) => {
