@@ -409,10 +409,10 @@ export class SchedulerState extends TransitionEngine {
       const ts = this.tasks.get(msg.key);
       if (ws !== undefined) {
         if (ts !== undefined && ts.state === 'processing' && ts.processingOn === ws && ts.runId === msg.runId) {
-          const report: MemoryReport = { holders: ws, nbytes: typeof msg.nbytes === 'number' && msg.nbytes >= 0 ? msg.nbytes : 0, type: msg.type };
-          if (typeof msg.duration === 'number') report.duration = msg.duration;
-          if (msg.value instanceof Uint8Array) report.value = msg.value;
-          this.transition(ts, 'memory', report);
+          const nbytes = typeof msg.nbytes === 'number' && msg.nbytes >= 0 ? msg.nbytes : 0;
+          const duration = typeof msg.duration === 'number' ? msg.duration : undefined;
+          const value = msg.value instanceof Uint8Array ? msg.value : undefined;
+          this.transition(ts, 'memory', { holders: ws, nbytes, type: msg.type, duration, value });
         } else if (ts !== undefined && ts.state === 'memory') {
           // Computed twice (a race with a steal or a reschedule): keep the extra copy.
           this.addReplica(ts, ws);

@@ -87,9 +87,9 @@ export interface MemoryReport {
   nbytes: number;
   type: string | undefined;
   /** Compute time, ms, for the prefix's average (task-finished). */
-  duration?: number;
+  duration?: number | undefined;
   /** The small encoded result the worker sent along: passed on to wanting clients, not kept. */
-  value?: Blob;
+  value?: Blob | undefined;
 }
 
 /** The handler of one edge of the scheduler-task machine. */
