@@ -6,7 +6,7 @@
  * by `piscina.run` (batches sent before the port reached the pool): it sends
  * the outcomes back with their result buffers transferred, not copied.
  */
-import { Piscina } from 'piscina';
+import { Piscina, transferableSymbol, valueSymbol } from 'piscina';
 import { MessageChannel, parentPort, threadId, workerData } from 'node:worker_threads';
 import { executeTasks, type TaskOutcome, type TaskToRun } from '../lib/worker/execute.js';
 import { BATCH_PORT, serveBatches, transferListOf, type BatchPortMessage } from '../lib/worker/batch-port.js';
@@ -21,8 +21,6 @@ import { childLogger } from '../lib/logging.js';
 // actor handles among their arguments become proxies, primitives find the client.
 installClientPort();
 installClientAdapter();
-
-type Movable = Parameters<typeof Piscina.move>[0];
 
 /** How tasks here reach their worker (absent when the pool was started without worker info). */
 const info = workerInfoOf(workerData);
@@ -42,6 +40,6 @@ export default async function runBatch(batch: TaskToRun[]): Promise<unknown> {
   const outcomes: TaskOutcome[] = await executeTasks(batch, host);
   const buffers = transferListOf(outcomes);
   if (buffers.length === 0) return outcomes;
-  const transferable = { [Piscina.transferableSymbol]: buffers, [Piscina.valueSymbol]: outcomes };
-  return Piscina.move(transferable as unknown as Movable);
+  // The module's own symbols (not the static getters, typed as plain `symbol`) make this a typed Transferable.
+  return Piscina.move({ [transferableSymbol]: buffers, [valueSymbol]: outcomes });
 }

@@ -20,8 +20,6 @@ import { socketAddress } from '../lib/comm/socket-scheme.js';
 import { serializeError } from '../lib/protocol/errors.js';
 import type {
   RunReply,
-  ActorAttributeMsg,
-  ActorExecuteMsg,
   Blob,
   FunctionRef,
   GetDataMsg,
@@ -31,6 +29,7 @@ import type {
   RunMsg,
   SerializedError,
   UpdateDataMsg,
+  WorkerInbox,
 } from '../lib/protocol/messages.js';
 import { decodeValue, encodeValue } from '../lib/protocol/values.js';
 import { CommClosedError, DistributedError, ProtocolError, SerializationError, TimeoutError, TlsHandshakeError } from '../lib/errors.js';
@@ -54,7 +53,7 @@ import type { WorkerMemoryMetrics } from '../lib/protocol/messages.js';
 import { lifecycleState, sendStrict, startLifecycle } from '../machines/lifecycle.js';
 import { workerProcessMachine } from '../machines/worker-process.js';
 import { installActorProxy } from '../lib/client/actor.js';
-import { MailboxActor, type Handler, type Peer } from '../lib/comm/mailbox.js';
+import { inboxHandlers, MailboxActor, type Handler, type Peer } from '../lib/comm/mailbox.js';
 import type { BackoffPolicy } from '../lib/comm/reconnect-backoff.js';
 import { ReconnectCancelled, reconnectWithin } from '../lib/comm/reconnect.js';
 import { heldValues, type HeldValues } from '../lib/worker/held-values.js';
@@ -189,42 +188,44 @@ export class Worker extends MailboxActor {
   });
 
   protected readonly handlers: Readonly<Record<string, Handler>> = {
-    'compute-task': (msg) => {
-      if (typeof msg.key === 'string') this.inheritedRuns.delete(msg.key);
-      this.feed(msg as unknown as WorkerEvent);
-    },
+    ...inboxHandlers<WorkerInbox>({
+      'compute-task': (msg) => {
+        if (typeof msg.key === 'string') this.inheritedRuns.delete(msg.key);
+        this.feed(msg);
+      },
+      'free-keys': (msg) => {
+        this.feed(msg);
+        this.sweepActors(msg.keys);
+      },
+      'cancel-compute': (msg) => this.feed(msg),
+      'acquire-replicas': (msg) => this.feed(msg),
+      'remove-replicas': (msg) => {
+        this.feed(msg);
+        this.sweepActors(msg.keys);
+      },
+      'steal-request': (msg) => this.feed(msg),
+      close: () => {
+        void this.close();
+      },
+      get_data: (msg) => this.getData(msg),
+      update_data: (msg) => this.updateData(msg),
+      run: (msg) => this.runFunction(msg),
+      actor_execute: (msg) => this.actorHost.execute(msg),
+      actor_attribute: (msg) => this.actorHost.attribute(msg),
+      story: (msg) => {
+        if (typeof msg.key !== 'string') throw new TypeError("story: 'key' must be a string");
+        return this.workerState?.story(msg.key) ?? [];
+      },
+      upload_file: (msg) => {
+        if (!(msg.data instanceof Uint8Array)) throw new TypeError('upload_file: data must be bytes');
+        // Synchronous on purpose: tasks that arrive after it on the same connection find the file.
+        writeUpload(checkUploadName(msg.filename), msg.data);
+        return { status: 'OK' };
+      },
+    }),
     'plugin-add': (msg) => this.addPlugin(msg),
     'plugin-remove': async (msg) => ({ status: 'OK', removed: await this.plugins.remove(String(msg.name), this) }),
-    'free-keys': (msg) => {
-      this.feed(msg as unknown as WorkerEvent);
-      this.sweepActors(msg.keys);
-    },
-    'cancel-compute': (msg) => this.feed(msg as unknown as WorkerEvent),
-    'acquire-replicas': (msg) => this.feed(msg as unknown as WorkerEvent),
-    'remove-replicas': (msg) => {
-      this.feed(msg as unknown as WorkerEvent);
-      this.sweepActors(msg.keys);
-    },
-    'steal-request': (msg) => this.feed(msg as unknown as WorkerEvent),
-    close: () => {
-      void this.close();
-    },
-    get_data: (msg) => this.getData(msg as unknown as GetDataMsg),
-    update_data: (msg) => this.updateData(msg as unknown as UpdateDataMsg),
-    run: (msg) => this.runFunction(msg as unknown as RunMsg),
-    actor_execute: (msg) => this.actorHost.execute(msg as unknown as ActorExecuteMsg),
-    actor_attribute: (msg) => this.actorHost.attribute(msg as unknown as ActorAttributeMsg),
     ping: () => 'pong',
-    story: (msg) => {
-      if (typeof msg.key !== 'string') throw new TypeError("story: 'key' must be a string");
-      return this.workerState?.story(msg.key) ?? [];
-    },
-    upload_file: (msg) => {
-      if (!(msg.data instanceof Uint8Array)) throw new TypeError('upload_file: data must be bytes');
-      // Synchronous on purpose: tasks that arrive after it on the same connection find the file.
-      writeUpload(checkUploadName(msg.filename), msg.data);
-      return { status: 'OK' };
-    },
   };
 
   private constructor(nthreads: number, options: WorkerOptions) {
@@ -372,7 +373,7 @@ export class Worker extends MailboxActor {
     };
     let reply: (Partial<RegisterWorkerReply> & { status?: unknown; message?: unknown }) | undefined;
     try {
-      reply = await scheduler.call(registration as unknown as OpDict, { timeout });
+      reply = await scheduler.call(registration, { timeout });
       if (reply !== undefined && reply !== null && reply.status !== undefined && reply.status !== 'OK') {
         throw new RegistrationRefusedError(`scheduler ${this.schedulerAddress} refused registration: ${String(reply.message ?? reply.status)}`);
       }
@@ -547,10 +548,11 @@ export class Worker extends MailboxActor {
   private carryOut(instruction: Instruction): void {
     switch (instruction.kind) {
       case 'send-to-scheduler': {
-        const msg = instruction.msg as unknown as OpDict;
-        if (this.inheritedRuns.size > 0 && typeof msg.key === 'string' && this.inheritedRuns.delete(msg.key)) {
+        const msg = instruction.msg;
+        const key = 'key' in msg && typeof msg.key === 'string' ? msg.key : undefined;
+        if (this.inheritedRuns.size > 0 && key !== undefined && this.inheritedRuns.delete(key)) {
           // A task the previous scheduler started: the new one learns of its value as a held key.
-          if (msg.op === 'task-finished') this.toScheduler.send({ op: 'held-keys', ...heldValues(this.state, (key) => key === msg.key) });
+          if (msg.op === 'task-finished') this.toScheduler.send({ op: 'held-keys', ...heldValues(this.state, (held) => held === key) });
           return;
         }
         this.toScheduler.send(msg);

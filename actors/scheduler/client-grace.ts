@@ -50,7 +50,7 @@ interface Waiting {
 export interface ClientGrace {
   readonly handlers: Record<string, ExtensionHandler>;
   /** register-client: what the client announced (`reconnectTimeout` ms, `worker`); ends a grace it was in. True when it was in one. */
-  registered(client: string, msg: OpDict): boolean;
+  registered(client: string, msg: { readonly reconnectTimeout?: unknown; readonly worker?: unknown }): boolean;
   /** Its connection closed without close-client: wait for it, or forget it at once. */
   connectionLost(client: string): void;
   /** close-client: no grace, and nothing to wait for. */

@@ -10,18 +10,14 @@
  */
 import type { Logger } from 'pino';
 import type { CoordinationExtension, ExtensionHandler } from '../../lib/coordination/extension.js';
-import type { Blob, GraphTask } from '../../lib/protocol/messages.js';
+import type { GraphTask } from '../../lib/protocol/messages.js';
+import type { Dataset } from './datasets.js';
 import { FIRE_AND_FORGET, HELD_OVER, PUBLISHED_PREFIX } from '../../lib/scheduler/records.js';
 import type { HeldEntry, SchedulerMessages, SchedulerState, SettledKey } from '../../lib/scheduler/state.js';
 import { StateStore } from '../../lib/scheduler/state-store.js';
 import { recipesOf } from '../../lib/scheduler/task-recipes.js';
 import { ALL_TOPIC } from '../../lib/scheduler/events.js';
 import { RECOVERY_TOPIC, restoredStateEvent, type RecoveryEvent } from '../../lib/scheduler/recovery-notes.js';
-
-export interface Dataset {
-  keys: string[];
-  data: Blob;
-}
 
 export interface RecoveryHost {
   readonly state: SchedulerState;

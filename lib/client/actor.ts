@@ -77,7 +77,7 @@ function actorCall(ref: ActorRef, msg: ActorExecuteMsg | ActorAttributeMsg): Pro
 }
 
 function callOn(channel: RpcChannel, ref: ActorRef, msg: ActorExecuteMsg | ActorAttributeMsg): Promise<unknown> {
-  return channel.call<Blob>(msg as unknown as { op: string }).then((reply) => decodeValue(reply), (error: unknown) => {
+  return channel.call<Blob>(msg).then((reply) => decodeValue(reply), (error: unknown) => {
     if (error instanceof CommClosedError || error instanceof ConnectError) throw lost(ref, error);
     throw error;
   });

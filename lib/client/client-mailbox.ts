@@ -2,10 +2,10 @@
  * The client's end of its scheduler connection: a mailbox actor whose
  * handlers are the reports a scheduler sends to clients.
  */
-import { MailboxActor, type Handler, type Peer } from '../comm/mailbox.js';
+import { inboxHandlers, MailboxActor, type Handler, type Peer } from '../comm/mailbox.js';
 import { childLogger } from '../logging.js';
 import type {
-  CancelledKeysMsg, KeyInMemoryMsg, LostDataMsg, OpDict, TaskErredToClientMsg, TaskRetriedMsg,
+  CancelledKeysMsg, ClientInbox, KeyInMemoryMsg, LostDataMsg, TaskErredToClientMsg, TaskRetriedMsg,
 } from '../protocol/messages.js';
 import type { Security } from '../comm/security.js';
 
@@ -28,16 +28,15 @@ export class ClientMailbox extends MailboxActor {
 
   constructor(private readonly reports: SchedulerReports, clientId: string, security?: Security) {
     super('client', { logger: childLogger('client', { client: clientId }), security });
-    const as = <M>(handle: (msg: M) => void): Handler => (msg: OpDict) => handle(msg as unknown as M);
-    this.handlers = {
-      'key-in-memory': as<KeyInMemoryMsg>((msg) => reports.keyInMemory(msg)),
-      'task-erred': as<TaskErredToClientMsg>((msg) => reports.taskErred(msg)),
-      'lost-data': as<LostDataMsg>((msg) => reports.lostData(msg)),
-      'cancelled-keys': as<CancelledKeysMsg>((msg) => reports.cancelledKeys(msg)),
-      'task-retried': as<TaskRetriedMsg>((msg) => reports.taskRetried(msg)),
+    this.handlers = inboxHandlers<ClientInbox>({
+      'key-in-memory': (msg) => reports.keyInMemory(msg),
+      'task-erred': (msg) => reports.taskErred(msg),
+      'lost-data': (msg) => reports.lostData(msg),
+      'cancelled-keys': (msg) => reports.cancelledKeys(msg),
+      'task-retried': (msg) => reports.taskRetried(msg),
       restart: () => reports.restart(),
-      event: (msg: OpDict) => reports.event(String(msg.topic), Number(msg.time), msg.msg),
-    };
+      event: (msg) => reports.event(String(msg.topic), Number(msg.time), msg.msg),
+    });
   }
 
   /** The client has one peer, the scheduler: its comm closing ends the session. */

@@ -11,7 +11,8 @@
 import { MessageTooLargeError } from '../errors.js';
 import { MailboxActor, type Handler, type Peer } from '../comm/mailbox.js';
 import { childLogger } from '../logging.js';
-import type { Blob } from '../protocol/messages.js';
+import type { Blob, GetDataReply } from '../protocol/messages.js';
+import { fetchFromHolders, type FetchedValues } from '../comm/fetch-from-holders.js';
 import type { FrameParts } from '../protocol/out-of-band.js';
 import { placeByPlan } from '../protocol/direct-transfer.js';
 import type { Security } from '../comm/security.js';
@@ -21,10 +22,6 @@ const DIRECT_TIMEOUT_MS = 10_000;
 /** A busy worker (too many transfers at once) is asked again after 20, 40, 80 ms, then left to the scheduler. */
 const BUSY_RETRIES = 3;
 const BUSY_FIRST_DELAY_MS = 20;
-
-function isBlob(value: unknown): value is Blob {
-  return value instanceof Uint8Array;
-}
 
 /** Connections to workers for get_data only: nothing arrives on them unasked. */
 class WorkerConnections extends MailboxActor {
@@ -63,41 +60,16 @@ export class DirectData {
 
   /**
    * Fetches each key from one of its holders (in the order given), one call
-   * per worker. Returns what arrived and the keys no holder gave.
+   * per worker at a time (lib/comm/fetch-from-holders.ts). Returns what
+   * arrived and the keys no holder gave.
    */
-  async fetch(holders: Readonly<Record<string, readonly string[]>>): Promise<{ data: Record<string, Blob>; failed: string[] }> {
-    const data: Record<string, Blob> = {};
-    const tried = new Map<string, number>();
-    let left = Object.keys(holders);
-    const failed: string[] = [];
-    while (left.length > 0) {
-      const byWorker = new Map<string, string[]>();
-      for (const key of left) {
-        const next = tried.get(key) ?? 0;
-        const address = holders[key]?.[next];
-        if (address === undefined) {
-          failed.push(key);
-          continue;
-        }
-        tried.set(key, next + 1);
-        const list = byWorker.get(address);
-        if (list === undefined) byWorker.set(address, [key]);
-        else list.push(key);
-      }
-      const again: string[] = [];
-      await Promise.all(
-        [...byWorker].map(async ([address, keys]) => {
-          const got = await this.getData(address, keys);
-          for (const key of keys) {
-            const blob = got?.[key];
-            if (isBlob(blob)) data[key] = blob;
-            else again.push(key);
-          }
-        }),
-      );
-      left = again;
-    }
-    return { data, failed };
+  fetch(holders: Readonly<Record<string, readonly string[]>>): Promise<FetchedValues> {
+    return fetchFromHolders(Object.keys(holders), {
+      holders: (key) => holders[key] ?? [],
+      getData: (address, keys) => this.getData(address, keys),
+      busyRetries: BUSY_RETRIES,
+      busyFirstDelayMs: BUSY_FIRST_DELAY_MS,
+    });
   }
 
   /**
@@ -117,27 +89,17 @@ export class DirectData {
     return { placed, failed: Object.keys(data).filter((key) => !placed.has(key)) };
   }
 
-  /** What `address` sent for `keys`, or undefined when it could not be asked (or stayed busy). */
-  private async getData(address: string, keys: string[]): Promise<Record<string, unknown> | undefined> {
-    let delay = BUSY_FIRST_DELAY_MS;
-    for (let attempt = 0; attempt <= BUSY_RETRIES; attempt++) {
-      let reply: { status?: unknown; data?: unknown };
-      try {
-        const peer = await this.connections.peerFor(address);
-        reply = await peer.call({ op: 'get_data', keys, who: this.clientId }, { timeout: DIRECT_TIMEOUT_MS });
-      } catch (error) {
-        // Too large for one message: the scheduler could not relay it either, so say so.
-        if (error instanceof MessageTooLargeError) throw error;
-        this.connections.log.debug({ err: error, worker: address }, 'direct get_data failed; the scheduler will fetch');
-        return undefined;
-      }
-      if (reply?.status !== 'busy') {
-        return typeof reply?.data === 'object' && reply.data !== null ? (reply.data as Record<string, unknown>) : undefined;
-      }
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      delay *= 2;
+  /** One get_data call to `address`; undefined when it could not be made. */
+  private async getData(address: string, keys: string[]): Promise<GetDataReply | undefined> {
+    try {
+      const peer = await this.connections.peerFor(address);
+      return await peer.call<GetDataReply>({ op: 'get_data', keys, who: this.clientId }, { timeout: DIRECT_TIMEOUT_MS });
+    } catch (error) {
+      // Too large for one message: the scheduler could not relay it either, so say so.
+      if (error instanceof MessageTooLargeError) throw error;
+      this.connections.log.debug({ err: error, worker: address }, 'direct get_data failed; the scheduler will fetch');
+      return undefined;
     }
-    return undefined;
   }
 
   close(): Promise<void> {

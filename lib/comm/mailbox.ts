@@ -87,7 +87,7 @@ class MailboxPeer implements Peer {
   }
 
   call<T = unknown>(msg: Outgoing, options?: CallOptions): Promise<T> {
-    return this.rpc.call<T>(msg as OpDict, options);
+    return this.rpc.call<T>(msg, options);
   }
 
   close(): Promise<void> {

@@ -11,7 +11,7 @@
 import { CommClosedError, MessageTooLargeError, ProtocolError, SerializationError, TimeoutError } from '../errors.js';
 import { childLogger } from '../logging.js';
 import { deserializeError, serializeError } from '../protocol/errors.js';
-import type { OpDict, Reply, ReplyError, ReplyOk } from '../protocol/messages.js';
+import type { OpDict, Outgoing, Reply, ReplyError, ReplyOk } from '../protocol/messages.js';
 import { optionalDuration } from '../units.js';
 import type { Comm, ConnectOptions } from './comm.js';
 import { connect } from './registry.js';
@@ -74,7 +74,7 @@ export class RpcChannel {
   }
 
   /** Send `msg` as a request and resolve with the reply's result (or reject with its error). */
-  call<T = unknown>(msg: OpDict, options?: RpcCallOptions): Promise<T> {
+  call<T = unknown>(msg: Outgoing, options?: RpcCallOptions): Promise<T> {
     if (this.comm.closed) {
       return Promise.reject(new CommClosedError(`cannot call ${msg.op} on ${this.comm.peerAddress}: connection closed`));
     }
@@ -105,7 +105,7 @@ export class RpcChannel {
   }
 
   private readonly handleMessage = (msg: OpDict): void => {
-    if (msg.op === 'reply') this.settle(msg as unknown as Reply);
+    if (isReply(msg)) this.settle(msg);
     else if (this.messageHandler !== undefined) this.messageHandler(msg);
     else log.warn({ op: msg.op, peer: this.comm.peerAddress }, 'message with no handler dropped');
   };
@@ -163,4 +163,9 @@ export class RpcChannel {
 /** Dial `address` and wrap the comm in an RpcChannel. */
 export async function connectRpc(address: string, options?: ConnectOptions & RpcChannelHandlers): Promise<RpcChannel> {
   return new RpcChannel(await connect(address, options), options);
+}
+
+/** A reply to one of our calls (its fields are checked where it settles the call). */
+function isReply(msg: OpDict): msg is OpDict & Reply {
+  return msg.op === 'reply';
 }

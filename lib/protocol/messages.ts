@@ -79,6 +79,10 @@ export interface RegisterClientMsg {
   reconnect?: boolean;
   scheduler?: string | null;
   away?: { retries: number; awayMs: number };
+  /** How long (ms) the client will try to come back if the connection drops: the scheduler's grace for it. */
+  reconnectTimeout?: number;
+  /** A client living in a task on this worker: released once the worker is gone. */
+  worker?: string;
 }
 export interface UpdateGraphMsg {
   op: 'update-graph';
@@ -109,6 +113,12 @@ export interface ScatterMsg {
   workers?: string[];
   broadcast?: boolean;
 }
+/** RPC: where a client scattering large values itself should put them. Reply: { plan: Record<address, keys> } */
+export interface ScatterPlanMsg { op: 'scatter-plan'; keys: string[]; workers?: string[]; broadcast?: boolean }
+/** RPC: a client placed these values on these workers itself (they are in memory there, wanted by it). Reply: { keys } */
+export interface ScatterPlacedMsg { op: 'scatter-placed'; client: string; placed: Array<{ key: string; nbytes: number; workers: string[] }> }
+/** RPC: the task-stream records whose last phase ended in [start, stop] (ms since the epoch, or a duration ago). Reply: TaskStreamRecord[] */
+export interface GetTaskStreamMsg { op: 'get-task-stream'; start?: number | string | null; stop?: number | string | null }
 export interface WhoHasMsg { op: 'who_has'; keys?: string[] }
 export interface HasWhatMsg { op: 'has_what'; workers?: string[] }
 export interface NcoresMsg { op: 'ncores'; workers?: string[] }
@@ -174,6 +184,8 @@ export interface LostDataMsg { op: 'lost-data'; key: string }
 export interface CancelledKeysMsg { op: 'cancelled-keys'; keys: string[]; reason?: string }
 export interface TaskRetriedMsg { op: 'task-retried'; key: string }
 export interface RestartToClientMsg { op: 'restart' }
+/** A structured event on a topic the client subscribed to (`time`: ms since the epoch). */
+export interface EventToClientMsg { op: 'event'; topic: string; time: number; msg: unknown }
 
 /* ------------------------------------------------------------------ */
 /* worker <-> scheduler                                                  */
@@ -413,10 +425,10 @@ export type ClientToScheduler =
   | CancelKeysMsg | CloseClientMsg | GatherMsg | ScatterMsg | WhoHasMsg | HasWhatMsg
   | NcoresMsg | IdentityMsg | RetryMsg | BroadcastRunMsg | WaitForWorkersMsg | PublishPutMsg
   | PublishGetMsg | PublishListMsg | PublishDeleteMsg | TerminateMsg | RestartMsg | UploadFileMsg
-  | ReplicateMsg | RebalanceMsg | StoryMsg;
+  | ReplicateMsg | RebalanceMsg | ScatterPlanMsg | ScatterPlacedMsg | GetTaskStreamMsg | StoryMsg;
 export type SchedulerToClient =
   | KeyInMemoryMsg | TaskErredToClientMsg | LostDataMsg | CancelledKeysMsg
-  | TaskRetriedMsg | RestartToClientMsg;
+  | TaskRetriedMsg | RestartToClientMsg | EventToClientMsg;
 export type SchedulerToWorker =
   | ComputeTaskMsg | FreeKeysMsg | CancelComputeMsg | AcquireReplicasMsg
   | RemoveReplicasMsg | StealRequestMsg | CloseWorkerMsg | UploadFileMsg;
@@ -447,9 +459,9 @@ export type Outgoing =
  * reply; callers name the reply as `ReplyOf<Inbox, op>`.
  */
 
-/** What the scheduler's own handlers receive (the extensions in actors/scheduler/ check their ops' fields themselves). */
+/** What the scheduler receives, in its shell and in the extensions of actors/scheduler/ (each still checks the fields it relies on). */
 export interface SchedulerInbox {
-  'register-client': [RegisterClientMsg, { address: string; id: string }];
+  'register-client': [RegisterClientMsg, { address: string; id: string; durable: boolean; dashboard?: string }];
   'update-graph': [UpdateGraphMsg, void];
   'client-desires-keys': [ClientDesiresKeysMsg, void];
   'client-releases-keys': [ClientReleasesKeysMsg, void];
@@ -461,9 +473,23 @@ export interface SchedulerInbox {
   ncores: [NcoresMsg, Record<string, number>];
   identity: [IdentityMsg, Record<string, unknown>];
   wait_for_workers: [WaitForWorkersMsg, void];
+  'get-task-stream': [GetTaskStreamMsg, TaskStreamRecord[]];
   gather: [GatherMsg, GatherReply];
+  scatter: [ScatterMsg, { keys: string[] }];
+  'scatter-plan': [ScatterPlanMsg, { plan: Record<string, string[]> }];
+  'scatter-placed': [ScatterPlacedMsg, { keys: string[] }];
+  replicate: [ReplicateMsg, { status: 'OK' }];
+  rebalance: [RebalanceMsg, { status: 'OK'; moved: number }];
   'broadcast-run': [BroadcastRunMsg, Record<string, RunReply>];
+  upload_file: [UploadFileMsg, { status: 'OK'; workers: string[] }];
+  publish_put: [PublishPutMsg, 'OK'];
+  publish_get: [PublishGetMsg, { keys: string[]; data: Blob }];
+  publish_list: [PublishListMsg, string[]];
+  publish_delete: [PublishDeleteMsg, 'OK'];
+  terminate: [TerminateMsg, 'OK'];
+  restart: [RestartMsg, { status: 'OK'; workers: number }];
   'register-worker': [RegisterWorkerMsg, RegisterWorkerReply];
+  'held-keys': [HeldKeysMsg, void];
   'task-finished': [TaskFinishedMsg, void];
   'task-erred': [TaskErredFromWorkerMsg, void];
   'missing-data': [MissingDataMsg, void];
@@ -494,6 +520,17 @@ export interface WorkerInbox {
   actor_attribute: [ActorAttributeMsg, Blob];
   upload_file: [UploadFileMsg, { status: 'OK' }];
   story: [StoryMsg, StoryRecord[]];
+}
+
+/** What a client receives from its scheduler. */
+export interface ClientInbox {
+  'key-in-memory': [KeyInMemoryMsg, void];
+  'task-erred': [TaskErredToClientMsg, void];
+  'lost-data': [LostDataMsg, void];
+  'cancelled-keys': [CancelledKeysMsg, void];
+  'task-retried': [TaskRetriedMsg, void];
+  restart: [RestartToClientMsg, void];
+  event: [EventToClientMsg, void];
 }
 
 export type MessageOf<Inbox, Op extends keyof Inbox> = Inbox[Op] extends [infer M, unknown] ? M : never;

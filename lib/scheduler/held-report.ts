@@ -7,7 +7,7 @@ import { DistributedError } from '../errors.js';
 import type { HeldEntry } from './state.js';
 
 /** The entries of `{ keys, nbytes, types }`; undefined when the message carries no `nbytes` (a plain registration). */
-export function parseHeldReport(msg: { readonly [field: string]: unknown }, op: string): HeldEntry[] | undefined {
+export function parseHeldReport(msg: { readonly keys?: unknown; readonly nbytes?: unknown; readonly types?: unknown }, op: string): HeldEntry[] | undefined {
   if (msg.nbytes === undefined || msg.nbytes === null) return undefined;
   const { keys, nbytes, types } = msg;
   if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string')) throw new DistributedError(`${op}: keys must be an array of strings`);

@@ -7,12 +7,12 @@
  * new scheduler with a wrong picture: a worker it thinks running is paused.
  */
 import type { Logger } from 'pino';
-import type { OpDict } from '../protocol/messages.js';
+import type { Outgoing } from '../protocol/messages.js';
 
 /** The connection the messages go out on (a mailbox Peer). */
 export interface SchedulerLink {
   readonly closed: boolean;
-  send(msg: OpDict): void;
+  send(msg: Outgoing): void;
 }
 
 /** Past this many waiting messages the oldest are dropped (a worker far away for long; each is logged once in a count). */
@@ -20,7 +20,7 @@ export const MAX_HELD_BACK = 100_000;
 
 export class SchedulerOutbox {
   private link: SchedulerLink | undefined;
-  private waiting: OpDict[] = [];
+  private waiting: Outgoing[] = [];
   private dropped = 0;
 
   constructor(
@@ -34,7 +34,7 @@ export class SchedulerOutbox {
   }
 
   /** Sends now when connected; otherwise keeps `msg` for the next connection. */
-  send(msg: OpDict): void {
+  send(msg: Outgoing): void {
     const link = this.link;
     if (link !== undefined && !link.closed && this.waiting.length === 0) {
       link.send(msg);
