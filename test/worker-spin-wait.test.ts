@@ -1,7 +1,8 @@
 import t from 'tap';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { once } from 'node:events';
-import { SpinPolicy, spinForMessage } from '../dist/lib/worker/spin-wait.js';
+import { availableParallelism, loadavg } from 'node:os';
+import { cpusContended, SpinPolicy, spinForMessage } from '../dist/lib/worker/spin-wait.js';
 import { BatchPort } from '../dist/lib/worker/batch-port.js';
 import { toFunctionRef } from '../dist/lib/task-function.js';
 import { encodeValue, decodeValue } from '../dist/lib/protocol/values.js';
@@ -37,6 +38,29 @@ t.test('SpinPolicy: spins while waits are short, stops after long ones, probes t
   t.throws(() => new SpinPolicy({ windowMs: -1 }), RangeError);
   t.throws(() => new SpinPolicy({ windowMs: Infinity }), RangeError);
   t.equal(new SpinPolicy({ windowMs: 0 }).spinNext(), false, 'a zero window never spins');
+});
+
+t.test('SpinPolicy: no spinning while no processor is spare, back to the usual policy once one is', async (t) => {
+  let busy = true;
+  const policy = new SpinPolicy({ windowMs: 0.1, now: manualClock().now, contended: () => busy });
+  t.equal(policy.spinNext(), false, 'a contended machine gets no spin');
+  t.equal(policy.spinNext(), false);
+  t.equal(policy.yielded, 2, 'each wait that did not spin is counted');
+  busy = false;
+  t.equal(policy.spinNext(), true, 'spins again once a processor is spare');
+  t.equal(policy.yielded, 2);
+  t.equal(new SpinPolicy({ windowMs: 0.1 }).spinNext(), true, 'without a contention check, the policy alone decides');
+});
+
+t.test('cpusContended compares the load average with the processor count, at most once a second', async (t) => {
+  const far = 1e12;
+  const before = loadavg()[0]! >= availableParallelism();
+  const fresh = cpusContended(far);
+  const after = loadavg()[0]! >= availableParallelism();
+  // The kernel updates the load average every 5 s: compare unless this reading straddled an update.
+  if (before === after) t.equal(fresh, before, 'contended exactly when the load average reaches the processor count');
+  else t.equal(typeof fresh, 'boolean', 'the load average changed during the reading');
+  t.equal(cpusContended(far + 10_000 + 500), cpusContended(far + 10_000), 'within a second the last reading is reused');
 });
 
 t.test('spinForMessage picks up a queued message, gives up after the window, survives a closed port', async (t) => {

@@ -16,7 +16,7 @@ import { deserializeError, serializeError } from '../protocol/errors.js';
 import type { SerializedError } from '../protocol/messages.js';
 import { executeTasks, type TaskOutcome, type TaskToRun } from './execute.js';
 import type { TaskHost } from '../task-context.js';
-import { SpinPolicy, spinForMessage } from './spin-wait.js';
+import { cpusContended, SpinPolicy, spinForMessage } from './spin-wait.js';
 
 /** The key of the message by which a thread hands its batch port to the pool. */
 export const BATCH_PORT = 'distributed-ts:batch-port';
@@ -69,7 +69,7 @@ export function transferListOf(outcomes: TaskOutcome[]): ArrayBuffer[] {
  * would) and answers on it. When the last batch out is answered, the thread
  * polls for the next one for a moment if `spin` says that pays (spin-wait.ts).
  */
-export function serveBatches(port: MessagePort, host?: TaskHost, spin: SpinPolicy = new SpinPolicy()): void {
+export function serveBatches(port: MessagePort, host?: TaskHost, spin: SpinPolicy = new SpinPolicy({ contended: () => cpusContended() })): void {
   let running = 0;
   let idleSince = -1;
   const accept = (request: BatchRequest): void => {
@@ -164,7 +164,7 @@ export class BatchPort {
   constructor(
     private readonly port: MessagePort,
     readonly threadId: number,
-    readonly spin: SpinPolicy = new SpinPolicy(),
+    readonly spin: SpinPolicy = new SpinPolicy({ contended: () => cpusContended() }),
   ) {
     port.on('message', (reply: BatchReply) => this.settle(reply));
     port.once('close', () => this.closed());
