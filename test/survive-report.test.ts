@@ -111,7 +111,8 @@ t.test('the dashboard says what a restart brought back: restored state, workers 
   if (page !== undefined) {
     // The page stays open and says that it is knocking.
     await page.waitForFunction(() => /scheduler connection lost, retrying \(\d+\)/.test(document.getElementById('live')?.textContent ?? ''), { timeout: 20_000 });
-    t.pass('while the scheduler is away the page says "scheduler connection lost, retrying (n)"');
+    const live = await page.$eval('#live', (el) => el.textContent ?? '');
+    t.match(live, /scheduler connection lost, retrying \(\d+\)/, 'while the scheduler is away the page says so and counts its retries');
   }
   // Long enough for the worker to be refused a few times.
   await eventually(() => (/scheduler connection lost, retrying \(2\)/.test(workers.stderr) ? true : undefined));
