@@ -1,6 +1,6 @@
 import t from 'tap';
 import { Writable } from 'node:stream';
-import { Outbox } from '../dist/lib/client/outbox.js';
+import { ClientOutbox } from '../dist/lib/client/client-outbox.js';
 import { FutureState } from '../dist/lib/client/future-state.js';
 import { progress, renderProgressBar } from '../dist/lib/client/progress.js';
 import { mergeTaskOptions, restrictionsOf } from '../dist/lib/client/task-options.js';
@@ -11,7 +11,7 @@ const task = (key: string): GraphTask => ({ key, dependencies: [] });
 
 t.test('the outbox merges what one tick queues, keeping order between kinds', async (t) => {
   const sent: OpDict[] = [];
-  const outbox = new Outbox((msg) => sent.push(msg));
+  const outbox = new ClientOutbox((msg) => sent.push(msg));
   outbox.updateGraph('c', [task('a')], ['a']);
   outbox.updateGraph('c', [task('b')], ['b']);
   outbox.keys('client-releases-keys', 'c', ['a']);

@@ -11,7 +11,7 @@ import { registerClientPort } from '../task-context.js';
 import { installActorProxy } from './actor.js';
 import { Client } from './client.js';
 import { setLocalClusterStarter, type LocalClusterStarter } from './owned-cluster.js';
-import { defaultClient } from './default-client.js';
+import { defaultClient } from './connected-clients.js';
 
 declare module '../task-context.js' {
   interface ClientTypes {

@@ -18,7 +18,7 @@ import { optionalDuration, parseDuration } from '../units.js';
 import { startLocalCluster, type OwnedCluster } from './owned-cluster.js';
 import type { Actor } from './actor.js';
 import { isPlainObject, replaceReferences } from './arguments.js';
-import { registerDefaultClient, unregisterDefaultClient } from './default-client.js';
+import { registerDefaultClient, unregisterDefaultClient } from './connected-clients.js';
 import { collectDelayedGraph, Delayed } from './delayed.js';
 import { Future, ownerOf, stateOf } from './future.js';
 import { gatherShape, gatherStream, fetchAll, type GatherOptions } from './gather.js';

@@ -21,7 +21,7 @@ import { ClientMailbox, type SchedulerReports } from './client-mailbox.js';
 import { formatMs } from '../deadline.js';
 import { Future, ownerOf, stateOf, type CancelOptions, type FutureOwner } from './future.js';
 import { FutureState } from './future-state.js';
-import { Outbox } from './outbox.js';
+import { ClientOutbox } from './client-outbox.js';
 import { ActorHolds } from './actor-holds.js';
 import { installActorProxy } from './actor.js';
 import { blockingWait } from '../task-context.js';
@@ -68,7 +68,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
 
   private readonly mailbox: ClientMailbox;
   private scheduler: Peer | undefined;
-  private readonly outbox: Outbox;
+  private readonly outbox: ClientOutbox;
   private name = '';
   private worker: string | undefined;
   private reconnectTimeout = DEFAULT_RECONNECT_TIMEOUT_MS;
@@ -122,7 +122,7 @@ export class ClientSession implements FutureOwner, SchedulerReports {
       direct: this.direct,
       fetched: (state) => this.actorHolds.fetched(state),
     });
-    this.outbox = new Outbox((msg) => this.scheduler!.send(msg), {
+    this.outbox = new ClientOutbox((msg) => this.scheduler!.send(msg), {
       held,
       ready: () => this.reconnecting === undefined && this.scheduler !== undefined && !this.scheduler.closed,
     });

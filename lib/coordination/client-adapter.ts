@@ -4,7 +4,7 @@
  * default client. The lead calls `installClientAdapter()` once at package load.
  */
 import { Client, sessionOf } from '../client/client.js';
-import { defaultClient } from '../client/default-client.js';
+import { defaultClient } from '../client/connected-clients.js';
 import { isFuture } from '../client/future.js';
 import type { OpDict } from '../protocol/messages.js';
 import { decodeValue, encodeValue } from '../protocol/values.js';

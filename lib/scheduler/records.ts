@@ -111,9 +111,9 @@ export function normalizeRestrictions(r: Restrictions | undefined): Restrictions
   return out;
 }
 
-/** The scheduler's view of one worker. */
+/** What a worker registers with: the scheduler's view of its identity and size. */
 
-export interface WorkerInfo {
+export interface WorkerRegistration {
   address: string;
   name?: string;
   /** Defaults to the host part of the address (see hostOfAddress). */
@@ -156,7 +156,7 @@ export class WorkerRecord {
   /** Memory figures from the worker's last heartbeat (workers with a memory limit send them). */
   memory: { managedBytes: number; spilledBytes: number; spilledKeys: number; processBytes: number } | undefined;
 
-  constructor(info: WorkerInfo) {
+  constructor(info: WorkerRegistration) {
     this.address = info.address;
     this.name = info.name ?? info.address;
     this.host = info.host ?? hostOfAddress(info.address);

@@ -26,7 +26,7 @@ import type {
   TaskFinishedMsg,
   WorkerStatus,
 } from '../protocol/messages.js';
-import { ClientRecord, normalizeRestrictions, TaskRecord, WorkerRecord, type WorkerInfo } from './records.js';
+import { ClientRecord, normalizeRestrictions, TaskRecord, WorkerRecord, type WorkerRegistration } from './records.js';
 import { toArray } from './one-or-many.js';
 import { allowedOn } from './decide-worker.js';
 import { orderNewTasks } from './graph-validation.js';
@@ -320,7 +320,7 @@ export class SchedulerState extends TransitionEngine {
   /* Worker stimuli                                                     */
   /* ================================================================ */
 
-  addWorker(info: WorkerInfo & { keys?: readonly string[] }, stimulusId: string): SchedulerMessages {
+  addWorker(info: WorkerRegistration & { keys?: readonly string[] }, stimulusId: string): SchedulerMessages {
     if (typeof info.address !== 'string' || info.address === '') throw new DistributedError('register-worker: address is required');
     if (!(Number.isFinite(info.nthreads) && info.nthreads >= 1)) {
       throw new DistributedError(`register-worker ${info.address}: nthreads must be >= 1, got ${String(info.nthreads)}`);

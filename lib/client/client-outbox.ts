@@ -26,7 +26,7 @@ interface QueuedKeys {
 
 type Queued = QueuedGraph | QueuedKeys | OpDict;
 
-export class Outbox {
+export class ClientOutbox {
   private queue: Queued[] = [];
   private scheduled = false;
   private held: boolean;
