@@ -13,14 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Lock } from '../dist/index.js';
 import { CliProcess, unusedPort } from './fixtures/cli-process.js';
-
-const env = { ...process.env, DISTRIBUTED_LOG_LEVEL: 'warn' };
-
-async function startScheduler(port: number, extra: string[] = []): Promise<CliProcess> {
-  const proc = new CliProcess('dscheduler', ['--port', String(port), '--no-dashboard', ...extra], env);
-  await proc.waitForStdout(/^Start scheduler at (tcp:\/\/\S+)$/m);
-  return proc;
-}
+import { eventually, startScheduler, quietEnv as env } from './fixtures/survive.js';
 
 /** Relays TCP to the scheduler; `cut()` drops every relayed connection, `refusing` turns new ones away. */
 class Relay {
@@ -66,15 +59,6 @@ class Relay {
   }
 }
 
-async function eventually<T>(probe: () => Promise<T | undefined>, ms = 20_000): Promise<T | undefined> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 const actions = async (client: Client): Promise<string[]> =>
   (await client.getEvents('recovery')).map(([, msg]) => `${(msg as { action: string }).action} ${(msg as { client?: string }).client ?? ''}`);
 
@@ -83,7 +67,7 @@ t.test('a connection blip: futures, scattered data and a Lock lease are still th
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const port = await unusedPort();
   const address = `tcp://127.0.0.1:${port}`;
-  const scheduler = await startScheduler(port);
+  const scheduler = await startScheduler(port, ['--no-dashboard']);
   t.teardown(() => scheduler.stop('SIGKILL'));
   const workers = new CliProcess('dworker', [address, '--nthreads', '2'], env);
   t.teardown(() => workers.stop('SIGKILL'));
@@ -131,7 +115,7 @@ t.test('a connection blip: futures, scattered data and a Lock lease are still th
 t.test('past its grace period a client that did not come back is released', async (t) => {
   const port = await unusedPort();
   const address = `tcp://127.0.0.1:${port}`;
-  const scheduler = await startScheduler(port, ['--client-grace', '200ms']);
+  const scheduler = await startScheduler(port, ['--no-dashboard', '--client-grace', '200ms']);
   t.teardown(() => scheduler.stop('SIGKILL'));
   const workers = new CliProcess('dworker', [address, '--nthreads', '1'], env);
   t.teardown(() => workers.stop('SIGKILL'));

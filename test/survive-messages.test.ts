@@ -7,29 +7,13 @@
  */
 import t from 'tap';
 import { Client, Worker } from '../dist/index.js';
-import { CliProcess, unusedPort } from './fixtures/cli-process.js';
-
-const env = { ...process.env, DISTRIBUTED_LOG_LEVEL: 'warn' };
-
-async function startScheduler(port: number): Promise<CliProcess> {
-  const proc = new CliProcess('dscheduler', ['--port', String(port), '--no-dashboard'], env);
-  await proc.waitForStdout(/^Start scheduler at (tcp:\/\/\S+)$/m);
-  return proc;
-}
-
-async function eventually<T>(probe: () => Promise<T | undefined>, ms = 20_000): Promise<T | undefined> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+import { unusedPort } from './fixtures/cli-process.js';
+import { eventually, startScheduler } from './fixtures/survive.js';
 
 t.test('a worker paused while the scheduler is away is known as paused by the restarted scheduler, which sends it no work', async (t) => {
   const port = await unusedPort();
   const address = `tcp://127.0.0.1:${port}`;
-  let scheduler = await startScheduler(port);
+  let scheduler = await startScheduler(port, ['--no-dashboard']);
   t.teardown(() => scheduler.stop('SIGKILL'));
   const options = { nthreads: 1, deathTimeout: '30s', reconnectBackoff: { baseMs: 50, maxMs: 200 } };
   const paused = await Worker.start(address, options);
@@ -51,7 +35,7 @@ t.test('a worker paused while the scheduler is away is known as paused by the re
   paused.pause();
   t.equal(paused.status, 'paused');
 
-  scheduler = await startScheduler(port);
+  scheduler = await startScheduler(port, ['--no-dashboard']);
   await client.waitForWorkers(2, { timeout: '20s' });
   const status = await eventually(async () => {
     const info = await client.schedulerInfo();

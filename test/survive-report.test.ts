@@ -12,25 +12,9 @@ import { join } from 'node:path';
 import puppeteer from 'puppeteer-core';
 import { Client, Queue, Variable } from '../dist/index.js';
 import { CliProcess, unusedPort } from './fixtures/cli-process.js';
+import { eventually, startScheduler, quietEnv as env } from './fixtures/survive.js';
 
-const env = { ...process.env, DISTRIBUTED_LOG_LEVEL: 'warn' };
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
-async function startScheduler(port: number, extra: string[]): Promise<CliProcess> {
-  const proc = new CliProcess('dscheduler', ['--port', String(port), ...extra], env);
-  await proc.waitForStdout(/^Start scheduler at (tcp:\/\/\S+)$/m);
-  return proc;
-}
-
-/** Polls `probe` until it returns something defined, for at most `ms` (then undefined). */
-async function eventually<T>(probe: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T | undefined> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 t.test('a client subscribed to a topic still gets its events after the scheduler is killed and started again', async (t) => {
   const port = await unusedPort();

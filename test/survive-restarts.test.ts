@@ -5,14 +5,7 @@
 import t from 'tap';
 import { Client } from '../dist/index.js';
 import { CliProcess, unusedPort } from './fixtures/cli-process.js';
-
-const env = { ...process.env, DISTRIBUTED_LOG_LEVEL: 'warn' };
-
-async function startScheduler(port: number): Promise<CliProcess> {
-  const proc = new CliProcess('dscheduler', ['--port', String(port)], env);
-  await proc.waitForStdout(/^Start scheduler at (tcp:\/\/\S+)$/m);
-  return proc;
-}
+import { startScheduler, quietEnv as env } from './fixtures/survive.js';
 
 t.test('five scheduler restarts during one 4,096-leaf tree reduction: the result is right', async (t) => {
   const port = await unusedPort();

@@ -8,14 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Variable, fireAndForget, type Actor } from '../dist/index.js';
 import { CliProcess, isAlive, unusedPort } from './fixtures/cli-process.js';
-
-const env = { ...process.env, DISTRIBUTED_LOG_LEVEL: 'warn' };
-
-async function startScheduler(port: number, extra: string[] = []): Promise<CliProcess> {
-  const proc = new CliProcess('dscheduler', ['--port', String(port), ...extra], env);
-  await proc.waitForStdout(/^Start scheduler at (tcp:\/\/\S+)$/m);
-  return proc;
-}
+import { startScheduler, quietEnv as env } from './fixtures/survive.js';
 
 /** Tasks travel as source: each blocks its worker thread for a known time itself. */
 

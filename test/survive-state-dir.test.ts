@@ -9,21 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Event, Lock, Queue, Variable, fireAndForget } from '../dist/index.js';
 import { CliProcess, unusedPort } from './fixtures/cli-process.js';
-
-const env = { ...process.env, DISTRIBUTED_LOG_LEVEL: 'warn' };
-
-async function startScheduler(port: number, stateDir: string): Promise<CliProcess> {
-  const proc = new CliProcess('dscheduler', ['--port', String(port), '--state-dir', stateDir], env);
-  await proc.waitForStdout(/^Start scheduler at (tcp:\/\/\S+)$/m);
-  return proc;
-}
+import { startScheduler, quietEnv as env } from './fixtures/survive.js';
 
 t.test('--state-dir: after a SIGKILL and a restart, workers, futures, Variable, Queue, Lock, Event and datasets are as they were', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'dts-state-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const port = await unusedPort();
   const address = `tcp://127.0.0.1:${port}`;
-  let scheduler = await startScheduler(port, dir);
+  let scheduler = await startScheduler(port, ['--state-dir', dir]);
   t.teardown(() => scheduler.stop('SIGKILL'));
   t.notMatch(scheduler.stderr, /restored state/, 'a fresh state dir restores nothing');
   const workers = new CliProcess('dworker', [address, '--nprocs', '2', '--nthreads', '2', '--death-timeout', '30s'], env);
@@ -64,7 +57,7 @@ t.test('--state-dir: after a SIGKILL and a restart, workers, futures, Variable, 
   while (futures.filter((f) => f.status === 'finished').length < 10) await new Promise((resolve) => setTimeout(resolve, 20));
   await scheduler.stop('SIGKILL');
   await new Promise((resolve) => setTimeout(resolve, 1000));
-  scheduler = await startScheduler(port, dir);
+  scheduler = await startScheduler(port, ['--state-dir', dir]);
   t.match(scheduler.stderr, /restored state: 1 variable, 1 queue \(3 items\), 1 lock\/semaphore \(1 lease\), 1 event set, 2 datasets, 1 fire-and-forget task/);
 
   await client.waitForWorkers(2, { timeout: '20s' });
