@@ -10,6 +10,7 @@
 import t from 'tap';
 import { Client } from '../dist/lib/client/client.js';
 import { LocalCluster } from '../dist/actors/local-cluster.js';
+import { reduceOverValues } from './fixtures/spill-reduction.js';
 
 const MB = 1_000_000;
 const LIMIT = 256 * MB;
@@ -39,23 +40,7 @@ t.test('a 256 MB worker process holds 1 GB of 10 MB values and reduces over all 
     }
   })();
 
-  const make = (i: number): Uint8Array => new Uint8Array(10_000_000).fill(i % 251);
-  const total = (a: Uint8Array): number => {
-    let sum = 0;
-    for (let i = 0; i < a.length; i += 4096) sum += a[i]!;
-    return sum;
-  };
-  const add = (...xs: number[]): number => xs.reduce((a, b) => a + b, 0);
-  const n = 100;
-  const blocks = client.map(make, Array.from({ length: n }, (_, i) => i));
-  const partials = client.map(total, blocks);
-  const groups: (typeof partials)[] = [];
-  for (let i = 0; i < n; i += 10) groups.push(partials.slice(i, i + 10));
-  const sums = groups.map((group) => client.submit(add, ...group));
-  const result = await client.submit(add, ...sums).result();
-
-  let expected = 0;
-  for (let i = 0; i < n; i++) expected += Math.ceil(10_000_000 / 4096) * (i % 251);
+  const { blocks, result, expected } = await reduceOverValues(client);
   t.equal(result, expected, 'the reduction over all 100 values is right');
   t.equal(nanny.restarts, 0, 'the nanny never restarted the worker');
   t.equal(nanny.workerPid, pid, 'the same worker process did all of it');
