@@ -10,6 +10,7 @@
  */
 import type { GraphTask } from '../protocol/messages.js';
 import { ShardedMap } from './sharded-map.js';
+import { RecipeSlabs, slabbable } from './recipe-slabs.js';
 
 export interface RecipeClosure {
   /** Recipes of the keys reached from the roots. */
@@ -19,7 +20,9 @@ export interface RecipeClosure {
 }
 
 export class RecipeBook {
-  private readonly recipes = new ShardedMap<GraphTask>();
+  /** A recipe, or the handle of a plain one packed in a slab (recipe-slabs.ts: a held map row costs no objects). */
+  private readonly recipes = new ShardedMap<GraphTask | number>();
+  private readonly slabs = new RecipeSlabs();
   /** How many kept recipes list each key among their dependencies (absent: none). */
   private readonly dependents = new Map<string, number>();
 
@@ -35,15 +38,25 @@ export class RecipeBook {
   }
 
   get(key: string): GraphTask | undefined {
-    return this.recipes.get(key);
+    const recipe = this.recipes.get(key);
+    return typeof recipe === 'number' ? this.slabs.task(key, recipe) : recipe;
+  }
+
+  /** Slabs of plain recipes in use (for tests). */
+  get slabCount(): number {
+    return this.slabs.count;
   }
 
   /** Keeps the recipe of `task` (tasks without a runSpec only name a key the scheduler knows). */
   record(task: GraphTask): void {
     if (task.runSpec === undefined) return;
     const old = this.recipes.get(task.key);
-    this.recipes.set(task.key, task);
-    for (const dep of task.dependencies) this.dependents.set(dep, (this.dependents.get(dep) ?? 0) + 1);
+    if (slabbable(task)) {
+      this.recipes.set(task.key, this.slabs.add(task));
+    } else {
+      this.recipes.set(task.key, task);
+      for (const dep of task.dependencies) this.dependents.set(dep, (this.dependents.get(dep) ?? 0) + 1);
+    }
     // A recipe recorded again: its old dependencies lose one dependent each.
     if (old !== undefined) this.released(this.unlink(old));
   }
@@ -57,10 +70,10 @@ export class RecipeBook {
     while (stack.length > 0) {
       const key = stack.pop()!;
       if (this.dependents.has(key) || this.isHeld(key)) continue;
-      const task = this.recipes.get(key);
-      if (task === undefined) continue;
+      const recipe = this.recipes.get(key);
+      if (recipe === undefined) continue;
       this.recipes.delete(key);
-      for (const dep of this.unlink(task)) stack.push(dep);
+      for (const dep of this.unlink(recipe)) stack.push(dep);
     }
   }
 
@@ -74,7 +87,7 @@ export class RecipeBook {
       const key = stack.pop()!;
       if (seen.has(key)) continue;
       seen.add(key);
-      const task = this.recipes.get(key);
+      const task = this.get(key);
       if (task === undefined) {
         recipeLess.add(key);
         continue;
@@ -85,8 +98,12 @@ export class RecipeBook {
     return { tasks, recipeLess };
   }
 
-  /** Takes `task`'s counts off its dependencies; returns those left with no dependent. */
-  private unlink(task: GraphTask): string[] {
+  /** Takes the recipe's counts off its dependencies (a slab row has none: its row is dropped); returns those left with no dependent. */
+  private unlink(task: GraphTask | number): string[] {
+    if (typeof task === 'number') {
+      this.slabs.drop(task);
+      return [];
+    }
     const orphans: string[] = [];
     for (const dep of task.dependencies) {
       const count = (this.dependents.get(dep) ?? 1) - 1;
