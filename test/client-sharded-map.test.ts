@@ -1,6 +1,7 @@
-/** The client's sharded Map (lib/client/sharded-map.ts) and inline values decoded on arrival (FutureState.holdInline). */
+/** The sharded Map and Set (lib/sharded-map.ts) and inline values decoded on arrival (FutureState.holdInline). */
 import t from 'tap';
-import { SHARDS, shardOf, ShardedMap } from '../dist/lib/client/sharded-map.js';
+import { SHARDS, shardOf, ShardedMap, ShardedSet } from '../dist/lib/sharded-map.js';
+import { readOnly, ReadOnlyViewError } from '../dist/lib/scheduler/read-only.js';
 import { FutureState } from '../dist/lib/client/future-state.js';
 import { encodeValue } from '../dist/lib/protocol/values.js';
 
@@ -59,4 +60,41 @@ t.test('a tiny inline primitive is decoded on arrival; anything else stays encod
   const bad = new Uint8Array([0xc1]);
   broken.holdInline(bad);
   t.same([broken.hasValue, broken.blob], [false, bad], 'bytes that do not decode are kept for first use to report');
+});
+
+t.test('a ShardedSet behaves as a Set of keyed records, and both pass for the built-in classes', async (t) => {
+  const records = Array.from({ length: 3000 }, (_, i) => ({ key: `task-${(i * 2654435761 >>> 0).toString(16)}`, i }));
+  const set = new ShardedSet<{ key: string; i: number }>();
+  for (const r of records) set.add(r);
+  set.add(records[0]!);
+  t.equal(set.size, 3000, 'adding a record again does not count it twice');
+  t.ok(set.has(records[17]!));
+  t.notOk(set.has({ key: records[17]!.key, i: 17 }), 'membership is by identity, as in a Set');
+  t.equal(set.delete(records[17]!), true);
+  t.equal(set.delete(records[17]!), false);
+  t.equal(set.size, 2999);
+  const seen: number[] = [];
+  set.forEach((r, again, whole) => {
+    if (r === again && whole === set) seen.push(r.i);
+  });
+  t.same(seen.sort((a, b) => a - b), records.map((r) => r.i).filter((i) => i !== 17), 'forEach visits every record once');
+  t.same([...set].length, 2999);
+  t.same([...set.entries()].every(([a, b]) => a === b), true);
+  t.ok(set instanceof Set, 'a ShardedSet is a Set');
+  const map = new ShardedMap<number>();
+  t.ok(map instanceof Map, 'a ShardedMap is a Map');
+  map.set('a', 1).set('b', 2);
+  const sum: string[] = [];
+  map.forEach((v, k) => sum.push(`${k}=${v}`));
+  t.same(sum.sort(), ['a=1', 'b=2']);
+  // A scheduler plugin reads the scheduler's (sharded) collections through a read-only view.
+  const view = readOnly(map);
+  t.equal(view.get('a'), 1);
+  t.equal(view.size, 2);
+  t.same([...view.keys()].sort(), ['a', 'b']);
+  t.throws(() => view.set('c', 3), ReadOnlyViewError, 'the view refuses writes');
+  t.equal(map.has('c'), false);
+  set.clear();
+  t.equal(set.size, 0);
+  t.same([...set], []);
 });

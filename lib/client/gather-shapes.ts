@@ -50,10 +50,17 @@ export function rebuildShape(shape: unknown, valueOf: (future: Future<unknown>) 
   return shape;
 }
 
+/** A flat array of Futures (what map returns): checked in one loop, without a call per item. */
+function allFutures(items: readonly unknown[]): items is Future<unknown>[] {
+  for (let i = 0; i < items.length; i++) if (!(items[i] instanceof Future)) return false;
+  return true;
+}
+
 /** Futures given as one Future, an iterable, or a nested shape. */
 export function futuresIn(futures: unknown): Future<unknown>[] {
   if (futures instanceof Future) return [futures];
   futures = unsliced(futures);
+  if (Array.isArray(futures) && allFutures(futures)) return futures.slice();
   if (Array.isArray(futures) || (typeof futures === 'object' && futures !== null && isPlainObject(futures))) {
     return collectFutures(futures);
   }

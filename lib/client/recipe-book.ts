@@ -9,7 +9,7 @@
  * futures never walks them all (no sweep that would hold the event loop).
  */
 import type { GraphTask } from '../protocol/messages.js';
-import { ShardedMap } from './sharded-map.js';
+import { ShardedMap } from '../sharded-map.js';
 import { RecipeSlabs, slabbable } from './recipe-slabs.js';
 
 export interface RecipeClosure {

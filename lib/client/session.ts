@@ -15,7 +15,7 @@ import { joinedBlob, type FrameParts } from '../protocol/values.js';
 import { optionalDuration, parseDuration } from '../units.js';
 import { reconnectWithin, ReconnectCancelled } from '../comm/reconnect.js';
 import { planResubmission, RecipeBook } from './recipe-book.js';
-import { SHARDS, shardOf, ShardedMap } from './sharded-map.js';
+import { SHARDS, shardOf, ShardedMap } from '../sharded-map.js';
 import { fireAndForgetClient } from './fire-and-forget.js';
 import { ClientMailbox, type SchedulerReports } from './client-mailbox.js';
 import { formatMs } from '../deadline.js';

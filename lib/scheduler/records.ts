@@ -12,6 +12,7 @@ import type { SchedulerTaskState } from '../../machines/scheduler-task.js';
 import type { Restrictions, RunSpec, SerializedError, WorkerStatus } from '../protocol/messages.js';
 import { toArray, type OneOrMany } from './one-or-many.js';
 import type { TaskPrefix } from './task-prefix.js';
+import { ShardedSet } from '../sharded-map.js';
 
 /** Shared by every task without dependencies. Never mutated. */
 export const NO_TASKS: readonly TaskRecord[] = Object.freeze([]) as readonly TaskRecord[];
@@ -130,7 +131,7 @@ export class WorkerRecord {
   /** Tasks assigned and not yet reported back. */
   readonly processing = new Set<TaskRecord>();
   /** Keys whose value this worker holds. */
-  readonly hasWhat = new Set<TaskRecord>();
+  readonly hasWhat: Set<TaskRecord> = new ShardedSet<TaskRecord>();
   /** Sum of expected durations of `processing`, ms (long-running tasks excluded). */
   occupancy = 0;
   /** Bytes of the values in `hasWhat`. */
@@ -245,7 +246,7 @@ export function isPseudoClient(id: string): boolean {
 }
 
 export class ClientRecord {
-  readonly wantsWhat = new Set<TaskRecord>();
+  readonly wantsWhat: Set<TaskRecord> = new ShardedSet<TaskRecord>();
   constructor(readonly id: string, public name = id) {}
 
   get pseudo(): boolean {

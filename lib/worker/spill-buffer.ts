@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Blob } from '../protocol/messages.js';
 import { evictionsFor, LruLedger, overTarget, type MemoryThresholds } from './spill-policy.js';
+import { ShardedMap } from '../sharded-map.js';
 
 /** What WorkerState needs of its value store; a plain Map is one (no spilling). */
 export interface DataStore {
@@ -50,7 +51,7 @@ export interface SpillCounters {
 }
 
 export class SpillBuffer implements DataStore {
-  private readonly fast = new Map<string, Blob>();
+  private readonly fast: Map<string, Blob> = new ShardedMap<Blob>();
   private readonly ledger = new LruLedger();
   private readonly slow = new Map<string, SpilledValue>();
   private spilledBytes = 0;

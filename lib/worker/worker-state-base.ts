@@ -24,6 +24,7 @@ import { PriorityHeap } from './priority-heap.js';
 import { keyPrefix, PrefixDurations } from './prefix-durations.js';
 import { addTo, hasAny, noItems } from './lazy-set.js';
 import type { Instruction } from './state-events.js';
+import { ShardedMap } from '../sharded-map.js';
 
 export interface WorkerTask {
   readonly key: string;
@@ -117,7 +118,8 @@ type EdgeHandler = (s: WorkerStateBase, ts: WorkerTask, to: WorkerTaskState) => 
 export abstract class WorkerStateBase {
   readonly address: string;
   readonly nthreads: number;
-  readonly tasks = new Map<string, WorkerTask>();
+  /** Sharded (sharded-map.ts): a million held results must not rehash one Map at once on a shared loop. */
+  readonly tasks: Map<string, WorkerTask> = new ShardedMap<WorkerTask>();
   /** Told of every task state change; set only while a worker plugin wants them (lib/worker/plugins.ts). */
   transitionObserver: ((key: string, start: WorkerTaskState, finish: WorkerTaskState) => void) | undefined = undefined;
   /** Encoded values held here; `memoryBytes` is their total size. */
@@ -174,7 +176,7 @@ export abstract class WorkerStateBase {
     this.batchTargetMs = options.batchTargetMs ?? 2;
     this.transferMessageBytesLimit = options.transferMessageBytesLimit ?? 50e6;
     this.transferIncomingCountLimit = options.transferIncomingCountLimit ?? 50;
-    this.data = options.data ?? new Map<string, Blob>();
+    this.data = options.data ?? new ShardedMap<Blob>();
     this.stimulusLog = new StimulusLog(options.logSize ?? 10_000);
     this.transitionLog = new TransitionLog<WorkerTaskState>(options.logSize ?? 10_000);
     this.now = options.now ?? (() => performance.now());
