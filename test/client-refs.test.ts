@@ -88,6 +88,51 @@ t.test('a future reclaimed by the garbage collector releases its key', async (t)
   t.ok(released, 'released after gc');
 });
 
+/** Runs full collections until `ref` is emptied, then lets finalization callbacks run; false if it never empties. */
+async function collectedAway(ref: WeakRef<object>): Promise<boolean> {
+  const gone = await eventually(async () => {
+    gc();
+    await new Promise((resolve) => setImmediate(resolve));
+    return ref.deref() === undefined;
+  });
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  return gone;
+}
+
+t.test('a future released by hand and then reclaimed does not release what its sibling still holds', async (t) => {
+  const b = client.submit(inc, 7000);
+  let ref: WeakRef<object> | undefined;
+  await (async () => {
+    const a = client.submit(inc, 7000);
+    t.equal(a.key, b.key);
+    t.equal(await a.result(), 7001);
+    a.release();
+    ref = new WeakRef(a);
+  })();
+  t.ok(await collectedAway(ref!), 'the released future was reclaimed');
+  t.ok(await held(b.key), 'the key is still held: the released future counted once, at release()');
+  t.equal(await b.result(), 7001);
+  b.release();
+  t.ok(await eventually(async () => !(await held(b.key))), 'released with its last future');
+});
+
+t.test('a sibling reclaimed while a future released by hand is still referenced releases the key', async (t) => {
+  const kept = client.submit(inc, 8000);
+  const key = kept.key;
+  t.equal(await kept.result(), 8001);
+  let ref: WeakRef<object> | undefined;
+  await (async () => {
+    const sibling = client.submit(inc, 8000);
+    t.equal(await sibling.result(), 8001);
+    ref = new WeakRef(sibling);
+  })();
+  kept.release();
+  t.ok(await held(key), 'the sibling still holds the key');
+  t.ok(await collectedAway(ref!), 'the sibling was reclaimed');
+  t.ok(await eventually(async () => !(await held(key))), 'its reclamation released the key, though the released future is still referenced');
+  t.ok(kept.released);
+});
+
 t.test('fireAndForget runs tasks nobody holds a future for', async (t) => {
   const path = join(folder, 'fired.txt');
   const write = async (p: string): Promise<string> => {

@@ -15,7 +15,8 @@ import { joinedBlob, type FrameParts } from '../protocol/values.js';
 import { optionalDuration, parseDuration } from '../units.js';
 import { reconnectWithin, ReconnectCancelled } from '../comm/reconnect.js';
 import { planResubmission, RecipeBook } from './recipe-book.js';
-import { SHARDS, shardOf, ShardedMap } from '../sharded-map.js';
+import { ShardedMap } from '../sharded-map.js';
+import { FutureReclaim } from './future-reclaim.js';
 import { fireAndForgetClient } from './fire-and-forget.js';
 import { ClientMailbox, type SchedulerReports } from './client-mailbox.js';
 import { formatMs } from '../deadline.js';
@@ -82,8 +83,8 @@ export class ClientSession implements FutureOwner, SchedulerReports {
   private readonly fireAndForgotten = new Set<string>();
   /** The scheduler's id (a new one after a restart). */
   schedulerId: string | undefined;
-  /** One registry per shard of keys: a single one grows its token table in one long block at a million futures. */
-  private readonly registries: FinalizationRegistry<FutureState>[];
+  /** Releases a key when the garbage collector reclaims its last Future (future-reclaim.ts). */
+  private readonly reclaim = new FutureReclaim((state) => this.dropReference(state));
   /** Fetched actor proxies count as references to their keys. */
   private readonly actorHolds = new ActorHolds((state) => this.dropReference(state));
   /** Keys this client is cancelling: the scheduler's `cancelled-keys` echo for them is not news. */
@@ -126,8 +127,6 @@ export class ClientSession implements FutureOwner, SchedulerReports {
       held,
       ready: () => this.reconnecting === undefined && this.scheduler !== undefined && !this.scheduler.closed,
     });
-    const collected = (state: FutureState): void => this.dropReference(state);
-    this.registries = Array.from({ length: SHARDS }, () => new FinalizationRegistry(collected));
   }
 
   /** Connects to the scheduler and registers; rejects with ConnectError or TimeoutError within `timeout`. */
@@ -529,12 +528,12 @@ export class ClientSession implements FutureOwner, SchedulerReports {
 
   adopt(future: Future<unknown>, state: FutureState): void {
     state.refs++;
-    this.registries[shardOf(state.key)]!.register(future, state, future);
+    this.reclaim.track(future, state);
   }
 
   disown(future: Future<unknown>, state: FutureState): void {
-    this.registries[shardOf(state.key)]!.unregister(future);
     this.dropReference(state);
+    this.reclaim.released(future, state);
   }
 
   private dropReference(state: FutureState): void {
