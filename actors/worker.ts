@@ -20,7 +20,7 @@ import { socketAddress } from '../lib/comm/socket-scheme.js';
 import { serializeError } from '../lib/protocol/errors.js';
 import type {
   RunReply,
-  Blob,
+  HeldBlob,
   FunctionRef,
   GetDataMsg,
   OpDict,
@@ -31,7 +31,7 @@ import type {
   UpdateDataMsg,
   WorkerInbox,
 } from '../lib/protocol/messages.js';
-import { decodeValue, encodeValue } from '../lib/protocol/values.js';
+import { decodeValue, encodeValue, FrameParts } from '../lib/protocol/values.js';
 import { CommClosedError, DistributedError, ProtocolError, SerializationError, TimeoutError, TlsHandshakeError } from '../lib/errors.js';
 import { loadFunction } from '../lib/task-function.js';
 import { parseBytes, parseDuration } from '../lib/units.js';
@@ -625,7 +625,7 @@ export class Worker extends MailboxActor {
     try {
       const start = Date.now();
       const peer = await this.peer(worker);
-      const reply = await peer.call<{ status: string; data?: Record<string, Blob> }>({ op: 'get_data', keys, who: this.address });
+      const reply = await peer.call<{ status: string; data?: Record<string, HeldBlob> }>({ op: 'get_data', keys, who: this.address });
       event =
         reply.status === 'busy'
           ? { op: 'gather-dep-busy', worker, keys }
@@ -683,7 +683,7 @@ export class Worker extends MailboxActor {
    * count as concurrent; beyond the limit (1 while paused) the answer is busy
    * and the requester retries later.
    */
-  private getData(msg: GetDataMsg): { status: 'OK'; data: Record<string, Blob> } | { status: 'busy' } {
+  private getData(msg: GetDataMsg): { status: 'OK'; data: Record<string, HeldBlob> } | { status: 'busy' } {
     if (!Array.isArray(msg.keys)) throw new TypeError('get_data: keys must be an array of strings');
     const limit = this.status === 'paused' ? 1 : this.transferOutgoingLimit;
     if (this.outgoingTransfers >= limit) return { status: 'busy' };
@@ -693,7 +693,7 @@ export class Worker extends MailboxActor {
       this.outgoingTransfers = 0;
     });
     const held = this.state.data;
-    const data: Record<string, Blob> = {};
+    const data: Record<string, HeldBlob> = {};
     let bytes = 0;
     for (const key of msg.keys) {
       const blob = held.get(key);
@@ -712,7 +712,7 @@ export class Worker extends MailboxActor {
     const nbytes: Record<string, number> = {};
     for (const key of Object.keys(data)) {
       const blob = data[key];
-      if (!(blob instanceof Uint8Array)) throw new TypeError(`update_data: value of ${key} is not bytes`);
+      if (!(blob instanceof Uint8Array) && !(blob instanceof FrameParts)) throw new TypeError(`update_data: value of ${key} is not bytes`);
       nbytes[key] = blob.byteLength;
     }
     this.feed({ op: 'update-data', data });

@@ -8,10 +8,10 @@
 import { DistributedError, TimeoutError } from '../../lib/errors.js';
 import { inboxHandlers } from '../../lib/comm/mailbox.js';
 import { placeByPlan } from '../../lib/protocol/direct-transfer.js';
-import type { Blob, SchedulerInbox } from '../../lib/protocol/messages.js';
+import type { HeldBlob, SchedulerInbox } from '../../lib/protocol/messages.js';
 import { acquired, acquisitionsOf, planRebalance, planReplicate, type Acquisition } from '../../lib/scheduler/data-movement.js';
 import type { PlacedData } from '../../lib/scheduler/state.js';
-import { isBlob, optionalStrings, requireKeys, requireString } from './checks.js';
+import { isHeldBlob, optionalStrings, requireKeys, requireString } from './checks.js';
 import type { SchedulerExtension, SchedulerHost } from './host.js';
 
 /** replicate/rebalance: how long the recipients may take to fetch, and how often to look. */
@@ -52,7 +52,7 @@ export function createDataMovementExtension(host: SchedulerHost): DataMovementEx
         if (typeof data !== 'object' || data === null) throw new DistributedError('scatter: data must be an object of key -> Blob');
         const values = data as Record<string, unknown>;
         const keys = Object.keys(values);
-        for (const key of keys) if (!isBlob(values[key])) throw new DistributedError(`scatter: the value of ${key} is not a Blob`);
+        for (const key of keys) if (!isHeldBlob(values[key])) throw new DistributedError(`scatter: the value of ${key} is not a Blob`);
         if (keys.length === 0) return { keys };
         const plan = await placementFor(keys, msg, 'scatter');
         const placed = await placeByPlan(plan, msg.data, async (address, subset) => {
@@ -70,7 +70,7 @@ export function createDataMovementExtension(host: SchedulerHost): DataMovementEx
         host.sendOut(
           host.state.addData(
             client,
-            keys.map((key) => ({ key, nbytes: (values[key] as Blob).byteLength, workers: placed.get(key)! })),
+            keys.map((key) => ({ key, nbytes: (values[key] as HeldBlob).byteLength, workers: placed.get(key)! })),
             host.state.nextStimulusId('scatter'),
           ),
         );

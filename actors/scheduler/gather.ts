@@ -10,7 +10,7 @@ import { DistributedError } from '../../lib/errors.js';
 import { fetchFromHolders } from '../../lib/comm/fetch-from-holders.js';
 import { deserializeError } from '../../lib/protocol/errors.js';
 import { DIRECT_TRANSFER_MIN_BYTES, isDirectlyReachable } from '../../lib/protocol/direct-transfer.js';
-import type { Blob, GatherReply, GetDataReply, SchedulerInbox } from '../../lib/protocol/messages.js';
+import type { GatherReply, GetDataReply, HeldBlob, SchedulerInbox } from '../../lib/protocol/messages.js';
 import type { SettledKey } from '../../lib/scheduler/state.js';
 import { inboxHandlers } from '../../lib/comm/mailbox.js';
 import { requireKeys } from './checks.js';
@@ -22,7 +22,7 @@ const BUSY_FIRST_DELAY_MS = 20;
 
 export function createGatherExtension(host: SchedulerHost): SchedulerExtension {
   /** Values of `keys` from their holders; what no holder gave is added to `missing`. */
-  async function fetchValues(keys: readonly string[], missing: string[]): Promise<Record<string, Blob>> {
+  async function fetchValues(keys: readonly string[], missing: string[]): Promise<Record<string, HeldBlob>> {
     if (keys.length === 0) return {};
     const { data, failed } = await fetchFromHolders(keys, {
       holders: (key) => (host.state.tasks.get(key)?.holders() ?? []).map((ws) => ws.address),

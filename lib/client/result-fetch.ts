@@ -7,7 +7,7 @@
  * the client closes.
  */
 import { LostDataError } from '../errors.js';
-import type { Blob, GatherReply, OpDict } from '../protocol/messages.js';
+import type { GatherReply, HeldBlob, OpDict } from '../protocol/messages.js';
 import { decodeValue, decodeWithViews } from '../protocol/values.js';
 import { isDirectlyReachable } from '../protocol/direct-transfer.js';
 import { blockingWait } from '../task-context.js';
@@ -17,8 +17,8 @@ import { whenAllDone } from './settle-all.js';
 
 /** What a fetch got: from the scheduler's reply, straight from workers over TCP, and keys nobody has. */
 interface FetchedData {
-  relayed: Record<string, Blob>;
-  fromWorkers: Record<string, Blob>;
+  relayed: Record<string, HeldBlob>;
+  fromWorkers: Record<string, HeldBlob>;
   missing: string[];
 }
 
@@ -57,10 +57,11 @@ export class ResultFetch {
   /**
    * Values relayed by the scheduler: a large binary on its own is handed over
    * as a view of the received bytes — over TCP memory of this process's own;
-   * in-process the very bytes the worker stores (shared, never copied: the
-   * caller must not write into them, see the README).
+   * in-process the very bytes the worker stores (never copied: a value
+   * scattered in this process comes back as a view of the scattered bytes
+   * themselves; the caller must not write into them, see the README).
    */
-  private readonly decodeRelayed: (blob: Uint8Array) => unknown = decodeWithViews;
+  private readonly decodeRelayed: (blob: HeldBlob) => unknown = decodeWithViews;
 
   constructor(private readonly host: ResultFetchHost) {}
 

@@ -11,7 +11,7 @@ import { childLogger } from '../logging.js';
 import type {
   Blob, CancelledKeysMsg, GraphTask, KeyInMemoryMsg, LostDataMsg, OpDict, TaskErredToClientMsg, TaskRetriedMsg,
 } from '../protocol/messages.js';
-import { joinedBlob, type FrameParts } from '../protocol/values.js';
+import type { FrameParts } from '../protocol/values.js';
 import { optionalDuration, parseDuration } from '../units.js';
 import { reconnectWithin, ReconnectCancelled } from '../comm/reconnect.js';
 import { planResubmission, RecipeBook } from './recipe-book.js';
@@ -587,10 +587,9 @@ export class ClientSession implements FutureOwner, SchedulerReports {
       }
     }
     if (Object.keys(relayed).length > 0) {
-      // The scheduler keeps (and in one process shares) what it relays: one buffer per value.
-      const blobs: Record<string, Blob> = {};
-      for (const key of Object.keys(relayed)) blobs[key] = joinedBlob(relayed[key]!);
-      await this.call({ op: 'scatter', client: this.id, data: blobs, ...where }, options);
+      // A large binary stays in its two pieces: over a socket they leave as one frame (no copy here);
+      // in one process the scheduler hands them to the worker, which holds the caller's bytes by reference.
+      await this.call({ op: 'scatter', client: this.id, data: relayed, ...where }, options);
     }
   }
 

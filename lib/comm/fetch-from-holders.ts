@@ -12,7 +12,8 @@
  * (missing, or another route). An error the `getData` callback throws (rather
  * than answering undefined) ends the whole fetch.
  */
-import type { Blob, GetDataReply } from '../protocol/messages.js';
+import type { GetDataReply, HeldBlob } from '../protocol/messages.js';
+import { FrameParts } from '../protocol/out-of-band.js';
 
 export interface FetchFromHoldersOptions {
   /** The workers holding `key`, best first. Asked again each round: holders may change meanwhile. */
@@ -26,13 +27,14 @@ export interface FetchFromHoldersOptions {
 }
 
 export interface FetchedValues {
-  data: Record<string, Blob>;
+  /** In one process, a large scattered binary may come by reference (FrameParts). */
+  data: Record<string, HeldBlob>;
   /** Keys no holder gave. */
   failed: string[];
 }
 
 export async function fetchFromHolders(keys: Iterable<string>, options: FetchFromHoldersOptions): Promise<FetchedValues> {
-  const data: Record<string, Blob> = {};
+  const data: Record<string, HeldBlob> = {};
   const failed: string[] = [];
   /** Per key, the workers asked already (they are not asked for it again). */
   const asked = new Map<string, Set<string>>();
@@ -56,7 +58,7 @@ export async function fetchFromHolders(keys: Iterable<string>, options: FetchFro
         const got = await askUntilNotBusy(options, address, wanted);
         for (const key of wanted) {
           const value = got?.[key];
-          if (value instanceof Uint8Array) {
+          if (value instanceof Uint8Array || value instanceof FrameParts) {
             data[key] = value;
             continue;
           }
@@ -73,7 +75,7 @@ export async function fetchFromHolders(keys: Iterable<string>, options: FetchFro
 }
 
 /** The values `address` sent, or undefined when it could not be asked or stayed busy. */
-async function askUntilNotBusy(options: FetchFromHoldersOptions, address: string, keys: string[]): Promise<Record<string, Blob> | undefined> {
+async function askUntilNotBusy(options: FetchFromHoldersOptions, address: string, keys: string[]): Promise<Record<string, HeldBlob> | undefined> {
   let delay = options.busyFirstDelayMs;
   for (let attempt = 0; ; attempt++) {
     const reply = await options.getData(address, keys);

@@ -12,6 +12,7 @@
  * Bytes are treated as immutable once sent: mutating an ordinary buffer after
  * sending it is not reflected in later sends of the same object.
  */
+import { FrameParts } from '../protocol/out-of-band.js';
 
 /** Binaries at least this large travel in shared memory. */
 export const LARGE_BINARY_BYTES = 64 * 1024;
@@ -67,6 +68,8 @@ function prepareView(view: ArrayBufferView): ArrayBufferView {
 export function prepareForPost(value: unknown, depth = 0): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (ArrayBuffer.isView(value)) return prepareView(value);
+  // A value held by reference (a blob's header and a caller's bytes) crosses as its joined blob, made once.
+  if (value instanceof FrameParts) return value.shared();
   if (depth >= MAX_DEPTH) return value;
   if (Array.isArray(value)) {
     let out: unknown[] | undefined;

@@ -6,11 +6,11 @@
  * to the scheduler and the worker. Larger values, and keys whose news came
  * without one, are fetched with the `gather` RPC as before.
  */
-import type { Blob } from './messages.js';
+import type { Blob, HeldBlob } from './messages.js';
 
 export const INLINE_RESULT_BYTES = 64 * 1024;
 
 /** `blob` when it is small enough to travel inline, else undefined. */
-export function inlineValue(blob: Blob | undefined): Blob | undefined {
-  return blob !== undefined && blob.byteLength <= INLINE_RESULT_BYTES ? blob : undefined;
+export function inlineValue(blob: HeldBlob | undefined): Blob | undefined {
+  return blob instanceof Uint8Array && blob.byteLength <= INLINE_RESULT_BYTES ? blob : undefined;
 }

@@ -73,9 +73,11 @@ export function viewOfLoneBinary(blob: Uint8Array): Binary | undefined {
   if (blob.byteLength < HEADER_BYTES || blob[0] !== 0xc9 || blob[5] !== EXT_LONE_BINARY || blob[7] !== 0) return undefined;
   const length = blob.byteLength - HEADER_BYTES;
   if (new DataView(blob.buffer, blob.byteOffset, HEADER_BYTES).getUint32(1) !== PAYLOAD_PREFIX + length) return undefined;
-  const kind = blob[6]!;
-  const buffer = blob.buffer as ArrayBuffer;
-  const offset = blob.byteOffset + HEADER_BYTES;
+  return viewOfKind(blob[6]!, blob.buffer as ArrayBuffer, blob.byteOffset + HEADER_BYTES, length);
+}
+
+/** A view of `kind` over bytes [offset, offset + length) of `buffer`; undefined for an ArrayBuffer, an unknown kind, or a misaligned typed array. */
+function viewOfKind(kind: number, buffer: ArrayBuffer, offset: number, length: number): Binary | undefined {
   if (kind === KIND_BUFFER) return Buffer.from(buffer, offset, length);
   if (kind === KIND_DATA_VIEW) return new DataView(buffer, offset, length);
   const typedArrayClass = typedArrayClassOf(kind);
@@ -83,6 +85,36 @@ export function viewOfLoneBinary(blob: Uint8Array): Binary | undefined {
   const elementSize = typedArrayClass.BYTES_PER_ELEMENT;
   if (offset % elementSize !== 0 || length % elementSize !== 0) return undefined;
   return new typedArrayClass(buffer, offset, length / elementSize);
+}
+
+/**
+ * FrameParts, or what a structured clone makes of them on another thread (a
+ * plain object: the class, and its cached joined copy, stay behind).
+ */
+export interface PartsLike {
+  readonly parts: readonly Uint8Array[];
+  readonly byteLength: number;
+}
+
+/**
+ * The binary held by loneBinaryParts' two pieces, as a view of the second
+ * piece's memory (no copy): for an in-process scatter, the caller's own
+ * bytes, in the class the caller gave (an ArrayBuffer comes back as that
+ * ArrayBuffer itself). Undefined when `parts` are not such a pair, or the
+ * bytes cannot be a view (an ArrayBuffer given as a slice of shared memory).
+ */
+export function viewOfLoneBinaryParts(held: PartsLike): Binary | undefined {
+  const parts = held.parts;
+  if (!Array.isArray(parts) || parts.length !== 2) return undefined;
+  const [header, bytes] = parts as [Uint8Array, Uint8Array];
+  if (!(header instanceof Uint8Array) || !(bytes instanceof Uint8Array) || header.byteLength !== HEADER_BYTES) return undefined;
+  if (header[0] !== 0xc9 || header[5] !== EXT_LONE_BINARY || header[7] !== 0) return undefined;
+  const length = bytes.byteLength;
+  if (new DataView(header.buffer, header.byteOffset, HEADER_BYTES).getUint32(1) !== PAYLOAD_PREFIX + length) return undefined;
+  const kind = header[6]!;
+  const buffer = bytes.buffer as ArrayBuffer;
+  if (kind !== KIND_ARRAY_BUFFER) return viewOfKind(kind, buffer, bytes.byteOffset, length);
+  return buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && length === buffer.byteLength ? buffer : undefined;
 }
 
 /** Decoding inside a value: a copy of the bytes, in the class that was encoded. */

@@ -10,8 +10,19 @@
  * so the scheduler never decodes user data or user functions.
  */
 
+import type { FrameParts } from './out-of-band.js';
+
 /** Encoded user value: the bytes of `encodeValue(v)`. */
 export type Blob = Uint8Array;
+
+/**
+ * A value as workers hold it and hand it on: a Blob, or — a large binary
+ * scattered in this process — `encodeValueParts(v)`: the blob's 8-byte
+ * header and the caller's own bytes, kept by reference (not copied). Over a
+ * socket those parts leave as one frame and arrive as the joined Blob; posted
+ * to another thread they are joined into shared memory once (FrameParts.shared).
+ */
+export type HeldBlob = Blob | FrameParts;
 
 /** How a task's function reaches a worker. */
 export type FunctionRef =
@@ -99,7 +110,7 @@ export interface CloseClientMsg { op: 'close-client'; client: string }
 /** RPC: fetch values. Reply: GatherReply */
 export interface GatherMsg { op: 'gather'; keys: string[]; direct?: boolean }
 export interface GatherReply {
-  data: Record<string, Blob>;
+  data: Record<string, HeldBlob>;
   /** Keys the scheduler does not know, or whose value no holder gave. */
   missing?: string[];
   /** Asked with `direct`: large values for the client to fetch itself, with the TCP workers holding each. */
@@ -109,7 +120,7 @@ export interface GatherReply {
 export interface ScatterMsg {
   op: 'scatter';
   client: string;
-  data: Record<string, Blob>;
+  data: Record<string, HeldBlob>;
   workers?: string[];
   broadcast?: boolean;
 }
@@ -310,9 +321,9 @@ export interface MissingDataMsg { op: 'missing-data'; key: string; worker: strin
 /** Reply: GetDataReply */
 export interface GetDataMsg { op: 'get_data'; keys: string[]; who?: string }
 /** A worker's answer to get_data: the values it holds of the keys asked, or `busy` (ask again later). */
-export type GetDataReply = { status: 'OK'; data: Record<string, Blob> } | { status: 'busy'; data?: undefined };
+export type GetDataReply = { status: 'OK'; data: Record<string, HeldBlob> } | { status: 'busy'; data?: undefined };
 /** Reply: { nbytes: Record<key, number> } */
-export interface UpdateDataMsg { op: 'update_data'; data: Record<string, Blob> }
+export interface UpdateDataMsg { op: 'update_data'; data: Record<string, HeldBlob> }
 /** Reply: RunReply */
 export interface RunMsg { op: 'run'; fn: FunctionRef; args: Blob }
 /** A function run out of band on a worker (`run`; per worker in `broadcast-run`): its encoded result or its error. */

@@ -30,6 +30,9 @@ const MSGPACKR_TYPED_ARRAY_EXT = 0x74;
 const MSGPACKR_ARRAY_BUFFER_CODE = 0x10;
 const MSGPACKR_DATA_VIEW_CODE = 0x11;
 
+/** A piece this small (a blob's header) costs nothing to clone. */
+const SMALL_PART_BYTES = 64;
+
 /**
  * Bytes held in several buffers that travel as one wire frame: the sender
  * writes the pieces one after another (one writev), the receiver gets them
@@ -39,6 +42,8 @@ const MSGPACKR_DATA_VIEW_CODE = 0x11;
  */
 export class FrameParts {
   readonly byteLength: number;
+  /** The joined copy, once shared() made it (a private field: a structured clone leaves it behind). */
+  #shared: Uint8Array | undefined;
   constructor(readonly parts: readonly Uint8Array[]) {
     let length = 0;
     for (const part of parts) length += part.byteLength;
@@ -58,6 +63,22 @@ export class FrameParts {
       at += part.byteLength;
     }
     return joined;
+  }
+
+  /**
+   * The joined bytes, made on the first call and kept: every reader that
+   * needs the pieces as one buffer in shared memory (an in-process worker
+   * handing a by-reference value to a pool thread, a post to another thread)
+   * shares that one copy instead of making its own.
+   */
+  shared(): Uint8Array {
+    this.#shared ??= this.join();
+    return this.#shared;
+  }
+
+  /** True when posting these pieces to another thread copies nothing large: each is shared memory or a few bytes. */
+  get inSharedMemory(): boolean {
+    return this.parts.every((part) => part.byteLength <= SMALL_PART_BYTES || part.buffer instanceof SharedArrayBuffer);
   }
 }
 

@@ -13,7 +13,7 @@ import { SerializationError } from '../errors.js';
 import { DependencyRef, withDependencies } from './dependency-ref.js';
 import { EncodedMap, NEGATIVE_ZERO } from './value-extensions.js';
 import { FrameParts, OUT_OF_BAND_THRESHOLD } from './out-of-band.js';
-import { encodeLoneBinary, loneBinaryParts, viewOfLoneBinary } from './lone-binary.js';
+import { encodeLoneBinary, loneBinaryParts, viewOfLoneBinary, viewOfLoneBinaryParts, type PartsLike } from './lone-binary.js';
 import './actor-ref.js';
 
 export { DependencyRef } from './dependency-ref.js';
@@ -156,12 +156,13 @@ export function encodeValue(value: unknown): Uint8Array {
 }
 
 /**
- * encodeValue for a value on its way out over a socket: a large binary comes
- * back as the two pieces of its blob (header, and the value's own bytes, not
- * copied), which travel as one wire frame and arrive as encodeValue's blob.
- * Where the bytes are kept in this process instead (in-process workers, the
- * scheduler's relay), `join()` makes the blob. Until the pieces are written
- * the caller must not change the value.
+ * encodeValue for a value a client scatters: a large binary comes back as the
+ * two pieces of its blob (header, and the value's own bytes, not copied).
+ * Over a socket they travel as one wire frame and arrive as encodeValue's
+ * blob; until then the caller must not change the value. In this process they
+ * are held as they are (HeldBlob): the worker keeps the caller's bytes by
+ * reference, and a pool thread reads them through one shared copy
+ * (FrameParts.shared), made when a task first needs them.
  */
 export function encodeValueParts(value: unknown): Uint8Array | FrameParts {
   return isLargeBinary(value) ? loneBinaryParts(value) : encodeValue(value);
@@ -191,17 +192,33 @@ export function decodeValue<T = unknown>(blob: Uint8Array, deps?: ReadonlyMap<st
 
 /**
  * Like decodeValue, except that a large binary on its own comes back as a
- * view of `blob`'s bytes instead of a copy. For bytes nobody else will write:
+ * view of `blob`'s bytes instead of a copy (of the scattered bytes
+ * themselves, when `blob` holds them by reference as FrameParts). For bytes
+ * nobody else will write:
  * a task's inputs (tasks treat them as read-only, as in dask, where a task
  * receives the stored object itself) and values a client received over TCP
  * into memory of its own.
  */
-export function decodeWithViews<T = unknown>(blob: Uint8Array): T {
-  if (blob instanceof Uint8Array && blob.byteLength >= OUT_OF_BAND_THRESHOLD) {
+export function decodeWithViews<T = unknown>(blob: Uint8Array | PartsLike): T {
+  if (!(blob instanceof Uint8Array)) return decodeParts<T>(blob);
+  if (blob.byteLength >= OUT_OF_BAND_THRESHOLD) {
     const view = viewOfLoneBinary(blob);
     if (view !== undefined) return view as T;
   }
   return decodeValue<T>(blob);
+}
+
+/**
+ * A large binary held by reference (FrameParts from encodeValueParts, kept
+ * whole by in-process workers, or those parts after a post to a pool thread):
+ * a view of the same memory, in the class that was scattered; other parts are
+ * joined (one copy) and decoded.
+ */
+function decodeParts<T>(held: PartsLike): T {
+  const view = viewOfLoneBinaryParts(held);
+  if (view !== undefined) return view as T;
+  if (!Array.isArray(held?.parts)) throw new SerializationError(`cannot decode a ${typeName(held)}: expected bytes`);
+  return decodeValue<T>(held instanceof FrameParts ? held.shared() : new FrameParts(held.parts).join());
 }
 
 /** True for the placeholders decodeValue leaves in place when called without `deps`. */

@@ -131,7 +131,8 @@ export function compactBatch(batch: TaskToRun[]): TaskToRun[] {
     let deps = task.deps;
     for (const key in task.deps) {
       const value = task.deps[key]!;
-      const compact = compactBlob(value);
+      // Parts held by reference reach here only when they are in shared memory (worker-state's startBatch).
+      const compact = value instanceof Uint8Array ? compactBlob(value) : value;
       if (compact === value) continue;
       if (deps === task.deps) deps = { ...task.deps };
       deps[key] = compact;

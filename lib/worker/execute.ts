@@ -10,6 +10,7 @@
 import { performance } from 'node:perf_hooks';
 import { isMainThread, threadId } from 'node:worker_threads';
 import type { Blob, RunSpec, SerializedError } from '../protocol/messages.js';
+import type { PartsLike } from '../protocol/lone-binary.js';
 import { decodeWithViews, decodeValue, encodeValue, typeName } from '../protocol/values.js';
 import { serializeError } from '../protocol/errors.js';
 import { SerializationError } from '../errors.js';
@@ -21,8 +22,12 @@ import { LargeGarbageMeter } from './thread-garbage.js';
 export interface TaskToRun {
   key: string;
   runSpec: RunSpec;
-  /** Encoded values of the task's dependencies. */
-  deps: Record<string, Blob>;
+  /**
+   * Encoded values of the task's dependencies; a large binary scattered in
+   * this process may come as its parts in shared memory (HeldBlob, which a
+   * post to the thread turns into a plain { parts } object).
+   */
+  deps: Record<string, Blob | PartsLike>;
 }
 
 export interface TaskSuccess {

@@ -11,17 +11,17 @@
  * full...) stays in RAM and is logged; a value at least as large as the
  * target goes straight to disk. Which keys go is decided by spill-policy.ts.
  */
-import { mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { Blob } from '../protocol/messages.js';
+import type { HeldBlob } from '../protocol/messages.js';
 import { evictionsFor, LruLedger, overTarget, type MemoryThresholds } from './spill-policy.js';
 import { ShardedMap } from '../sharded-map.js';
 
 /** What WorkerState needs of its value store; a plain Map is one (no spilling). */
 export interface DataStore {
-  get(key: string): Blob | undefined;
-  set(key: string, value: Blob): unknown;
+  get(key: string): HeldBlob | undefined;
+  set(key: string, value: HeldBlob): unknown;
   delete(key: string): boolean;
   has(key: string): boolean;
   keys(): IterableIterator<string>;
@@ -50,8 +50,42 @@ export interface SpillCounters {
   unspills: number;
 }
 
+/**
+ * One value to its file. A value held by reference (its blob's header and the
+ * caller's bytes) is written piece by piece, so spilling it copies nothing in
+ * memory; it comes back as the one joined blob, like any other value.
+ */
+function writeValue(file: string, value: HeldBlob): void {
+  if (value instanceof Uint8Array) {
+    writeFileSync(file, value);
+    return;
+  }
+  const fd = openSync(file, 'w');
+  try {
+    let left = value.byteLength;
+    let parts = value.parts.slice();
+    while (left > 0) {
+      const written = writevSync(fd, parts);
+      left -= written;
+      parts = afterWritten(parts, written);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** What of `parts` is left after the first `written` bytes went out (writev may write less than asked). */
+export function afterWritten(parts: Uint8Array[], written: number): Uint8Array[] {
+  let skip = written;
+  let i = 0;
+  while (i < parts.length && skip >= parts[i]!.byteLength) skip -= parts[i++]!.byteLength;
+  const rest = parts.slice(i);
+  if (skip > 0 && rest.length > 0) rest[0] = rest[0]!.subarray(skip);
+  return rest;
+}
+
 export class SpillBuffer implements DataStore {
-  private readonly fast: Map<string, Blob> = new ShardedMap<Blob>();
+  private readonly fast: Map<string, HeldBlob> = new ShardedMap<HeldBlob>();
   private readonly ledger = new LruLedger();
   private readonly slow = new Map<string, SpilledValue>();
   private spilledBytes = 0;
@@ -117,7 +151,7 @@ export class SpillBuffer implements DataStore {
     yield* this.slow.keys();
   }
 
-  get(key: string): Blob | undefined {
+  get(key: string): HeldBlob | undefined {
     const value = this.fast.get(key);
     if (value !== undefined) {
       this.ledger.touch(key, value.byteLength);
@@ -133,7 +167,7 @@ export class SpillBuffer implements DataStore {
     return back;
   }
 
-  set(key: string, value: Blob): this {
+  set(key: string, value: HeldBlob): this {
     this.delete(key);
     if (this.limits.target !== undefined && value.byteLength >= this.limits.target && this.writeOut(key, value)) return this;
     this.keepInMemory(key, value);
@@ -175,7 +209,7 @@ export class SpillBuffer implements DataStore {
     this.directoryMade = false;
   }
 
-  private keepInMemory(key: string, value: Blob): void {
+  private keepInMemory(key: string, value: HeldBlob): void {
     this.fast.set(key, value);
     this.ledger.touch(key, value.byteLength);
     const excess = Math.min(this.ledger.bytes - value.byteLength, overTarget(this.ledger.bytes + this.unmanaged, this.limits));
@@ -183,14 +217,14 @@ export class SpillBuffer implements DataStore {
   }
 
   /** Writes one value to its file; false (value kept in RAM, logged) when that fails. */
-  private writeOut(key: string, value: Blob): boolean {
+  private writeOut(key: string, value: HeldBlob): boolean {
     const file = join(this.directory, `${this.nextFile++}.bin`);
     try {
       if (!this.directoryMade) {
         mkdirSync(this.directory, { recursive: true });
         this.directoryMade = true;
       }
-      writeFileSync(file, value);
+      writeValue(file, value);
     } catch (error) {
       const now = Date.now();
       // Rate-limited: a full disk would otherwise log on every store.

@@ -8,6 +8,7 @@
 import type {
   AcquireReplicasMsg,
   Blob,
+  HeldBlob,
   CancelComputeMsg,
   ComputeTaskMsg,
   FreeKeysMsg,
@@ -49,7 +50,7 @@ export interface GatherDepSuccessEvent {
   op: 'gather-dep-success';
   worker: string;
   keys: string[];
-  data: Record<string, Blob>;
+  data: Record<string, HeldBlob>;
   /** When the fetch started and ended, wall-clock ms (the task stream shows transfers). */
   start?: number;
   stop?: number;
@@ -79,7 +80,7 @@ export interface RetryBusyWorkerEvent {
 /** Data pushed to this worker (scatter, replicate): it is now held here. */
 export interface UpdateDataEvent {
   op: 'update-data';
-  data: Record<string, Blob>;
+  data: Record<string, HeldBlob>;
   stimulusId?: string;
 }
 

@@ -4,6 +4,7 @@
  * instruction, never a half-applied change.
  */
 import type { RunSpec } from '../protocol/messages.js';
+import { FrameParts } from '../protocol/out-of-band.js';
 import type { WorkerEvent } from './state-events.js';
 
 function fail(event: { op: string }, what: string): never {
@@ -51,7 +52,7 @@ export function validateEvent(event: WorkerEvent): void {
       if (typeof event.nbytes !== 'object' || event.nbytes === null) fail(event, 'nbytes must be an object');
       return;
     case 'update-data':
-      if (typeof event.data !== 'object' || event.data === null || !Object.values(event.data).every((v) => v instanceof Uint8Array)) {
+      if (typeof event.data !== 'object' || event.data === null || !Object.values(event.data).every((v) => v instanceof Uint8Array || v instanceof FrameParts)) {
         fail(event, 'data must map keys to bytes');
       }
       return;

@@ -18,7 +18,7 @@
 import { workerTaskTable, type WorkerTaskState } from '../../machines/worker-task.js';
 import { StimulusLog, storyOf } from '../../machines/stimulus-log.js';
 import { TransitionLog } from '../../machines/transition-log.js';
-import type { Blob, ComputeTaskMsg, RunSpec, SerializedError, StoryRecord, WorkerToScheduler } from '../protocol/messages.js';
+import type { ComputeTaskMsg, HeldBlob, RunSpec, SerializedError, StoryRecord, WorkerToScheduler } from '../protocol/messages.js';
 import { storedBytes, type DataStore } from './spill-buffer.js';
 import { PriorityHeap } from './priority-heap.js';
 import { keyPrefix, PrefixDurations } from './prefix-durations.js';
@@ -176,7 +176,7 @@ export abstract class WorkerStateBase {
     this.batchTargetMs = options.batchTargetMs ?? 2;
     this.transferMessageBytesLimit = options.transferMessageBytesLimit ?? 50e6;
     this.transferIncomingCountLimit = options.transferIncomingCountLimit ?? 50;
-    this.data = options.data ?? new ShardedMap<Blob>();
+    this.data = options.data ?? new ShardedMap<HeldBlob>();
     this.stimulusLog = new StimulusLog(options.logSize ?? 10_000);
     this.transitionLog = new TransitionLog<WorkerTaskState>(options.logSize ?? 10_000);
     this.now = options.now ?? (() => performance.now());

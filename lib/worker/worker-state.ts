@@ -14,8 +14,9 @@
  */
 import { workerTaskTable, type WorkerTaskState } from '../../machines/worker-task.js';
 import type { StimulusKeys } from '../../machines/stimulus-log.js';
-import type { AddKeysMsg, Blob, ComputeTaskMsg, TaskErredFromWorkerMsg, TaskFinishedMsg, WorkerToScheduler } from '../protocol/messages.js';
+import type { AddKeysMsg, ComputeTaskMsg, HeldBlob, TaskErredFromWorkerMsg, TaskFinishedMsg, WorkerToScheduler } from '../protocol/messages.js';
 import type { TaskToRun } from './execute.js';
+import { FrameParts } from '../protocol/out-of-band.js';
 import { INLINE_RESULT_BYTES, inlineValue } from '../protocol/inline-results.js';
 import { keyPrefix } from './prefix-durations.js';
 import { storedBytes } from './spill-buffer.js';
@@ -289,9 +290,15 @@ export class WorkerState extends WorkerStateBase {
       const ts = tasks[i]!;
       this.transition(ts, 'executing');
       ts.batchId = batchId;
-      const deps = Object.create(null) as Record<string, Blob>;
+      const deps = Object.create(null) as Record<string, HeldBlob>;
       for (const dep of ts.dependencies ?? noItems) {
-        const blob = this.data.get(dep.key);
+        let blob = this.data.get(dep.key);
+        if (blob instanceof FrameParts && !blob.inSharedMemory) {
+          // Scattered in this process and held by reference: a pool thread cannot read the caller's
+          // memory, so it is copied into shared memory once, and that copy is what is held from now on.
+          blob = blob.shared();
+          this.data.set(dep.key, blob);
+        }
         if (blob !== undefined) deps[dep.key] = blob;
       }
       batch[i] = { key: ts.key, runSpec: ts.runSpec!, deps };
@@ -419,7 +426,7 @@ export class WorkerState extends WorkerStateBase {
     return timing === undefined ? msg : withTiming(msg, timing);
   }
 
-  private putInMemory(ts: WorkerTask, value: Blob, type: string | undefined): void {
+  private putInMemory(ts: WorkerTask, value: HeldBlob, type: string | undefined): void {
     if (workerTaskTable.can(ts.state, 'memory')) this.transition(ts, 'memory');
     else for (const step of workerTaskTable.route(ts.state, 'memory', 'released', ts.key)) this.transition(ts, step);
     this.memoryBytes -= storedBytes(this.data, ts.key);
