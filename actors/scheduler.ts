@@ -63,6 +63,7 @@ import { createBroadcastExtension } from './scheduler/broadcast.js';
 import { createDatasetsExtension, type DatasetsExtension } from './scheduler/datasets.js';
 import { createRestartExtension, type InProcessWorkers } from './scheduler/restart.js';
 import type { SchedulerOptions } from './scheduler/options.js';
+import { taskMessageHandled } from '../lib/jit-tiering.js';
 
 export type { InProcessWorkers } from './scheduler/restart.js';
 export type { SchedulerOptions } from './scheduler/options.js';
@@ -246,7 +247,10 @@ export class Scheduler extends MailboxActor {
     const typed = inboxHandlers<SchedulerInbox>({
       // clients
       'register-client': (msg, from) => this.registerClient(msg, from),
-      'update-graph': (msg) => this.updateGraph(msg),
+      'update-graph': (msg) => {
+        taskMessageHandled(); // hot paths optimized after hundreds of tasks, not thousands (lib/jit-tiering.ts)
+        return this.updateGraph(msg);
+      },
       'client-desires-keys': (msg) => {
         const client = requireString(msg.client, 'client', 'client-desires-keys');
         const keys = requireKeys(msg.keys, 'client-desires-keys');

@@ -14,11 +14,14 @@ import { isNannyToChild, type ChildToNanny, type WorkerChildConfig } from '../li
 import { importPreloads, runSetups, runTeardowns, type PreloadedModule } from '../lib/nanny/preload.js';
 import { installClientPort } from '../lib/client/client-port.js';
 import { installClientAdapter } from '../lib/coordination/client-adapter.js';
+import { armTierUp } from '../lib/jit-tiering.js';
 
 // As the package root does: code this worker runs gets its client (getClient()),
 // actor handles become proxies, primitives find the client.
 installClientPort();
 installClientAdapter();
+// A process of ours serving a cluster: hot paths optimized after hundreds of tasks, not thousands (lib/jit-tiering.ts).
+armTierUp();
 
 const log = childLogger('worker-process');
 const CLOSE_TIMEOUT_MS = 5000;

@@ -4,6 +4,10 @@ import { tcpAddress } from '../lib/cli/address.js';
 import { runCommand } from '../lib/cli/run-command.js';
 import { parseSchedulerArgs, SCHEDULER_USAGE } from '../lib/cli/scheduler-args.js';
 import { closeOnSignals } from '../lib/cli/signals.js';
+import { armTierUp } from '../lib/jit-tiering.js';
+
+// A process of ours serving a cluster: hot paths optimized after hundreds of tasks, not thousands (lib/jit-tiering.ts).
+armTierUp();
 
 await runCommand('dscheduler', SCHEDULER_USAGE, async () => {
   const command = parseSchedulerArgs(process.argv.slice(2));

@@ -8,6 +8,10 @@ import { tcpAddress } from '../lib/cli/address.js';
 import { runCommand } from '../lib/cli/run-command.js';
 import { closeOnSignals } from '../lib/cli/signals.js';
 import { parseWorkerArgs, WORKER_USAGE, workerNames, type WorkerCliOptions } from '../lib/cli/worker-args.js';
+import { armTierUp } from '../lib/jit-tiering.js';
+
+// A process of ours serving a cluster: hot paths optimized after hundreds of tasks, not thousands (lib/jit-tiering.ts).
+armTierUp();
 
 function printStarted(workerAddress: string, schedulerAddress: string): void {
   process.stdout.write(`Start worker at ${workerAddress}\nRegistered with scheduler at ${schedulerAddress}\n`);
