@@ -66,7 +66,7 @@ t.test('parts that are not one binary are joined and decoded', async (t) => {
   t.same(decodeWithViews({ parts: parts.parts, byteLength: parts.byteLength }), { a: [1, 2, 3], s: 'x'.repeat(100) });
 });
 
-t.test('shared(): one copy in shared memory, made once and kept', async (t) => {
+t.test('shared(): one copy in shared memory, the same for every reader while one holds it', async (t) => {
   const payload = new Float64Array(50_000).fill(3);
   const parts = encodeValueParts(payload) as FrameParts;
   const copy = parts.shared();

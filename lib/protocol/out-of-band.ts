@@ -42,8 +42,12 @@ const SMALL_PART_BYTES = 64;
  */
 export class FrameParts {
   readonly byteLength: number;
-  /** The joined copy, once shared() made it (a private field: a structured clone leaves it behind). */
-  #shared: Uint8Array | undefined;
+  /**
+   * The joined copy shared() made, while anyone still holds it (weakly: these
+   * parts, kept by a worker, must not keep a second copy of the bytes alive
+   * unseen). A private field, so a structured clone leaves it behind.
+   */
+  #shared: WeakRef<Uint8Array> | undefined;
   constructor(readonly parts: readonly Uint8Array[]) {
     let length = 0;
     for (const part of parts) length += part.byteLength;
@@ -66,14 +70,18 @@ export class FrameParts {
   }
 
   /**
-   * The joined bytes, made on the first call and kept: every reader that
-   * needs the pieces as one buffer in shared memory (an in-process worker
-   * handing a by-reference value to a pool thread, a post to another thread)
-   * shares that one copy instead of making its own.
+   * The joined bytes in shared memory, one copy for every reader that needs
+   * the pieces as one buffer (an in-process worker handing a by-reference
+   * value to a pool thread, another in-process worker holding the same parts,
+   * a post to another thread) as long as one of them still holds it.
    */
   shared(): Uint8Array {
-    this.#shared ??= this.join();
-    return this.#shared;
+    let joined = this.#shared?.deref();
+    if (joined === undefined) {
+      joined = this.join();
+      this.#shared = new WeakRef(joined);
+    }
+    return joined;
   }
 
   /** True when posting these pieces to another thread copies nothing large: each is shared memory or a few bytes. */
