@@ -12,21 +12,10 @@ import { futureTable, type FutureStatus } from '../../machines/future.js';
 import type { SerializedError } from '../protocol/messages.js';
 import { deserializeError } from '../protocol/errors.js';
 import { decodeValue } from '../protocol/values.js';
+import { interned } from '../interned.js';
 
 /** Inline values up to this many bytes are decoded on arrival when they hold a primitive. */
 const DECODE_ON_ARRIVAL_BYTES = 24;
-
-/** Type names seen, so that a million records of 'number' share one string (each decoded message brings its own). */
-const typeNames = new Map<string, string>();
-const MAX_TYPE_NAMES = 4096;
-
-function internType(type: string | undefined): string | undefined {
-  if (type === undefined) return undefined;
-  const known = typeNames.get(type);
-  if (known !== undefined) return known;
-  if (typeNames.size < MAX_TYPE_NAMES) typeNames.set(type, type);
-  return type;
-}
 
 export type SettledListener = (state: FutureState) => void;
 
@@ -125,7 +114,7 @@ export class FutureState {
 
   finish(type: string | undefined, nbytes: number | undefined): boolean {
     if (!this.moveTo('finished')) return false;
-    this.type = internType(type);
+    this.type = interned(type);
     this.nbytes = nbytes;
     return true;
   }

@@ -41,6 +41,7 @@ import { TaskPrefixes } from './task-prefix.js';
 import { validateSchedulerState } from './validate-state.js';
 import { computeTaskMsg } from './compute-task-msg.js';
 import { ShardedMap } from '../sharded-map.js';
+import { interned } from '../interned.js';
 
 /** Where a recommendation to compute a key leads; for a key in memory on some worker such advice is stale. */
 const RECOMPUTING: ReadonlySet<SchedulerTaskState> = new Set(['waiting', 'processing', 'queued', 'no-worker']);
@@ -421,7 +422,7 @@ export abstract class TransitionEngine implements WorkerDirectory {
   private enterMemory(ts: TaskRecord, report: MemoryReport | undefined): void {
     if (report === undefined) throw new DistributedError(`${ts.key}: ${ts.state} -> memory needs a worker's report (task-finished or scatter)`);
     ts.nbytes = report.nbytes;
-    ts.type = report.type;
+    ts.type = interned(report.type);
     const holders = report.holders;
     if (holders instanceof WorkerRecord) this.addReplica(ts, holders);
     else for (const ws of holders) this.addReplica(ts, ws);

@@ -3,9 +3,11 @@
  * key before its last '-': `inc-0123...` -> `inc`), which decides whether
  * ready tasks are worth batching into one thread call.
  */
+import { interned } from '../interned.js';
+
 export function keyPrefix(key: string): string {
   const dash = key.lastIndexOf('-');
-  return dash > 0 ? key.slice(0, dash) : key;
+  return dash > 0 ? interned(key.slice(0, dash)) : key;
 }
 
 export class PrefixDurations {
