@@ -23,8 +23,8 @@ const WORKLOADS_PY = fileURLToPath(new URL('../../benchmarks/dask_workloads.py',
 const WORKLOAD_TIMEOUT_MS = 120_000;
 const INSTALL_HINT = 'install it with `apt-get install python3-distributed` (Debian/Ubuntu; runs under /usr/bin/python3)';
 
-type Mode = 'in-process' | 'processes';
-type Saturation = 'default' | 'inf';
+export type Mode = 'in-process' | 'processes';
+export type Saturation = 'default' | 'inf';
 
 interface DaskWorkload {
   /** `--workload` of dask_workloads.py. */
@@ -54,7 +54,8 @@ const WORKLOADS: readonly DaskWorkload[] = [
   { python: 'map', ours: /^map of (\d+) then gather/, label: (n) => `map of ${n} then gather`, size: 20_000, quickSize: 2_000, higherIsBetter: true, saturates: true },
   { python: 'chain', ours: /^(\d+)-task dependency chain/, label: (n) => `${n}-task dependency chain`, size: 2_000, quickSize: 200, higherIsBetter: false, saturates: false },
   { python: 'tree', ours: /^tree reduction, (\d+) leaves/, label: (n) => `tree reduction, ${n} leaves (${2 * n - 1} tasks)`, size: 4_096, quickSize: 512, higherIsBetter: false, saturates: true },
-  { python: 'scatter-gather', ours: /^(\d+) MB scatter \+ gather/, label: (n) => `${n / 1e6} MB scatter + gather`, size: 100_000_000, quickSize: 10_000_000, sizeScale: 1e6, higherIsBetter: true, saturates: false },
+  // In-process only: with processes, dask-data-plane.ts sets dask's direct and via-the-scheduler figures beside line-rate.ts's rows.
+  { python: 'scatter-gather', ours: /^(\d+) MB scatter \+ gather$/, label: (n) => `${n / 1e6} MB scatter + gather`, size: 100_000_000, quickSize: 10_000_000, sizeScale: 1e6, higherIsBetter: true, saturates: false, modes: ['in-process'] },
   { python: 'transfer', ours: /^(\d+) MB worker-to-worker transfer/, label: (n) => `${n / 1e6} MB worker-to-worker transfer`, size: 100_000_000, quickSize: 20_000_000, sizeScale: 1e6, higherIsBetter: true, saturates: false, modes: ['processes'] },
   { python: 'startup', ours: /start-?up/i, label: () => 'cluster start-up to first result', size: 1, quickSize: 1, higherIsBetter: false, saturates: false },
 ];
@@ -65,23 +66,28 @@ function target(higherIsBetter: boolean, saturation: Saturation): string {
   return higherIsBetter ? `≥ ${times * 100}%` : `≤ ${(1 / times).toFixed(2)}×`;
 }
 
-interface DaskFigure {
+export interface DaskFigure {
   value: number;
   unit: string;
+  /** Every other field of dask_workloads.py's JSON line (e.g. scatter-gather's `scatter`, `gather`, `rounds`). */
+  extra: Record<string, unknown>;
 }
 
 const log = (line: string): void => {
   process.stderr.write(`# dask: ${line}\n`);
 };
 
-function daskImportable(): boolean {
+export function daskImportable(): boolean {
   const probe = spawnSync(PYTHON, ['-c', 'import distributed'], { stdio: 'ignore', timeout: 60_000 });
   return probe.status === 0;
 }
 
-/** Runs one workload in its own python process group; resolves null (after a note) on any failure. */
-function measureDask(python: string, size: number, mode: Mode, saturation: Saturation, name: string): Promise<DaskFigure | null> {
-  const args = [WORKLOADS_PY, '--workload', python, '--size', String(size), '--processes', mode === 'processes' ? '1' : '0', '--saturation', saturation];
+/**
+ * Runs one workload in its own python process group; resolves null (after a note) on any failure.
+ * `extraArgs` go to dask_workloads.py as they are (e.g. `--direct 1 --rounds 5`).
+ */
+export function measureDask(python: string, size: number, mode: Mode, saturation: Saturation, name: string, extraArgs: readonly string[] = []): Promise<DaskFigure | null> {
+  const args = [WORKLOADS_PY, '--workload', python, '--size', String(size), '--processes', mode === 'processes' ? '1' : '0', '--saturation', saturation, ...extraArgs];
   const label = `${name}, ${mode}, saturation ${saturation}`;
   return new Promise((resolve) => {
     // Own process group, so a timeout also ends the LocalCluster's worker processes.
@@ -124,8 +130,9 @@ function measureDask(python: string, size: number, mode: Mode, saturation: Satur
 function parseFigure(stdout: string): DaskFigure | null {
   for (const line of stdout.trim().split('\n').reverse()) {
     try {
-      const parsed = JSON.parse(line) as Partial<DaskFigure>;
-      if (typeof parsed.value === 'number' && typeof parsed.unit === 'string') return { value: parsed.value, unit: parsed.unit };
+      const parsed = JSON.parse(line) as Record<string, unknown>;
+      const { value, unit, ...extra } = parsed;
+      if (typeof value === 'number' && typeof unit === 'string') return { value, unit, extra };
     } catch {
       // dask or a library printed something that is not our line
     }
@@ -136,7 +143,7 @@ function parseFigure(stdout: string): DaskFigure | null {
 const SECONDS_PER: Readonly<Record<string, number>> = { µs: 1e-6, us: 1e-6, ms: 1e-3, s: 1 };
 
 /** Factor turning a figure in unit `from` into unit `to`, or null when they do not measure the same thing. */
-function unitFactor(from: string, to: string): number | null {
+export function unitFactor(from: string, to: string): number | null {
   if (from === to) return 1;
   const time = /^(µs|us|ms|s)( ?\/ ?task| per task)?$/;
   const a = time.exec(from);
@@ -196,6 +203,11 @@ export async function runDask(opts: BenchOptions): Promise<BenchRow[]> {
     return [];
   }
   const measured = opts.measured ?? [];
+  // Dask alone when nothing of ours was measured (`--only dask`); beside other modules only (e.g. `--only line-rate`), none of these.
+  if (measured.length > 0 && !measured.some((row) => OUR_GROUP.test(row.group) && WORKLOADS.some((w) => w.ours.test(row.workload)))) {
+    log('no futures-benchmark rows in this run; the futures workloads are left out');
+    return [];
+  }
   const rows: BenchRow[] = [];
   const modes = modesToMeasure(measured, opts.quick);
   for (const mode of modes) {

@@ -2,6 +2,7 @@
 
     /usr/bin/python3 dask_workloads.py --workload NAME [--size N] [--quick]
                                        [--processes 0|1] [--saturation default|inf]
+                                       [--workers N] [--direct 0|1] [--rounds N]
 
 Prints exactly one JSON line on stdout:
     {"workload": NAME, "value": 123.4, "unit": "tasks/s", "size": N, "processes": 0, "saturation": "default"}
@@ -9,8 +10,9 @@ Everything else (dask's own logging) goes to stderr. The exit code is non-zero
 and no JSON is printed when distributed cannot be imported or the workload fails.
 
 Clusters mirror the TypeScript benchmark: in-process is 1 worker x 2 threads,
-processes is 2 worker processes x 1 thread each. Task bodies are tiny pure
-functions so the figures measure dask's per-task overhead, not the work.
+processes is 2 worker processes x 1 thread each (--workers overrides the
+count). Task bodies are tiny pure functions so the figures measure dask's
+per-task overhead, not the work.
 """
 
 import argparse
@@ -36,14 +38,15 @@ SIZES = {
     "scatter-gather": (100_000_000, 10_000_000),
     "transfer": (100_000_000, 20_000_000),
     "startup": (1, 1),
+    "map-returns": (1_000_000, 100_000),
 }
 
 
-def cluster_options(processes):
+def cluster_options(processes, workers=None):
     common = {"dashboard_address": None, "silence_logs": 40}  # logging.ERROR
     if processes:
-        return {**common, "processes": True, "n_workers": 2, "threads_per_worker": 1}
-    return {**common, "processes": False, "n_workers": 1, "threads_per_worker": 2}
+        return {**common, "processes": True, "n_workers": workers or 2, "threads_per_worker": 1}
+    return {**common, "processes": False, "n_workers": workers or 1, "threads_per_worker": 2}
 
 
 def round_trip(client, n):
@@ -110,20 +113,47 @@ def tree(client, leaves):
     return elapsed, "s"
 
 
-def scatter_gather(client, nbytes):
+def scatter_gather(client, nbytes, direct=False, rounds=1):
     """Scatter one bytes object, gather it back: payload MB (10^6 B) / total seconds.
 
-    hash=False skips tokenizing the payload, dask's fastest way to scatter."""
+    hash=False skips tokenizing the payload, dask's fastest way to scatter.
+    direct=True has the client write to and read from the worker itself (the
+    scheduler only records where the value is), as our line-rate benchmark does.
+    One full-size warm-up round (connections, first allocations), then `rounds`
+    rounds; the figure is the median round, with scatter alone and gather alone
+    (each their own median) and every round's figures as extra fields."""
     data = os.urandom(nbytes)
-    small = client.scatter(b"warm-up", hash=False)
-    client.gather(small)
-    t0 = time.perf_counter()
-    future = client.scatter(data, hash=False)
-    back = client.gather(future)
-    elapsed = time.perf_counter() - t0
-    if len(back) != nbytes:
-        raise RuntimeError(f"gathered {len(back)} bytes, expected {nbytes}")
-    return nbytes / 1e6 / elapsed, "MB/s"
+    direct_arg = True if direct else None  # None: dask's default (via the scheduler here)
+    totals, scatters, gathers = [], [], []
+
+    def once():
+        t0 = time.perf_counter()
+        future = client.scatter(data, hash=False, direct=direct_arg)
+        t1 = time.perf_counter()
+        back = client.gather(future, direct=direct_arg)
+        t2 = time.perf_counter()
+        if len(back) != nbytes or back[-1] != data[-1] or back[0] != data[0]:
+            raise RuntimeError(f"gathered {len(back)} bytes that differ from the {nbytes} scattered")
+        del back
+        future.release()
+        mb = nbytes / 1e6
+        return mb / (t2 - t0), mb / (t1 - t0), mb / (t2 - t1)
+
+    once()
+    for _ in range(max(1, rounds)):
+        total, scatter, gather = once()
+        totals.append(total)
+        scatters.append(scatter)
+        gathers.append(gather)
+    extra = {
+        "scatter": statistics.median(scatters),
+        "gather": statistics.median(gathers),
+        "rounds": [round(x, 1) for x in totals],
+        "scatter_rounds": [round(x, 1) for x in scatters],
+        "gather_rounds": [round(x, 1) for x in gathers],
+        "direct": bool(direct),
+    }
+    return statistics.median(totals), "MB/s", extra
 
 
 def produce(nbytes):
@@ -158,6 +188,19 @@ def transfer(client, nbytes):
     return nbytes / 1e6 / transfer_once(client, a, b, nbytes), "MB/s"
 
 
+def map_returns(client, n):
+    """How long `client.map(inc, range(n))` holds the caller: ms until it returns
+    its futures (dask builds every key and sends the graph before returning).
+    The tasks are not waited for: the process exits right after printing."""
+    warm_up(client)
+    t0 = time.perf_counter()
+    futures = client.map(inc, range(n))
+    elapsed = time.perf_counter() - t0
+    if len(futures) != n:
+        raise RuntimeError(f"map returned {len(futures)} futures, expected {n}")
+    return elapsed * 1000, "ms"
+
+
 WORKLOADS = {
     "round-trip": round_trip,
     "submits": submits,
@@ -166,7 +209,12 @@ WORKLOADS = {
     "tree": tree,
     "scatter-gather": scatter_gather,
     "transfer": transfer,
+    "map-returns": map_returns,
 }
+
+# Workloads that leave work running: print the figure and exit without a
+# (long, irrelevant) cluster shutdown.
+EXIT_AFTER_FIGURE = {"map-returns"}
 
 
 def main():
@@ -181,6 +229,9 @@ def main():
         default="default",
         help="distributed.scheduler.worker-saturation; inf sends every ready task to workers at once",
     )
+    parser.add_argument("--workers", type=int, help="number of workers (default: 2 processes or 1 in-process)")
+    parser.add_argument("--direct", type=int, choices=(0, 1), default=0, help="scatter-gather: client <-> worker directly")
+    parser.add_argument("--rounds", type=int, default=1, help="scatter-gather: measured rounds after one warm-up (median)")
     args = parser.parse_args()
     size = args.size if args.size is not None else SIZES[args.workload][1 if args.quick else 0]
 
@@ -195,10 +246,13 @@ def main():
         dask.config.set({"distributed.scheduler.worker-saturation": float("inf")})
 
     t0 = time.perf_counter()
-    with LocalCluster(**cluster_options(args.processes)) as cluster, Client(cluster) as client:
+    with LocalCluster(**cluster_options(args.processes, args.workers)) as cluster, Client(cluster) as client:
+        extra = {}
         if args.workload == "startup":
             client.submit(inc, 1).result()
             value, unit = time.perf_counter() - t0, "s"
+        elif args.workload == "scatter-gather":
+            value, unit, extra = scatter_gather(client, size, direct=args.direct == 1, rounds=args.rounds)
         else:
             value, unit = WORKLOADS[args.workload](client, size)
         line = {
@@ -209,8 +263,12 @@ def main():
             "processes": args.processes,
             "saturation": args.saturation,
             "dask": dask.__version__,
+            **extra,
         }
         print(json.dumps(line, ensure_ascii=False), flush=True)
+        if args.workload in EXIT_AFTER_FIGURE:
+            sys.stderr.flush()
+            os._exit(0)
     return 0
 
 
