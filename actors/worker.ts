@@ -46,6 +46,7 @@ import { WorkerState } from '../lib/worker/worker-state.js';
 import { WorkerPluginHost, type WorkerPlugin } from '../lib/worker/plugins.js';
 import { WorkerMetricsMeter } from '../lib/worker/worker-metrics.js';
 import { SpillBuffer } from '../lib/worker/spill-buffer.js';
+import { RecyclingStore } from '../lib/worker/recycling-store.js';
 import { collectGarbage } from '../lib/worker/collect-garbage.js';
 import { ProcessMemory } from '../lib/worker/process-memory.js';
 import { memoryDecision, memoryFractions, thresholds, type MemoryFractions, type MemoryThresholds } from '../lib/worker/spill-policy.js';
@@ -171,6 +172,8 @@ export class Worker extends MailboxActor {
   private readonly transferOutgoingLimit: number;
   /** With a memory limit: the value store that spills to disk, its byte thresholds and monitor. */
   private spillBuffer: SpillBuffer | undefined;
+  /** The worker state's value store (over spillBuffer or a Map): recycles large scattered values' buffers. */
+  private store: RecyclingStore | undefined;
   private memoryLimits: MemoryThresholds | undefined;
   private memoryTimer: NodeJS.Timeout | undefined;
   /** RSS at start and what grew beyond it: the process memory counted against memoryLimit (process-memory.ts). */
@@ -299,15 +302,17 @@ export class Worker extends MailboxActor {
     const listenAddress =
       this.options.listenAddress ??
       (schedulerScheme === 'inproc' ? 'inproc://' : socketAddress(schedulerScheme === 'tls' ? 'tls' : 'tcp', this.options.host ?? '127.0.0.1', 0));
-    const listener = await this.listen(listenAddress);
+    // The worker alone consumes its listener's messages, so large scattered values may be read into recycled buffers.
+    const listener = await this.listen(listenAddress, { recycleLargeFrames: true });
     this.listenAddressValue = listener.address;
     this.nameValue = this.options.name ?? listener.address;
     this.spillBuffer = this.makeSpillBuffer();
+    this.store = new RecyclingStore(this.spillBuffer ?? new Map<string, HeldBlob>());
     this.workerState = new WorkerState({
       address: listener.address,
       nthreads: this.nthreads,
       ...(this.options.resources === undefined ? {} : { resources: this.options.resources }),
-      ...(this.spillBuffer === undefined ? {} : { data: this.spillBuffer }),
+      data: this.store,
     });
     const processMemory = (this.processMemory = new ProcessMemory());
     this.startMemoryMonitor();
@@ -694,11 +699,11 @@ export class Worker extends MailboxActor {
       this.outgoingReset = undefined;
       this.outgoingTransfers = 0;
     });
-    const held = this.state.data;
+    const held = this.store!;
     const data: Record<string, HeldBlob> = {};
     let bytes = 0;
     for (const key of msg.keys) {
-      const blob = held.get(key);
+      const blob = held.getForSending(key);
       if (blob !== undefined) {
         data[key] = blob;
         bytes += blob.byteLength;
@@ -717,6 +722,7 @@ export class Worker extends MailboxActor {
       if (!(blob instanceof Uint8Array) && !(blob instanceof FrameParts)) throw new TypeError(`update_data: value of ${key} is not bytes`);
       nbytes[key] = blob.byteLength;
     }
+    this.store!.claim(Object.values(data));
     this.feed({ op: 'update-data', data });
     return { nbytes };
   }

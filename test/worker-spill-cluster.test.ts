@@ -2,6 +2,7 @@ import t from 'tap';
 import { Client } from '../dist/lib/client/client.js';
 import { LocalCluster } from '../dist/actors/local-cluster.js';
 import { SpillBuffer } from '../dist/lib/worker/spill-buffer.js';
+import { RecyclingStore } from '../dist/lib/worker/recycling-store.js';
 import { reduceOverValues } from './fixtures/spill-reduction.js';
 
 const MB = 1_000_000;
@@ -16,7 +17,9 @@ t.test('a 256 MB worker holds 1 GB of 10 MB values and reduces over all of them'
     await cluster.close();
   });
   const worker = cluster.workers[0]!;
-  const store = worker.state.data;
+  // Under the recycling wrapper (recycling-store.ts) that every worker's values go through.
+  const data = worker.state.data;
+  const store = data instanceof RecyclingStore ? data.inner : data;
   t.ok(store instanceof SpillBuffer, 'a worker with a memory limit keeps its values in a SpillBuffer');
 
   const { blocks, result, expected } = await reduceOverValues(client);

@@ -57,6 +57,12 @@ export interface ListenOptions {
   maxMessageBytes?: number;
   /** TLS credentials (tls://) and whether plain tcp:// is refused; default: the program's. */
   security?: Security | undefined;
+  /**
+   * tcp:// only: read large frames into buffers from frame-recycling.ts's pool,
+   * which the listener's owner may hand back when it drops a value it claimed.
+   * Only for an owner that is the sole consumer of its comms' messages (a worker).
+   */
+  recycleLargeFrames?: boolean;
 }
 
 export interface Transport {

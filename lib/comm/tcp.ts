@@ -29,6 +29,7 @@ import net from 'node:net';
 import { CommClosedError, ConnectError, MessageTooLargeError, ProtocolError } from '../errors.js';
 import { childLogger } from '../logging.js';
 import type { OpDict } from '../protocol/messages.js';
+import { sendCallback } from '../protocol/frame-recycling.js';
 import { invokeOwnerCallback } from './owner-callback.js';
 import {
   encodeBatch,
@@ -104,10 +105,15 @@ export interface TcpCommOptions {
    * frame would cost 200 MB of fresh memory; slices reuse the same little.
    */
   writeSliceBytes?: number;
+  /** Read large frames into buffers of frame-recycling.ts's pool (see ListenOptions.recycleLargeFrames). */
+  recycleLargeFrames?: boolean;
 }
 
 function newDecoder(options: TcpCommOptions): WireDecoder {
-  return new WireDecoder(options.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes });
+  return new WireDecoder({
+    ...(options.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes }),
+    ...(options.recycleLargeFrames === true ? { recycleLargeFrames: true } : {}),
+  });
 }
 
 /**
@@ -341,7 +347,8 @@ export class TcpComm implements Comm {
     while (unsent.length > 0) {
       const frame = unsent[0]!;
       if (frame.byteLength - this.unsentOffset <= this.writeSlice) {
-        socket.write(this.unsentOffset === 0 ? frame : frame.subarray(this.unsentOffset));
+        // A recycled frame buffer (frame-recycling.ts) learns here when its last byte has left.
+        socket.write(this.unsentOffset === 0 ? frame : frame.subarray(this.unsentOffset), sendCallback(frame));
         unsent.shift();
         this.unsentOffset = 0;
         continue;
@@ -569,7 +576,10 @@ export const tcpTransport: Transport = {
 
   listen(address: string, onComm: (comm: Comm) => void, options?: ListenOptions): Promise<Listener> {
     const { host, port } = parseTcpAddress(address);
-    const commOptions: TcpCommOptions = options?.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes };
+    const commOptions: TcpCommOptions = {
+      ...(options?.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes }),
+      ...(options?.recycleLargeFrames === true ? { recycleLargeFrames: true } : {}),
+    };
     const server = net.createServer({ noDelay: true, pauseOnConnect: true }, (accepted) => {
       if (accepted.remoteAddress === undefined) {
         // Already gone before we saw it.

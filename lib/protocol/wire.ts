@@ -23,6 +23,7 @@ import { totalmem } from 'node:os';
 import { RESERVE_START_SPACE, Unpackr } from 'msgpackr';
 import { MessageTooLargeError, ProtocolError, SerializationError } from '../errors.js';
 import { ChunkQueue } from './chunk-queue.js';
+import { takeFrameBuffer } from './frame-recycling.js';
 import { CODEC_LZ4, CODEC_RAW, COMPRESSION_MIN_BYTES, decompress, maybeCompress, sampleCompresses } from './compression.js';
 import { FrameParts, FramingPackr, OUT_OF_BAND_THRESHOLD, OutOfBandSink, withFrames, type OutOfBandFrame } from './out-of-band.js';
 import type { OpDict } from './messages.js';
@@ -122,6 +123,8 @@ export interface WireDecoderOptions {
   maxTotalBytes?: number;
   /** Frames at least this big are received into a buffer of their own (default DIRECT_FRAME_BYTES). */
   largeFrameBytes?: number;
+  /** Take those buffers from frame-recycling.ts's pool (default false). */
+  recycleLargeFrames?: boolean;
 }
 
 const packr = new FramingPackr({
@@ -377,6 +380,7 @@ export class WireDecoder {
   readonly maxMessageBytes: number;
   readonly maxTotalBytes: number;
   readonly largeFrameBytes: number;
+  private readonly recycleLargeFrames: boolean;
   private readonly queue = new ChunkQueue();
   private stage = STAGE_COUNT;
   private frameCount = 0;
@@ -402,6 +406,7 @@ export class WireDecoder {
     if (!(total > 0)) throw new RangeError(`maxTotalBytes must be positive, got ${total}`);
     this.maxTotalBytes = total;
     this.largeFrameBytes = Math.max(1, options?.largeFrameBytes ?? DIRECT_FRAME_BYTES);
+    this.recycleLargeFrames = options?.recycleLargeFrames === true;
   }
 
   /** Feed the next chunk of the stream; returns the op-dicts it completed, in order. */
@@ -546,7 +551,7 @@ export class WireDecoder {
       if (this.large === null) {
         const queued = Math.min(queue.length, length);
         if (length - queued > Math.max(ALLOCATE_AHEAD_BYTES, queued * ALLOCATE_AHEAD_RATIO)) return false;
-        this.large = Buffer.from(new SharedArrayBuffer(length));
+        this.large = Buffer.from(this.recycleLargeFrames ? takeFrameBuffer(length) : new SharedArrayBuffer(length));
         this.largeFilled = 0;
       }
       const copied = Math.min(queue.length, length - this.largeFilled);

@@ -26,11 +26,13 @@ export interface DataStore {
   has(key: string): boolean;
   keys(): IterableIterator<string>;
   readonly size: number;
+  /** Bytes of the value under `key` without reading it (a store that can tell). */
+  sizeOf?(key: string): number | undefined;
 }
 
 /** Bytes of the value held under `key` (0 if none), without reading a spilled one back. */
 export function storedBytes(store: DataStore, key: string): number {
-  if (store instanceof SpillBuffer) return store.sizeOf(key) ?? 0;
+  if (store.sizeOf !== undefined) return store.sizeOf(key) ?? 0;
   return store.get(key)?.byteLength ?? 0;
 }
 
@@ -149,6 +151,11 @@ export class SpillBuffer implements DataStore {
   *keys(): IterableIterator<string> {
     yield* this.fast.keys();
     yield* this.slow.keys();
+  }
+
+  /** The value if it is in RAM now, without touching its recency or reading it back from disk. */
+  peekInMemory(key: string): HeldBlob | undefined {
+    return this.fast.get(key);
   }
 
   get(key: string): HeldBlob | undefined {
