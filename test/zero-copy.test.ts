@@ -4,6 +4,7 @@ import { LocalCluster } from '../dist/actors/local-cluster.js';
 import { Scheduler, Worker, type Future } from '../dist/index.js';
 import { FrameParts } from '../dist/lib/protocol/out-of-band.js';
 import { SpillBuffer } from '../dist/lib/worker/spill-buffer.js';
+import { RecyclingStore } from '../dist/lib/worker/recycling-store.js';
 
 // In one process a large binary is held by reference, as in dask: scatter keeps the caller's
 // bytes in the worker's store and gather hands back a view of those same bytes (no copy). A task
@@ -143,7 +144,9 @@ t.test('spilled to disk while held by reference, it comes back right', async (t)
     await spillClient.close();
     await small.close();
   });
-  const store = small.workers[0]!.state.data as SpillBuffer;
+  // The SpillBuffer sits under the worker's recycling wrapper (recycling-store.ts).
+  const data = small.workers[0]!.state.data;
+  const store = (data instanceof RecyclingStore ? data.inner : data) as SpillBuffer;
   t.ok(store instanceof SpillBuffer);
   // At least the 60% target: written straight to disk, piece by piece (its header, then the caller's bytes).
   const payload = Buffer.alloc(40_000_000);
