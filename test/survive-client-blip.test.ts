@@ -59,17 +59,17 @@ class Relay {
   }
 }
 
-const actions = async (client: Client): Promise<string[]> =>
-  (await client.getEvents('recovery')).map(([, msg]) => `${(msg as { action: string }).action} ${(msg as { client?: string }).client ?? ''}`);
-
-t.test('a connection blip: futures, scattered data and a Lock lease are still there, nothing recomputed', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'dts-blip-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+/**
+ * A dscheduler (with `flags`) and a dworker, a relay in front of the
+ * scheduler, a client through the relay that waits up to 30 s to reconnect
+ * and an observer connected directly that never does. All closed at teardown.
+ */
+async function blipCluster(t: Tap.Test, flags: string[], nthreads: number): Promise<{ relay: Relay; client: Client; observer: Client }> {
   const port = await unusedPort();
   const address = `tcp://127.0.0.1:${port}`;
-  const scheduler = await startScheduler(port, ['--no-dashboard']);
+  const scheduler = await startScheduler(port, ['--no-dashboard', ...flags]);
   t.teardown(() => scheduler.stop('SIGKILL'));
-  const workers = new CliProcess('dworker', [address, '--nthreads', '2'], env);
+  const workers = new CliProcess('dworker', [address, '--nthreads', String(nthreads)], env);
   t.teardown(() => workers.stop('SIGKILL'));
   await workers.waitForStdout(/^Start worker at/m);
   const relay = await Relay.start(port);
@@ -80,6 +80,16 @@ t.test('a connection blip: futures, scattered data and a Lock lease are still th
   const observer = await Client.connect(address, { reconnectTimeout: 0 });
   t.teardown(() => observer.close());
   await client.waitForWorkers(1);
+  return { relay, client, observer };
+}
+
+const actions = async (client: Client): Promise<string[]> =>
+  (await client.getEvents('recovery')).map(([, msg]) => `${(msg as { action: string }).action} ${(msg as { client?: string }).client ?? ''}`);
+
+t.test('a connection blip: futures, scattered data and a Lock lease are still there, nothing recomputed', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dts-blip-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const { relay, client, observer } = await blipCluster(t, [], 2);
   const runs = join(dir, 'runs.txt');
   const [scattered] = await client.scatter([{ only: 'here' }]);
   const x = client.submit(async (path: string) => {
@@ -113,21 +123,7 @@ t.test('a connection blip: futures, scattered data and a Lock lease are still th
 });
 
 t.test('past its grace period a client that did not come back is released', async (t) => {
-  const port = await unusedPort();
-  const address = `tcp://127.0.0.1:${port}`;
-  const scheduler = await startScheduler(port, ['--no-dashboard', '--client-grace', '200ms']);
-  t.teardown(() => scheduler.stop('SIGKILL'));
-  const workers = new CliProcess('dworker', [address, '--nthreads', '1'], env);
-  t.teardown(() => workers.stop('SIGKILL'));
-  await workers.waitForStdout(/^Start worker at/m);
-  const relay = await Relay.start(port);
-  t.teardown(() => relay.close());
-
-  const client = await Client.connect(`tcp://127.0.0.1:${relay.port}`, { reconnectTimeout: '30s' });
-  t.teardown(() => client.close());
-  const observer = await Client.connect(address, { reconnectTimeout: 0 });
-  t.teardown(() => observer.close());
-  await client.waitForWorkers(1);
+  const { relay, client, observer } = await blipCluster(t, ['--client-grace', '200ms'], 1);
   const [scattered] = await client.scatter([7]);
   const lock = new Lock('expired', { client });
   t.equal(await lock.acquire(), true);
