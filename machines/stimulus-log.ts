@@ -11,6 +11,7 @@
  */
 import type { StoryRecord } from '../lib/protocol/messages.js';
 import type { TransitionLog } from './transition-log.js';
+import { RingSlots } from './ring-slots.js';
 
 export type StimulusKeys = string | readonly string[] | undefined;
 
@@ -31,13 +32,10 @@ export class StimulusLog {
   private readonly keys: StimulusKeys[];
   private readonly times: Float64Array;
   private readonly before: Float64Array;
-  private next = 0;
-  private count = 0;
-  /** Stimuli recorded since the state was made (not only those still kept). */
-  total = 0;
+  private readonly ring: RingSlots;
 
   constructor(readonly capacity = 10_000) {
-    if (!(capacity >= 1)) throw new RangeError(`stimulus log capacity must be >= 1, got ${capacity}`);
+    this.ring = new RingSlots(capacity, 'stimulus log');
     this.whats = new Array<string>(capacity).fill('');
     this.stimuli = new Array<string>(capacity).fill('');
     this.keys = new Array<StimulusKeys>(capacity).fill(undefined);
@@ -46,27 +44,28 @@ export class StimulusLog {
   }
 
   record(what: string, stimulusId: string, keys: StimulusKeys, time: number, transitionsBefore: number): void {
-    const i = this.next;
+    const i = this.ring.claim();
     this.whats[i] = what;
     this.stimuli[i] = stimulusId;
     this.keys[i] = keys;
     this.times[i] = time;
     this.before[i] = transitionsBefore;
-    this.next = i + 1 === this.capacity ? 0 : i + 1;
-    if (this.count < this.capacity) this.count += 1;
-    this.total += 1;
   }
 
   get size(): number {
-    return this.count;
+    return this.ring.count;
+  }
+
+  /** Stimuli recorded since the state was made (not only those still kept). */
+  get total(): number {
+    return this.ring.total;
   }
 
   /** Kept stimuli (that named `key`, or all), oldest first. */
   entries(key?: string): StimulusLogEntry[] {
     const out: StimulusLogEntry[] = [];
-    const first = this.count < this.capacity ? 0 : this.next;
-    for (let n = 0; n < this.count; n++) {
-      const i = (first + n) % this.capacity;
+    for (let n = 0; n < this.ring.count; n++) {
+      const i = this.ring.slot(n);
       const keys = this.keys[i];
       if (key !== undefined && !(keys === key || (typeof keys === 'object' && keys.includes(key)))) continue;
       out.push({ what: this.whats[i]!, stimulusId: this.stimuli[i]!, keys, time: this.times[i]!, transitionsBefore: this.before[i]! });

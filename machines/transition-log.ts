@@ -3,6 +3,7 @@
  * tasks), for `story(key)`, debugging and tests: a ring buffer kept as
  * parallel arrays so recording one costs no allocation.
  */
+import { RingSlots } from './ring-slots.js';
 
 /** On the scheduler, `start` and `finish` are both `processing` for a task moved by work stealing. */
 export interface TransitionLogEntry<S extends string = string> {
@@ -20,13 +21,10 @@ export class TransitionLog<S extends string = string> {
   private readonly finishes: S[];
   private readonly stimuli: string[];
   private readonly times: Float64Array;
-  private next = 0;
-  private count = 0;
-  /** Transitions recorded since the state was made (not only those still kept). */
-  total = 0;
+  private readonly ring: RingSlots;
 
   constructor(readonly capacity = 10_000) {
-    if (!(capacity >= 1)) throw new RangeError(`transition log capacity must be >= 1, got ${capacity}`);
+    this.ring = new RingSlots(capacity, 'transition log');
     this.keys = new Array<string>(capacity).fill('');
     this.starts = new Array<S>(capacity).fill('' as S);
     this.finishes = new Array<S>(capacity).fill('' as S);
@@ -35,19 +33,21 @@ export class TransitionLog<S extends string = string> {
   }
 
   record(key: string, start: S, finish: S, stimulusId: string, time: number): void {
-    const i = this.next;
+    const i = this.ring.claim();
     this.keys[i] = key;
     this.starts[i] = start;
     this.finishes[i] = finish;
     this.stimuli[i] = stimulusId;
     this.times[i] = time;
-    this.next = i + 1 === this.capacity ? 0 : i + 1;
-    if (this.count < this.capacity) this.count += 1;
-    this.total += 1;
   }
 
   get size(): number {
-    return this.count;
+    return this.ring.count;
+  }
+
+  /** Transitions recorded since the state was made (not only those still kept). */
+  get total(): number {
+    return this.ring.total;
   }
 
   /** Kept entries, oldest first. */
@@ -69,10 +69,10 @@ export class TransitionLog<S extends string = string> {
    * sequence number: how many transitions were recorded before it.
    */
   scan(key: string | undefined, visit: (seq: number, entry: TransitionLogEntry<S>) => void): void {
-    const first = this.count < this.capacity ? 0 : this.next;
-    const firstSeq = this.total - this.count;
-    for (let n = 0; n < this.count; n++) {
-      const i = (first + n) % this.capacity;
+    const { count, total } = this.ring;
+    const firstSeq = total - count;
+    for (let n = 0; n < count; n++) {
+      const i = this.ring.slot(n);
       if (key !== undefined && this.keys[i] !== key) continue;
       visit(firstSeq + n, { key: this.keys[i]!, start: this.starts[i]!, finish: this.finishes[i]!, stimulusId: this.stimuli[i]!, time: this.times[i]! });
     }
