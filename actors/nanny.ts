@@ -45,8 +45,12 @@ const DEFAULT_DEATH_TIMEOUT = '60s';
 /** Time a worker gets to close cleanly (unregister) before SIGTERM. */
 const STOP_GRACE_MS = 3000;
 const RESTART_GRACE_MS = 1000;
-/** Time a new worker process may take to boot (Node, modules, thread pool) on top of deathTimeout. */
-const WORKER_BOOT_ALLOWANCE_MS = 10_000;
+/**
+ * Time a new worker process may take to boot (Node, modules, thread pool) on top of deathTimeout.
+ * Generous: it only catches a stuck process (a crash is seen at once), and a loaded machine has
+ * been seen to take over 6 s to boot one.
+ */
+export const WORKER_BOOT_ALLOWANCE_MS = 30_000;
 
 export class NannyClosedError extends DistributedError {
   override name = 'NannyClosedError';

@@ -17,11 +17,11 @@ function printStarted(workerAddress: string, schedulerAddress: string): void {
   process.stdout.write(`Start worker at ${workerAddress}\nRegistered with scheduler at ${schedulerAddress}\n`);
 }
 
-/** Slack on top of --death-timeout for process start-up before we give up ourselves. */
+/** Slack on top of --death-timeout (and, with nannies, their worker processes' boot) before we give up ourselves. */
 const START_SLACK_MS = 5000;
 
 async function runWithNannies(options: WorkerCliOptions): Promise<void> {
-  const { Nanny } = await import('../actors/nanny.js');
+  const { Nanny, WORKER_BOOT_ALLOWANCE_MS } = await import('../actors/nanny.js');
   type NannyInstance = Awaited<ReturnType<typeof Nanny.start>>;
   const nannies: NannyInstance[] = [];
   let shuttingDown = false;
@@ -56,7 +56,8 @@ async function runWithNannies(options: WorkerCliOptions): Promise<void> {
   );
   const results = await withTimeout(
     Promise.allSettled(starts),
-    options.deathTimeout + START_SLACK_MS,
+    // Each nanny gives up by itself (scheduler unreachable, worker stuck booting): this is only a backstop behind it.
+    options.deathTimeout + WORKER_BOOT_ALLOWANCE_MS + START_SLACK_MS,
     () => `starting workers for the scheduler at ${options.schedulerAddress}`,
   );
   const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');

@@ -23,7 +23,7 @@ t.test('a transport that never answers fails with ConnectError after the timeout
     connect: () => new Promise<Comm>((resolve) => setTimeout(() => {
       [produced] = inprocPair();
       resolve(produced);
-    }, 300)),
+    }, 1500)),
     listen: () => Promise.reject(new Error('no')),
   };
   registerTransport(stuck);
@@ -32,8 +32,8 @@ t.test('a transport that never answers fails with ConnectError after the timeout
   const elapsed = performance.now() - started;
   t.type(error, ConnectError);
   t.match((error as Error).message, /stuck:\/\/somewhere/);
-  t.ok(elapsed >= 95 && elapsed < 280, `gave up after ${elapsed.toFixed(0)} ms`);
-  await new Promise((r) => setTimeout(r, 350));
+  t.ok(elapsed >= 95 && elapsed < 1200, `gave up after ${elapsed.toFixed(0)} ms`);
+  await new Promise((r) => setTimeout(r, 1550));
   t.equal(produced?.closed, true, 'a comm that arrives after the deadline is closed, not leaked');
 });
 

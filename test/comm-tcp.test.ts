@@ -255,7 +255,7 @@ t.test('a server that accepts but never answers: timeout, then CommClosedError w
   const error = await rpc.call({ op: 'anything' }, { timeout: 250 }).catch((e: unknown) => e);
   const elapsed = performance.now() - started;
   t.type(error, TimeoutError);
-  t.ok(elapsed >= 240 && elapsed < 1000, `timed out after ${elapsed.toFixed(0)} ms`);
+  t.ok(elapsed >= 240 && elapsed < 2500, `timed out after ${elapsed.toFixed(0)} ms`);
 
   const pending = rpc.call({ op: 'waiting' }).catch((e: unknown) => e);
   await waitFor(() => sockets.length === 1);

@@ -154,7 +154,7 @@ for (const scheme of ['inproc', 'tcp'] as const) {
     const error = await peer.call({ op: 'never' }, { timeout: '200ms' }).catch((e: unknown) => e);
     const elapsed = performance.now() - started;
     t.type(error, TimeoutError);
-    t.ok(elapsed >= 190 && elapsed < 1000, `timed out after ${elapsed.toFixed(0)} ms`);
+    t.ok(elapsed >= 190 && elapsed < 2500, `timed out after ${elapsed.toFixed(0)} ms`);
     t.equal(await peer.call({ op: 'echo', value: 'after' }, { timeout: 1000 }), 'after');
   });
 
@@ -167,7 +167,7 @@ for (const scheme of ['inproc', 'tcp'] as const) {
     const errors = await Promise.all(calls);
     const elapsed = performance.now() - started;
     for (const error of errors) t.type(error, CommClosedError);
-    t.ok(elapsed < 1000, `rejected after ${elapsed.toFixed(0)} ms`);
+    t.ok(elapsed < 2500, `rejected after ${elapsed.toFixed(0)} ms`);
     t.equal(peer.closed, true);
     const late = await peer.call({ op: 'echo', value: 1 }).catch((e: unknown) => e);
     t.type(late, CommClosedError, 'a call on a closed peer rejects at once');
