@@ -1,8 +1,9 @@
 import t from 'tap';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { once } from 'node:events';
-import { availableParallelism, loadavg } from 'node:os';
+import { existsSync } from 'node:fs';
 import { cpusContended, SpinPolicy, spinForMessage } from '../dist/lib/worker/spin-wait.js';
+import { ContentionGauge, parseRunnable, runnableThreads } from '../dist/lib/worker/cpu-contention.js';
 import { BatchPort } from '../dist/lib/worker/batch-port.js';
 import { toFunctionRef } from '../dist/lib/task-function.js';
 import { encodeValue, decodeValue } from '../dist/lib/protocol/values.js';
@@ -52,15 +53,32 @@ t.test('SpinPolicy: no spinning while no processor is spare, back to the usual p
   t.equal(new SpinPolicy({ windowMs: 0.1 }).spinNext(), true, 'without a contention check, the policy alone decides');
 });
 
-t.test('cpusContended compares the load average with the processor count, at most once a second', async (t) => {
-  const far = 1e12;
-  const before = loadavg()[0]! >= availableParallelism();
-  const fresh = cpusContended(far);
-  const after = loadavg()[0]! >= availableParallelism();
-  // The kernel updates the load average every 5 s: compare unless this reading straddled an update.
-  if (before === after) t.equal(fresh, before, 'contended exactly when the load average reaches the processor count');
-  else t.equal(typeof fresh, 'boolean', 'the load average changed during the reading');
-  t.equal(cpusContended(far + 10_000 + 500), cpusContended(far + 10_000), 'within a second the last reading is reused');
+t.test('ContentionGauge: other runnable threads (the caller left out), smoothed, against the processor count', async (t) => {
+  const samples = [2, 2, 5, 5, 5, 5, 5, 1, 1, 1, 1, 1];
+  let taken = 0;
+  const gauge = new ContentionGauge({ cpus: 2, intervalMs: 10, sample: () => samples[taken++] });
+  t.equal(gauge.contended(0), false, 'the caller and one other thread on 2 processors: one is spare for the spin');
+  t.equal(gauge.otherRunnable, 1, 'the sampling thread itself is not counted');
+  t.equal(gauge.contended(5), false);
+  t.equal(taken, 1, 'within the interval the last sample is reused');
+  const decisions: boolean[] = [];
+  for (let i = 1; i < samples.length; i++) decisions.push(gauge.contended(10 * i));
+  t.same(decisions, [false, false, true, true, true, true, true, false, false, false, false],
+    'a burst of other threads turns it on after a few samples, and their going away turns it off again');
+  const unknown = new ContentionGauge({ cpus: 2, sample: () => undefined });
+  t.equal(unknown.contended(0), false, 'no sample: not contended');
+  t.equal(new ContentionGauge({ cpus: 1, sample: () => 2 }).contended(0), true, 'one processor, one other thread: contended');
+});
+
+t.test('runnableThreads reads the machine; parseRunnable reads a /proc/loadavg line', async (t) => {
+  t.equal(parseRunnable('0.52 0.58 0.59 3/612 12345\n'), 3);
+  t.equal(parseRunnable('17.10 13.2 9.01 17/306 16289'), 17);
+  t.equal(parseRunnable('garbage'), undefined);
+  t.equal(parseRunnable(''), undefined);
+  const running = runnableThreads();
+  t.ok(Number.isInteger(running) && running >= 0, `a count of runnable threads (${running})`);
+  if (existsSync('/proc/loadavg')) t.ok(running >= 1, 'on Linux the reading thread itself is running');
+  t.equal(typeof cpusContended(), 'boolean');
 });
 
 t.test('spinForMessage picks up a queued message, gives up after the window, survives a closed port', async (t) => {

@@ -8,9 +8,9 @@
  * (pure, clock injected) remembers whether recent answers came back within
  * the window and says whether the next wait should spin.
  */
-import { availableParallelism, loadavg } from 'node:os';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
+import { ContentionGauge } from './cpu-contention.js';
 
 export interface SpinPolicyOptions {
   /** How long one spin may poll, in milliseconds (default 0.1). */
@@ -25,24 +25,18 @@ export interface SpinPolicyOptions {
   contended?: () => boolean;
 }
 
-/** How often `cpusContended` looks at the load average again, ms. */
-const LOAD_CHECK_MS = 1000;
-let loadCheckedAt = -Infinity;
-let loadContended = false;
+const gauge = new ContentionGauge();
 
 /**
- * Whether the machine has no processor to spare: the 1-minute load average at
- * or above the processor count (looked up at most once a second). Batch ports
- * spin only when this is false. Measured on 2 shared cores at load 7–17: the
+ * Whether the machine has no processor to spare for the thread a spin would
+ * wait for: the threads runnable besides the caller, smoothed, fill every
+ * processor (cpu-contention.ts; sampled at most every 10 ms). Batch ports spin
+ * only when this is false. Measured on 2 shared cores at load 7–17: the
  * processes round trip with the worker's spins 626 µs (median of 5), without
  * 518 µs (benchmarks/README.md).
  */
 export function cpusContended(now: number = performance.now()): boolean {
-  if (now - loadCheckedAt >= LOAD_CHECK_MS) {
-    loadCheckedAt = now;
-    loadContended = loadavg()[0]! >= availableParallelism();
-  }
-  return loadContended;
+  return gauge.contended(now);
 }
 
 /** How much one observation moves the score (an exponentially weighted hit rate). */
