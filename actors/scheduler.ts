@@ -63,7 +63,7 @@ import { createBroadcastExtension } from './scheduler/broadcast.js';
 import { createDatasetsExtension, type DatasetsExtension } from './scheduler/datasets.js';
 import { createRestartExtension, type InProcessWorkers } from './scheduler/restart.js';
 import type { SchedulerOptions } from './scheduler/options.js';
-import { taskMessageHandled } from '../lib/jit-tiering.js';
+import { taskFinished } from '../lib/jit-tiering.js';
 
 export type { InProcessWorkers } from './scheduler/restart.js';
 export type { SchedulerOptions } from './scheduler/options.js';
@@ -247,10 +247,7 @@ export class Scheduler extends MailboxActor {
     const typed = inboxHandlers<SchedulerInbox>({
       // clients
       'register-client': (msg, from) => this.registerClient(msg, from),
-      'update-graph': (msg) => {
-        taskMessageHandled(); // hot paths optimized after hundreds of tasks, not thousands (lib/jit-tiering.ts)
-        return this.updateGraph(msg);
-      },
+      'update-graph': (msg) => this.updateGraph(msg),
       'client-desires-keys': (msg) => {
         const client = requireString(msg.client, 'client', 'client-desires-keys');
         const keys = requireKeys(msg.keys, 'client-desires-keys');
@@ -287,6 +284,8 @@ export class Scheduler extends MailboxActor {
         if (w === undefined) return;
         this.taskStream.task(w, msg, 'OK', Date.now());
         this.sendOut(this.state.taskFinished(w, msg, this.stimulus(msg)));
+        // Past start-up, the first result on its way: hot paths optimized soon from here (lib/jit-tiering.ts).
+        taskFinished();
       },
       'task-erred': (msg, from) => {
         const w = this.workerOf(from, 'task-erred');

@@ -59,7 +59,7 @@ import type { BackoffPolicy } from '../lib/comm/reconnect-backoff.js';
 import { ReconnectCancelled, reconnectWithin } from '../lib/comm/reconnect.js';
 import { heldValues, type HeldValues } from '../lib/worker/held-values.js';
 import { SchedulerOutbox } from '../lib/worker/scheduler-outbox.js';
-import { taskMessageHandled } from '../lib/jit-tiering.js';
+import { taskFinished } from '../lib/jit-tiering.js';
 
 /**
  * Options of `Worker.start(schedulerAddress, ...)`.
@@ -194,7 +194,6 @@ export class Worker extends MailboxActor {
   protected readonly handlers: Readonly<Record<string, Handler>> = {
     ...inboxHandlers<WorkerInbox>({
       'compute-task': (msg) => {
-        taskMessageHandled(); // hot paths optimized after hundreds of tasks, not thousands (lib/jit-tiering.ts)
         if (typeof msg.key === 'string') this.inheritedRuns.delete(msg.key);
         this.feed(msg);
       },
@@ -563,6 +562,8 @@ export class Worker extends MailboxActor {
           return;
         }
         this.toScheduler.send(msg);
+        // Past start-up, the first result on its way: hot paths optimized soon from here (lib/jit-tiering.ts).
+        if (msg.op === 'task-finished') taskFinished();
         return;
       }
       case 'execute':

@@ -24,7 +24,7 @@ import { Client } from '../lib/client/client.js';
 import { LocalCluster } from '../actors/local-cluster.js';
 import { tcpRoundTripMicros } from './baselines.js';
 import { printTable, type BenchRow } from './report.js';
-import { roundTripMicros } from './workloads.js';
+import { inc, roundTripMicros } from './workloads.js';
 
 const group = 'round trip, processes';
 const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin');
@@ -74,20 +74,24 @@ async function stop(child: ChildProcess): Promise<void> {
 /** Round trips after which V8 has optimized the hot paths of all processes (a fresh one needs 2,000-3,000). */
 export const WARM_ROUND_TRIPS = 3000;
 
-/** Medians in µs: `early` after 240 round trips, `warm` after `warm` more. */
+/** Medians in µs: `early` after 240 round trips, `warm` after `warm` more; `startMs`: cluster start to the first result. */
 export interface RoundTrips {
   early: number;
   warm: number;
+  startMs: number;
 }
 
-async function warmAndMeasure(client: Client, n: number, warm = WARM_ROUND_TRIPS): Promise<RoundTrips> {
+async function warmAndMeasure(client: Client, n: number, warm: number | undefined, startedAt: number): Promise<RoundTrips> {
+  await client.with({ pure: false }).submit(inc, 0).result();
+  const startMs = performance.now() - startedAt;
   await roundTripMicros(client, 200); // the function loaded on the pool thread, first compilations
   const early = await roundTripMicros(client, n);
-  await roundTripMicros(client, warm);
-  return { early, warm: await roundTripMicros(client, n) };
+  await roundTripMicros(client, warm ?? WARM_ROUND_TRIPS);
+  return { early, warm: await roundTripMicros(client, n), startMs };
 }
 
 export async function separateMicros(opts: Options): Promise<RoundTrips> {
+  const startedAt = performance.now();
   const scheduler = startProcess('dscheduler.js', ['--host', '127.0.0.1', '--port', '0', '--no-dashboard'], opts.profile);
   let worker: ChildProcess | undefined;
   try {
@@ -96,7 +100,7 @@ export async function separateMicros(opts: Options): Promise<RoundTrips> {
     const client = await Client.connect(address);
     try {
       await client.waitForWorkers(1, { timeout: '30s' });
-      return await warmAndMeasure(client, opts.n, opts.warm);
+      return await warmAndMeasure(client, opts.n, opts.warm, startedAt);
     } finally {
       await client.close();
     }
@@ -107,11 +111,12 @@ export async function separateMicros(opts: Options): Promise<RoundTrips> {
 }
 
 export async function localClusterMicros(opts: Options): Promise<RoundTrips> {
+  const startedAt = performance.now();
   const cluster = await LocalCluster.start({ processes: true, nWorkers: 1, threadsPerWorker: 1 });
   try {
     const client = await Client.connect(cluster);
     try {
-      return await warmAndMeasure(client, opts.n, opts.warm);
+      return await warmAndMeasure(client, opts.n, opts.warm, startedAt);
     } finally {
       await client.close();
     }
@@ -151,16 +156,18 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const n = Number(values.n);
   const warm = Number(values.warm);
   const rows: BenchRow[] = [];
+  const starts: string[] = [];
   const both = (workload: string, measured: RoundTrips, ping: number): void => {
     rows.push({ group, workload, ours: measured.early, baseline: ping, baselineName: 'TCP ping-pong', unit: 'µs', higherIsBetter: false });
     rows.push({ group, workload: `${workload}, after ${warm} more`, ours: measured.warm, baseline: ping, baselineName: 'TCP ping-pong', unit: 'µs', higherIsBetter: false });
+    starts.push(`${workload}: start to first result ${measured.startMs.toFixed(0)} ms`);
   };
   const ping = await tcpRoundTripMicros({ messages: Number(values.ping ?? n * 5) });
   if (values.scheduler !== undefined) {
     const client = await Client.connect(values.scheduler);
     try {
       await client.waitForWorkers(1, { timeout: '30s' });
-      both(`at ${values.scheduler}`, await warmAndMeasure(client, n, warm), ping);
+      both(`at ${values.scheduler}`, await warmAndMeasure(client, n, warm, performance.now()), ping);
     } finally {
       await client.close();
     }
@@ -172,4 +179,5 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     both('separate processes', await separateMicros({ n, warm, ...(values.profile !== undefined ? { profile: values.profile } : {}) }), ping);
   }
   printTable(rows);
+  for (const line of starts) console.log(line);
 }

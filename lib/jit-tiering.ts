@@ -8,15 +8,20 @@
  * once each, so with the default a fresh cluster takes 2,000-3,000 round trips
  * (about a second) before its messages are handled by optimized code: the
  * median round trip falls from ~500 µs to ~150 µs over that time
- * (benchmarks/README.md, "Processes round trip"). With a quarter of the budget
- * the fast state comes after a few hundred.
+ * (benchmarks/README.md, "Processes round trip"). With a sixteenth of the
+ * budget the fast state comes after a few hundred.
  *
- * Such a process calls `armTierUp()` at its start; the scheduler and the
- * worker report each task message they handle (`taskMessageHandled`), and the
- * budget is lowered at the TASK_MESSAGES_BEFORE_TIER_UP-th. Not from the
- * start: lowered while modules load and threads start, it has V8 optimize
- * start-up code that runs a few times only (measured: +70-100 ms from start to
- * the first result). Not in the user's own process (a client, a LocalCluster's
+ * Such a process calls `armTierUp()` at its start; the worker reports each
+ * task-finished it sends and the scheduler each one it handles
+ * (`taskFinished`), and the budget is lowered right after the first: by then
+ * the process has started (modules loaded, pool threads up, registered) and
+ * the first result is on its way. Not from the start: lowered while modules
+ * load and threads start, it has V8 optimize start-up code that runs a few
+ * times only (measured: +70-100 ms from start to the first result); not at the
+ * first task message either, which delayed the first result the same way.
+ * Not later: a function already running keeps the budget it was given until
+ * it has used it up, so lowered after 200 tasks (as before), the first
+ * thousand tasks of a fresh cluster still ran mostly interpreted. Not in the user's own process (a client, a LocalCluster's
  * scheduler): its flags are the program's business, and there the lower budget
  * cost in-process scatter + gather ~15% (optimized with less type feedback,
  * some code deoptimizes). A program started with its own `--interrupt-budget`
@@ -24,8 +29,8 @@
  */
 import { setFlagsFromString } from 'node:v8';
 
-/** Bytes of interpreted bytecode per tier-up check: a quarter of V8's default (67,584). */
-export const INTERRUPT_BUDGET = 16 * 1024;
+/** Bytes of interpreted bytecode per tier-up check: a sixteenth of V8's default (67,584). */
+export const INTERRUPT_BUDGET = 4 * 1024;
 
 /** The flag a process gets from `tierUpSooner`. */
 export const TIERING_FLAG = `--interrupt-budget=${INTERRUPT_BUDGET}`;
@@ -35,23 +40,23 @@ export function hasOwnInterruptBudget(execArgv: readonly string[] = process.exec
   return execArgv.some((flag) => flag === '--interrupt-budget' || flag.startsWith('--interrupt-budget='));
 }
 
-/** Task messages (update-graph at a scheduler, compute-task at a worker) handled before the budget is lowered. */
-export const TASK_MESSAGES_BEFORE_TIER_UP = 200;
+/** Finished tasks (task-finished sent by a worker, handled by a scheduler) before the budget is lowered. */
+export const TASKS_BEFORE_TIER_UP = 1;
 
 let armed = false;
 /** The count reached its mark (whether or not the budget was ours to lower): stop counting. */
 let decided = false;
 let applied = false;
-let taskMessages = 0;
+let tasksFinished = 0;
 
 /** This process is one distributed-ts started to serve a cluster: lower its budget once tasks flow. */
 export function armTierUp(): void {
   armed = true;
 }
 
-/** One task message handled; in an armed process the TASK_MESSAGES_BEFORE_TIER_UP-th lowers the budget (`tierUpSooner`). */
-export function taskMessageHandled(): void {
-  if (!armed || decided || ++taskMessages < TASK_MESSAGES_BEFORE_TIER_UP) return;
+/** One task finished; in an armed process the TASKS_BEFORE_TIER_UP-th lowers the budget (`tierUpSooner`). */
+export function taskFinished(): void {
+  if (!armed || decided || ++tasksFinished < TASKS_BEFORE_TIER_UP) return;
   decided = true;
   tierUpSooner();
 }

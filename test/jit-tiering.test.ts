@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { hasOwnInterruptBudget, INTERRUPT_BUDGET, TASK_MESSAGES_BEFORE_TIER_UP, TIERING_FLAG } from '../dist/lib/jit-tiering.js';
+import { hasOwnInterruptBudget, INTERRUPT_BUDGET, TASKS_BEFORE_TIER_UP, TIERING_FLAG } from '../dist/lib/jit-tiering.js';
 
 const run = promisify(execFile);
 const dist = fileURLToPath(new URL('../dist/', import.meta.url));
@@ -79,19 +79,20 @@ t.test('a process that lowers its budget optimizes hot functions after fewer cal
   t.ok(own > lowered * 2, `a program's own --interrupt-budget is kept (${own} calls)`);
 });
 
-t.test("a process of ours lowers its budget once it has handled enough task messages; the user's process keeps V8's", async (t) => {
+t.test("a process of ours lowers its budget once tasks finish; the user's process keeps V8's", async (t) => {
   const untouched = await callsUntilOptimized('none');
-  // In one process each task is two task messages: update-graph at the scheduler, compute-task at the worker.
-  const few = await callsUntilOptimized(`armed:${TASK_MESSAGES_BEFORE_TIER_UP / 2 - 10}`);
-  const enough = await callsUntilOptimized(`armed:${TASK_MESSAGES_BEFORE_TIER_UP / 2 + 10}`);
-  const users = await callsUntilOptimized(`tasks:${TASK_MESSAGES_BEFORE_TIER_UP / 2 + 10}`);
-  t.equal(few, untouched, `after ${TASK_MESSAGES_BEFORE_TIER_UP / 2 - 10} tasks the budget is V8's own (${few} calls)`);
-  t.ok(enough * 2 < untouched, `after ${TASK_MESSAGES_BEFORE_TIER_UP / 2 + 10} tasks: optimized after ${enough} calls, untouched after ${untouched}`);
+  // In one process each task is two finished-task reports: sent by the worker, handled by the scheduler.
+  const tasks = Math.ceil(TASKS_BEFORE_TIER_UP / 2);
+  const started = await callsUntilOptimized('armed:0');
+  const enough = await callsUntilOptimized(`armed:${tasks}`);
+  const users = await callsUntilOptimized(`tasks:${tasks + 10}`);
+  t.equal(started, untouched, `a started cluster with no task yet: the budget is V8's own (${started} calls)`);
+  t.ok(enough * 2 < untouched, `after ${tasks} task(s): optimized after ${enough} calls, untouched after ${untouched}`);
   t.equal(users, untouched, "a LocalCluster in the user's process does not touch its flags");
 });
 
 t.test("a nanny's worker process lowers its budget once tasks flow", async (t) => {
   const untouched = await callsUntilOptimized('none');
-  const inWorker = await callsUntilOptimized(`processes:${TASK_MESSAGES_BEFORE_TIER_UP + 10}`);
-  t.ok(inWorker * 2 < untouched, `in the worker process after ${TASK_MESSAGES_BEFORE_TIER_UP + 10} tasks: optimized after ${inWorker} calls, untouched after ${untouched}`);
+  const inWorker = await callsUntilOptimized(`processes:${TASKS_BEFORE_TIER_UP + 10}`);
+  t.ok(inWorker * 2 < untouched, `in the worker process after ${TASKS_BEFORE_TIER_UP + 10} tasks: optimized after ${inWorker} calls, untouched after ${untouched}`);
 });
