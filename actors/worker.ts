@@ -562,8 +562,7 @@ export class Worker extends MailboxActor {
           return;
         }
         this.toScheduler.send(msg);
-        // Past start-up, the first result on its way: hot paths optimized soon from here (lib/jit-tiering.ts).
-        if (msg.op === 'task-finished') taskFinished();
+        if (msg.op === 'task-finished') taskFinished(); // past start-up: hot paths optimized soon (lib/jit-tiering.ts)
         return;
       }
       case 'execute':
