@@ -18,9 +18,16 @@ export interface ContentionGaugeOptions {
   sample?: () => number | undefined;
   /** Processors (default availableParallelism()). */
   cpus?: number;
-  /** Milliseconds between two samples; a decision in between reuses the last (default 10). */
+  /** Milliseconds between two samples; a decision in between reuses the last (default 100). */
   intervalMs?: number;
 }
+
+/**
+ * Default milliseconds between samples. A sample is taken on the waiting
+ * thread's way to its spin, and opening /proc/loadavg took up to ~80 µs on a
+ * loaded machine (profiled): once in a few hundred round trips, not every 30.
+ */
+const SAMPLE_EVERY_MS = 100;
 
 /** How much one sample moves the smoothed count. */
 const WEIGHT = 0.3;
@@ -28,7 +35,7 @@ const WEIGHT = 0.3;
 /**
  * Runnable threads from /proc/loadavg ("0.52 0.58 0.59 3/612 12345": the
  * fourth field's first number), or the rounded 1-minute load average where
- * that file cannot be read. Opened and closed each time (about 10 µs): a
+ * that file cannot be read. Opened and closed each time (10-80 µs): a
  * descriptor kept open would outlive each pool thread that opened it.
  */
 export function runnableThreads(): number {
@@ -65,7 +72,7 @@ export class ContentionGauge {
   constructor(options: ContentionGaugeOptions = {}) {
     this.sample = options.sample ?? runnableThreads;
     this.cpus = options.cpus ?? availableParallelism();
-    this.intervalMs = options.intervalMs ?? 10;
+    this.intervalMs = options.intervalMs ?? SAMPLE_EVERY_MS;
   }
 
   /** The smoothed count of other runnable threads (undefined before a sample). */

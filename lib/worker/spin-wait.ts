@@ -30,7 +30,7 @@ const gauge = new ContentionGauge();
 /**
  * Whether the machine has no processor to spare for the thread a spin would
  * wait for: the threads runnable besides the caller, smoothed, fill every
- * processor (cpu-contention.ts; sampled at most every 10 ms). Batch ports spin
+ * processor (cpu-contention.ts; sampled at most every 100 ms). Batch ports spin
  * only when this is false. Measured on 2 shared cores at load 7–17: the
  * processes round trip with the worker's spins 626 µs (median of 5), without
  * 518 µs (benchmarks/README.md).
