@@ -81,6 +81,53 @@ t.test('future records follow the future machine and wake their listeners once',
   off();
 });
 
+t.test('a future record keeps one value at a time: decoded, encoded, or none', async (t) => {
+  const { encodeValue } = await import('../dist/lib/protocol/values.js');
+  const state = new FutureState('v');
+  t.equal(state.hasRecipe, true, 'computed keys have a recipe');
+  t.same([state.hasValue, state.value, state.blob], [false, undefined, undefined]);
+
+  state.holdInline(encodeValue(41));
+  t.same([state.hasValue, state.value, state.blob], [true, 41, undefined], 'a tiny primitive is decoded on arrival');
+
+  const big = encodeValue({ a: [1, 2, 3] });
+  state.holdInline(big);
+  t.equal(state.hasValue, false, 'an encoded value replaces the decoded one');
+  t.equal(state.value, undefined);
+  t.equal(state.blob, big, 'kept encoded until first used');
+  state.setValue({ a: [1, 2, 3] });
+  t.same([state.hasValue, state.blob], [true, undefined]);
+  t.same(state.value, { a: [1, 2, 3] });
+
+  state.setValue(undefined);
+  t.same([state.hasValue, state.value], [true, undefined], 'undefined is a value too');
+  state.dropValue();
+  t.same([state.hasValue, state.value, state.blob], [false, undefined, undefined]);
+
+  state.holdInline(big);
+  t.ok(state.finish('Object', big.byteLength));
+  t.ok(state.moveTo('lost'));
+  t.same([state.hasValue, state.blob], [false, undefined], 'a lost key forgets its value');
+
+  state.hasRecipe = false;
+  t.equal(state.hasRecipe, false);
+  state.hasRecipe = true;
+  t.equal(state.hasRecipe, true);
+
+  t.same([state.exception, state.cancelReason, state.closedError], [undefined, undefined, undefined], 'nothing rare until something fails');
+  state.close(new Error('closed'));
+  t.equal(state.closedError?.message, 'closed');
+  state.reopen();
+  t.equal(state.closedError, undefined, 'reopened');
+  const failing = new FutureState('f');
+  t.ok(failing.fail({ name: 'Error', message: 'boom', stack: 'Error: boom' }));
+  t.equal(failing.exception?.message, 'boom');
+  t.ok(failing.moveTo('pending'), 'retried');
+  t.equal(failing.exception, undefined, 'the old error is forgotten');
+  t.ok(failing.cancel('enough'));
+  t.equal(failing.cancelReason, 'enough');
+});
+
 t.test('the progress bar', async (t) => {
   t.equal(renderProgressBar({ finished: 4, erred: 0, total: 10 }, 1234, 10), '[####      ] | 40% Completed | 4/10 | 1.2s');
   t.equal(renderProgressBar({ finished: 10, erred: 0, total: 10 }, 500, 10), '[##########] | 100% Completed | 10/10 | 0.5s');

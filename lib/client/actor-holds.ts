@@ -40,8 +40,7 @@ export class ActorHolds {
     if (!state.hasValue) return;
     const holds = this.holds.get(state);
     if (holds !== undefined && holds > 0 && state.refs <= holds) {
-      state.hasValue = false;
-      state.value = undefined;
+      state.dropValue();
     }
   }
 }

@@ -19,31 +19,79 @@ const DECODE_ON_ARRIVAL_BYTES = 24;
 
 export type SettledListener = (state: FutureState) => void;
 
+/** Bits of `FutureState.flags`. */
+const HAS_RECIPE = 1;
+/** `slot` holds the decoded value. */
+const HAS_VALUE = 2;
+/** `slot` holds the encoded value as it came inline, not yet decoded. */
+const ENCODED = 4;
+
+/**
+ * What only a failed, cancelled or closed record needs, kept off the record
+ * itself: a million held futures each carry one record, and every field on it
+ * is 8 bytes (and one more pointer for the collector to trace).
+ */
+interface RareFields {
+  exception: SerializedError | undefined;
+  cancelReason: string | undefined;
+  closedError: Error | undefined;
+  rebuiltError: Error | undefined;
+}
+
 export class FutureState {
   status: FutureStatus = 'pending';
   /** Type name of the value, once in memory. */
-  type: string | undefined;
-  nbytes: number | undefined;
-  /** The task's error as it travelled, while status is 'error'. */
-  exception: SerializedError | undefined;
-  cancelReason: string | undefined;
-  /** Set once the client can no longer learn anything about this key (closed client, data lost for good). */
-  closedError: Error | undefined;
+  type: string | undefined = undefined;
+  nbytes: number | undefined = undefined;
   /** Live Future objects for this record. */
   refs = 0;
-  /** False for scattered data: lost with its worker, it cannot be computed again. */
-  hasRecipe = true;
-  /** The decoded value, cached after the first gather. */
-  hasValue = false;
-  value: unknown;
-  /** The encoded value as it came inline with `key-in-memory`, decoded on first use. */
-  blob: Uint8Array | undefined;
-
-  private rebuiltError: Error | undefined;
+  /** HAS_RECIPE | HAS_VALUE | ENCODED. */
+  private flags = HAS_RECIPE;
+  /** The decoded value (HAS_VALUE), the encoded one (ENCODED), or nothing. */
+  private slot: unknown = undefined;
+  private rare: RareFields | undefined = undefined;
   /** One listener (the common case, kept without a Set: a million-task wait adds one per record), or several. */
-  private listeners: SettledListener | Set<SettledListener> | undefined;
+  private listeners: SettledListener | Set<SettledListener> | undefined = undefined;
 
   constructor(readonly key: string) {}
+
+  /** The task's error as it travelled, while status is 'error'. */
+  get exception(): SerializedError | undefined {
+    return this.rare?.exception;
+  }
+
+  get cancelReason(): string | undefined {
+    return this.rare?.cancelReason;
+  }
+
+  /** Set once the client can no longer learn anything about this key (closed client, data lost for good). */
+  get closedError(): Error | undefined {
+    return this.rare?.closedError;
+  }
+
+  /** False for scattered data: lost with its worker, it cannot be computed again. */
+  get hasRecipe(): boolean {
+    return (this.flags & HAS_RECIPE) !== 0;
+  }
+
+  set hasRecipe(has: boolean) {
+    this.flags = has ? this.flags | HAS_RECIPE : this.flags & ~HAS_RECIPE;
+  }
+
+  /** The decoded value is here (cached after the first gather, or decoded on arrival). */
+  get hasValue(): boolean {
+    return (this.flags & HAS_VALUE) !== 0;
+  }
+
+  /** The decoded value, while hasValue. */
+  get value(): unknown {
+    return (this.flags & HAS_VALUE) !== 0 ? this.slot : undefined;
+  }
+
+  /** The encoded value as it came inline with `key-in-memory`, decoded on first use. */
+  get blob(): Uint8Array | undefined {
+    return (this.flags & ENCODED) !== 0 ? (this.slot as Uint8Array) : undefined;
+  }
 
   get done(): boolean {
     return this.status === 'finished' || this.status === 'error' || this.status === 'cancelled';
@@ -57,9 +105,10 @@ export class FutureState {
   /** The task's error rebuilt (same name, message and remote stack); one instance per failure. */
   error(): Error {
     if (this.status === 'cancelled') return new CancelledError(this.key, this.cancelReason);
-    if (this.exception === undefined) throw new Error(`${this.key} has no error (status ${this.status})`);
-    this.rebuiltError ??= deserializeError(this.exception);
-    return this.rebuiltError;
+    const rare = this.rare;
+    if (rare?.exception === undefined) throw new Error(`${this.key} has no error (status ${this.status})`);
+    rare.rebuiltError ??= deserializeError(rare.exception);
+    return rare.rebuiltError;
   }
 
   /** Runs `listener` once when this record next settles. Returns a function that unsubscribes. */
@@ -99,14 +148,10 @@ export class FutureState {
   moveTo(to: FutureStatus): boolean {
     if (this.status === to || !futureTable.can(this.status, to)) return false;
     this.status = futureTable.move(this.status, to, this.key);
-    if (to === 'pending' || to === 'lost') {
-      this.hasValue = false;
-      this.value = undefined;
-      this.blob = undefined;
-    }
-    if (to !== 'error') {
-      this.exception = undefined;
-      this.rebuiltError = undefined;
+    if (to === 'pending' || to === 'lost') this.dropValue();
+    if (to !== 'error' && this.rare !== undefined) {
+      this.rare.exception = undefined;
+      this.rare.rebuiltError = undefined;
     }
     if (this.done) this.notify();
     return true;
@@ -121,27 +166,28 @@ export class FutureState {
 
   fail(exception: SerializedError): boolean {
     if (this.status === 'error' || !futureTable.can(this.status, 'error')) return false;
-    this.exception = exception;
-    this.rebuiltError = undefined;
+    const rare = this.rareFields();
+    rare.exception = exception;
+    rare.rebuiltError = undefined;
     return this.moveTo('error');
   }
 
   cancel(reason: string): boolean {
     if (this.status === 'cancelled' || !futureTable.can(this.status, 'cancelled')) return false;
-    this.cancelReason = reason;
+    this.rareFields().cancelReason = reason;
     return this.moveTo('cancelled');
   }
 
   /** Nothing more will be learned about this key (the client closed, the data is gone): wake every waiter with `error`. */
   close(error: Error): void {
     if (this.closedError !== undefined) return;
-    this.closedError = error;
+    this.rareFields().closedError = error;
     if (!this.done) this.notify();
   }
 
   /** The key is back (scattered again after it was lost): waiting works again. */
   reopen(): void {
-    this.closedError = undefined;
+    if (this.rare !== undefined) this.rare.closedError = undefined;
   }
 
   /**
@@ -162,20 +208,23 @@ export class FutureState {
         // Kept encoded: decoding again on first use reports the error there.
       }
     }
-    this.blob = blob;
+    this.slot = blob;
+    this.flags = (this.flags & ~HAS_VALUE) | ENCODED;
   }
 
   setValue(value: unknown): void {
-    this.value = value;
-    this.hasValue = true;
-    this.blob = undefined;
+    this.slot = value;
+    this.flags = (this.flags & ~ENCODED) | HAS_VALUE;
   }
 
   /** Forgets the value (decoded or not). */
   dropValue(): void {
-    this.hasValue = false;
-    this.value = undefined;
-    this.blob = undefined;
+    this.slot = undefined;
+    this.flags &= ~(HAS_VALUE | ENCODED);
+  }
+
+  private rareFields(): RareFields {
+    return (this.rare ??= { exception: undefined, cancelReason: undefined, closedError: undefined, rebuiltError: undefined });
   }
 
   private notify(): void {
