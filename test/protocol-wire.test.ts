@@ -237,3 +237,29 @@ t.test('the decompressed size counts against the total cap (not the per-frame li
   t.equal((new WireDecoder({ maxMessageBytes: 1024 * 1024 }).push(stream)[0]!.zeros as Buffer).byteLength, zeros.byteLength, 'a frame decompressing past the frame limit is fine');
   t.equal((new WireDecoder({ maxTotalBytes: 8 * 1024 * 1024 }).push(stream)[0]!.zeros as Buffer).byteLength, zeros.byteLength);
 });
+
+t.test('small binaries in a batch come back as plain Uint8Arrays with bytes of their own', async (t) => {
+  const values = Array.from({ length: 300 }, (_, i) => Uint8Array.of(0xce, i & 0xff, (i >> 8) & 0xff, 7, 9));
+  const batch: OpDict[] = values.map((value, i) => ({ op: 'key-in-memory', key: `inc-${i}`, type: 'number', nbytes: 5, value }));
+  const decoder = new WireDecoder();
+  const first = decoder.push(Uint8Array.prototype.slice.call(concat(encodeBatch(batch))));
+  // A second batch through the same decoder reuses its scratch memory: the first batch's values must not change.
+  const overwrite = values.map(() => Uint8Array.of(1, 1, 1, 1, 1));
+  decoder.push(Uint8Array.prototype.slice.call(concat(encodeBatch(overwrite.map((value) => ({ op: 'x', value }))))));
+  t.equal(first.length, values.length);
+  for (let i = 0; i < values.length; i++) {
+    const value = first[i]!.value as Uint8Array;
+    if (value.constructor !== Uint8Array || Buffer.isBuffer(value) || value.byteOffset !== 0 || value.buffer.byteLength !== 5) {
+      t.fail(`value ${i} is a ${value.constructor.name} at offset ${value.byteOffset} of a ${value.buffer.byteLength}-byte buffer`);
+      return;
+    }
+    if (!Buffer.from(value).equals(Buffer.from(values[i]!))) {
+      t.fail(`value ${i} is ${[...value]}, expected ${[...values[i]!]}`);
+      return;
+    }
+  }
+  const one = first[0]!.value as Uint8Array;
+  one[0] = 0;
+  t.equal((first[1]!.value as Uint8Array)[0], 0xce, 'each value owns its bytes');
+  t.pass('every value kept its class and bytes');
+});

@@ -8,6 +8,7 @@
  * binary at or above the sink's threshold; every other binary is written
  * exactly as msgpackr itself writes it (bin, or ext 't' with moreTypes).
  */
+import './typed-array-ext.js';
 import { addExtension, Packr } from 'msgpackr';
 import { ProtocolError } from '../errors.js';
 import { EXT_FRAME_REF } from './extension-codes.js';
