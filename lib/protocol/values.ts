@@ -174,6 +174,22 @@ export function joinedBlob(blob: Uint8Array | FrameParts): Uint8Array {
 }
 
 /**
+ * V8 keeps a typed array of at most this many bytes inside the heap, with no
+ * ArrayBuffer of its own until `.buffer` is read (typed-array-ext.ts decodes
+ * small binaries that way).
+ */
+const ON_HEAP_BYTES = 64;
+
+/**
+ * `blob` as a Buffer. A small one is copied (into node's shared pool) rather
+ * than viewed: reading `.buffer` would move its bytes out of the heap into a
+ * new ArrayBuffer, for every inline result a client decodes.
+ */
+function asBuffer(blob: Uint8Array): Buffer {
+  return blob.byteLength <= ON_HEAP_BYTES ? Buffer.from(blob) : Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
+}
+
+/**
  * Decode a Blob. With `deps`, each DependencyRef is replaced by `deps.get(key)`
  * (a key missing from `deps` is a SerializationError); without, DependencyRefs
  * stay DependencyRef instances. Binaries in the result are copies, not views into `blob`.
@@ -182,7 +198,7 @@ export function decodeValue<T = unknown>(blob: Uint8Array, deps?: ReadonlyMap<st
   if (!(blob instanceof Uint8Array)) throw new SerializationError(`cannot decode a ${typeName(blob)}: expected bytes`);
   try {
     // msgpack bins decode as views of the source's class; a Buffer source keeps Buffers Buffers.
-    const source = Buffer.isBuffer(blob) ? blob : Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
+    const source = Buffer.isBuffer(blob) ? blob : asBuffer(blob);
     return withDependencies(deps ?? null, () => unpackr.unpack(source) as T);
   } catch (error) {
     if (error instanceof SerializationError) throw error;
