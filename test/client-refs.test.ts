@@ -54,6 +54,23 @@ t.test('same pure call, same key, one computation; data lives until both futures
   t.ok(a.released);
 });
 
+t.test('a map whose rows repeat each other or a held key shares their records', async (t) => {
+  const single = client.submit(inc, 7);
+  const futures = client.map(inc, [7, 8, 8, 9]);
+  t.equal(futures[0]!.key, single.key, 'a row already held');
+  t.equal(futures[1]!.key, futures[2]!.key, 'two equal rows');
+  t.not(futures[1]!.key, futures[3]!.key);
+  t.same(await client.gather(futures), [8, 9, 9, 10]);
+  t.equal(await single.result(), 8);
+  single.release();
+  futures[1]!.release();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.ok(await held(single.key), 'still held by the map row');
+  t.ok(await held(futures[2]!.key), 'still held by the other equal row');
+  for (const future of futures) future.release();
+  t.ok(await eventually(async () => !(await held(single.key)) && !(await held(futures[2]!.key))), 'released with the last future of each key');
+});
+
 t.test('a released key is computed again when submitted again', async (t) => {
   const marker = join(folder, 'runs.txt');
   const count = async (path: string): Promise<number> => {
