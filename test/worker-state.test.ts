@@ -42,7 +42,9 @@ t.test('a task with no dependencies executes at once and reports task-finished',
   const value = encodeValue(2);
   const done = ws.handle(success('inc-1', batchIdOf(out, 'inc-1'), value, 3));
   t.equal(ws.tasks.get('inc-1')!.state, 'memory');
-  t.equal(ws.data.get('inc-1'), value);
+  const held = ws.data.get('inc-1') as Uint8Array;
+  t.same([...held], [...value], 'the result bytes are held');
+  t.not(held.buffer, value.buffer, 'a small result is packed into a shared chunk (byte-slab.ts)');
   t.equal(ws.memoryBytes, value.byteLength);
   const [msg] = sent(done);
   t.match(msg, { op: 'task-finished', key: 'inc-1', nbytes: value.byteLength, type: 'string', duration: 3 });

@@ -19,6 +19,7 @@ import type {
   MissingDataMsg,
   ReleaseWorkerDataMsg,
   RescheduleMsg,
+  RunSpec,
   SerializedError,
   StealResponseMsg,
   StoryRecord,
@@ -28,6 +29,7 @@ import type {
 } from '../protocol/messages.js';
 import { ClientRecord, normalizeRestrictions, TaskRecord, WorkerRecord, type WorkerRegistration } from './records.js';
 import { toArray } from './one-or-many.js';
+import { ByteSlab } from '../protocol/byte-slab.js';
 import { allowedOn } from './decide-worker.js';
 import { orderNewTasks } from './graph-validation.js';
 import { planScatter } from './scatter-placement.js';
@@ -63,6 +65,9 @@ export interface PlacedData {
 const STOLEN_FROM_STATES: ReadonlySet<string> = new Set(['waiting', 'ready', 'constrained', 'released']);
 
 export class SchedulerState extends TransitionEngine {
+  /** Where the argument bytes of small recipes are kept for recomputation (byte-slab.ts). */
+  private readonly recipeBytes = new ByteSlab();
+
   /** What happened to `key` here, as far as the bounded logs remember: the stimuli that named it and its transitions, oldest first. */
   story(key: string): StoryRecord[] {
     return storyOf(key, this.stimulusLog, this.transitionLog, 'scheduler', this.epoch);
@@ -714,10 +719,18 @@ export class SchedulerState extends TransitionEngine {
     }
   }
 
+  /** `spec` as the task record keeps it: small argument bytes packed (the sender's object is not changed). */
+  private keptRecipe(spec: RunSpec | undefined): RunSpec | undefined {
+    const args = spec?.args;
+    if (!(args instanceof Uint8Array)) return spec;
+    const packed = this.recipeBytes.pack(args);
+    return packed === args ? spec : { ...spec!, args: packed };
+  }
+
   protected createTask(gt: GraphTask): TaskRecord | undefined {
     const key = gt.key;
     if (this.tasks.has(key)) return undefined; // repeated in the message: the first wins
-    const ts = new TaskRecord(key, this.prefixes.get(key), gt.runSpec, normalizeRestrictions(gt.restrictions));
+    const ts = new TaskRecord(key, this.prefixes.get(key), this.keptRecipe(gt.runSpec), normalizeRestrictions(gt.restrictions));
     const depKeys = gt.dependencies;
     if (depKeys !== undefined && depKeys.length > 0) {
       const deps: TaskRecord[] = [];

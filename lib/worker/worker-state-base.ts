@@ -35,7 +35,7 @@ export interface WorkerTask {
   runId: number;
   runSpec: RunSpec | undefined;
   /** Lexicographic, smaller runs first (the scheduler's priority tuple). */
-  priority: number[];
+  priority: readonly number[];
   /** Arrival order, breaking priority ties. */
   seq: number;
   resources: Record<string, number> | undefined;
@@ -90,6 +90,8 @@ export interface WorkerStateOptions {
 export interface QueueEntry {
   task: WorkerTask;
   stamp: number;
+  /** The task's priority when queued: the task's own may change (a new compute-task, or in memory) while a stale entry waits. */
+  priority: readonly number[];
 }
 
 export interface Batch {
@@ -99,18 +101,20 @@ export interface Batch {
   seceded: boolean;
 }
 
-export function comparePriority(a: WorkerTask, b: WorkerTask): number {
-  const pa = a.priority;
-  const pb = b.priority;
+/** The priority of a task that is not waiting to run (in memory): a shared empty tuple. */
+export const NO_PRIORITY: readonly number[] = Object.freeze([]) as readonly number[];
+
+/** Lexicographic on the priority tuples, then arrival order. */
+export function comparePriority(pa: readonly number[], seqA: number, pb: readonly number[], seqB: number): number {
   const n = Math.min(pa.length, pb.length);
   for (let i = 0; i < n; i++) {
     if (pa[i] !== pb[i]) return pa[i]! - pb[i]!;
   }
   if (pa.length !== pb.length) return pa.length - pb.length;
-  return a.seq - b.seq;
+  return seqA - seqB;
 }
 
-const entryBefore = (a: QueueEntry, b: QueueEntry): boolean => comparePriority(a.task, b.task) < 0;
+const entryBefore = (a: QueueEntry, b: QueueEntry): boolean => comparePriority(a.priority, a.task.seq, b.priority, b.task.seq) < 0;
 
 /** The handler of one edge of the worker-task machine (`to` is the edge's target). */
 type EdgeHandler = (s: WorkerStateBase, ts: WorkerTask, to: WorkerTaskState) => void;
@@ -278,7 +282,7 @@ export abstract class WorkerStateBase {
   protected static toComputeQueue(s: WorkerStateBase, ts: WorkerTask, to: WorkerTaskState): void {
     const stamp = ++ts.queueStamp;
     s.move(ts, to);
-    (to === 'ready' ? s.ready : s.constrained).push({ task: ts, stamp });
+    (to === 'ready' ? s.ready : s.constrained).push({ task: ts, stamp, priority: ts.priority });
   }
 
   /** An execution or transfer cannot be aborted: the release is remembered until it ends. */

@@ -19,11 +19,13 @@ import type { TaskToRun } from './execute.js';
 import { FrameParts } from '../protocol/out-of-band.js';
 import { INLINE_RESULT_BYTES, inlineValue } from '../protocol/inline-results.js';
 import { keyPrefix } from './prefix-durations.js';
+import { interned } from '../interned.js';
+import { ByteSlab } from '../protocol/byte-slab.js';
 import { storedBytes } from './spill-buffer.js';
 import type { PriorityHeap } from './priority-heap.js';
 import { hasAny, noItems } from './lazy-set.js';
 import { validateEvent } from './validate-event.js';
-import { comparePriority, WorkerStateBase, type QueueEntry, type WorkerTask, type WorkerStateOptions } from './worker-state-base.js';
+import { comparePriority, NO_PRIORITY, WorkerStateBase, type QueueEntry, type WorkerTask, type WorkerStateOptions } from './worker-state-base.js';
 import type {
   ExecuteFailureEvent,
   ExecuteSuccessEvent,
@@ -40,6 +42,9 @@ export type { WorkerTask, WorkerStateOptions };
 const computeQueueStates: ReadonlySet<WorkerTaskState> = new Set(['waiting', 'ready', 'constrained']);
 
 export class WorkerState extends WorkerStateBase {
+  /** Where results of a few bytes are kept (byte-slab.ts). */
+  private readonly smallResults = new ByteSlab();
+
   /**
    * Applies the events in order and returns what to do. An event that is
    * malformed or illegal here does not stop the others: it yields an
@@ -245,7 +250,7 @@ export class WorkerState extends WorkerStateBase {
       if (
         constrained !== undefined &&
         this.resourcesAvailable(constrained.task.resources!) &&
-        (ready === undefined || comparePriority(constrained.task, ready.task) < 0)
+        (ready === undefined || comparePriority(constrained.priority, constrained.task.seq, ready.priority, ready.task.seq) < 0)
       ) {
         this.constrained.pop();
         this.startBatch([constrained.task], constrained.task.resources);
@@ -366,16 +371,19 @@ export class WorkerState extends WorkerStateBase {
     const ts = this.executionOf(event);
     this.prefixDurations.record(ts?.prefix ?? keyPrefix(event.key), event.duration);
     if (ts === undefined) return;
+    // A result of a few bytes shares a chunk with its neighbours instead of an ArrayBuffer of its own (byte-slab.ts).
+    const value = event.value instanceof Uint8Array ? this.smallResults.pack(event.value) : event.value;
+    const type = interned(event.type);
     switch (ts.state) {
       case 'executing':
       case 'long-running': {
-        this.putInMemory(ts, event.value, event.type);
+        this.putInMemory(ts, value, type);
         this.send(this.finishedMsg(ts, event.duration, this.stimulus('task-finished'), event));
         return;
       }
       case 'resumed':
         // Released and then wanted as a dependency: the result we made is as good as a fetched one.
-        this.putInMemory(ts, event.value, event.type);
+        this.putInMemory(ts, value, type);
         this.send({ op: 'add-keys', keys: [ts.key], stimulusId: this.stimulus('add-keys') });
         return;
       case 'cancelled':
@@ -436,6 +444,8 @@ export class WorkerState extends WorkerStateBase {
     if (type !== undefined) ts.type = type;
     ts.held = true;
     ts.runSpec = undefined;
+    // Read only while ready to run; a later compute-task brings its own.
+    ts.priority = NO_PRIORITY;
     ts.flightWorker = undefined;
     ts.previous = undefined;
     ts.next = undefined;
