@@ -17,6 +17,8 @@ import { adoptServerSecurity } from '../lib/comm/program-security.js';
 import { addressScheme } from '../lib/comm/registry.js';
 import type { Security } from '../lib/comm/security.js';
 import { socketAddress } from '../lib/comm/socket-scheme.js';
+import { nextTurn, turnOver } from '../lib/comm/turn-budget.js';
+import { ShardedMap } from '../lib/sharded-map.js';
 import { serializeError } from '../lib/protocol/errors.js';
 import type {
   RunReply,
@@ -149,6 +151,8 @@ export class Worker extends MailboxActor {
   private listenAddressValue = '';
   private nameValue = '';
   private workerState: WorkerState | undefined;
+  /** Batches of outcomes deferred to a later turn and not fed yet (feedOutcomes). */
+  private outcomesWaiting = 0;
   private pool: ThreadPool | undefined;
   /** secede/rejoin/getClient for tasks, and the threads' links to this worker. */
   private taskHost: WorkerTaskHost | undefined;
@@ -306,7 +310,8 @@ export class Worker extends MailboxActor {
     this.listenAddressValue = listener.address;
     this.nameValue = this.options.name ?? listener.address;
     this.spillBuffer = this.makeSpillBuffer();
-    this.store = new RecyclingStore(this.spillBuffer ?? new Map<string, HeldBlob>());
+    // Sharded (sharded-map.ts): a million held results must not rehash one Map at once on a shared loop.
+    this.store = new RecyclingStore(this.spillBuffer ?? new ShardedMap<HeldBlob>());
     this.workerState = new WorkerState({
       address: listener.address,
       nthreads: this.nthreads,
@@ -595,13 +600,31 @@ export class Worker extends MailboxActor {
       if (batch.length === 0) return;
     }
     this.pool!.run(batch).then(
-      (outcomes) => this.feed(...outcomes.map((outcome) => outcomeEvent(batchId, outcome))),
+      (outcomes) => this.feedOutcomes(outcomes.map((outcome) => outcomeEvent(batchId, outcome))),
       (error: unknown) => {
         // The thread died or the pool was destroyed: every task of the batch failed with that.
         const serialized = serializeError(error);
         this.feed(...batch.map((task): WorkerEvent => ({ op: 'execute-failure', key: task.key, batchId, error: serialized, duration: 0 })));
       },
     );
+  }
+
+  /**
+   * A batch's outcomes, now or, once this thread's turn budget is spent
+   * (turn-budget.ts), at a later turn: a pool thread's answer would otherwise
+   * start the next round of scheduler and client work in the same turn.
+   * Outcomes keep their order (after a deferred batch, the next ones wait too).
+   */
+  private feedOutcomes(events: WorkerEvent[]): void {
+    if (this.outcomesWaiting === 0 && !turnOver()) {
+      this.feed(...events);
+      return;
+    }
+    this.outcomesWaiting++;
+    nextTurn(() => {
+      this.outcomesWaiting--;
+      this.feed(...events);
+    });
   }
 
   /** Actor tasks construct their instance here, on the main thread; returns the rest of the batch. */

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connect } from '../dist/lib/comm/registry.js';
 import { inprocPair } from '../dist/lib/comm/inproc.js';
-import { DELIVER_BUDGET_MS, MAX_BATCH_MESSAGES } from '../dist/lib/comm/turn-budget.js';
+import { DELIVER_BUDGET_MS, MAX_BATCH_MESSAGES, nextTurn, TURN_BUDGET_MS, turnOver } from '../dist/lib/comm/turn-budget.js';
 import type { Comm } from '../dist/lib/comm/comm.js';
 import type { OpDict } from '../dist/lib/protocol/messages.js';
 
@@ -92,4 +92,67 @@ t.test('inproc (direct): a long batch is handed over across turns, in order', as
   for (let n = N; n < N + 10; n++) a.write({ op: 'x', n });
   for (let i = 0; i < 600 && later.length < N + 10; i++) await delay(10);
   t.ok(later.length === N + 10 && later.every((n, i) => n === i), 'two batches, one behind the other, keep their order');
+});
+
+/** Keeps this thread busy for a little longer than the shared turn budget. */
+function spendTheTurn(): void {
+  const until = performance.now() + TURN_BUDGET_MS + 2;
+  while (performance.now() < until);
+}
+
+t.test('one turn budget for the thread: once spent, another comm\'s batch waits for a later turn', async (t) => {
+  const [a1, b1] = inprocPair(undefined, undefined, { direct: true });
+  const [a2, b2] = inprocPair(undefined, undefined, { direct: true });
+  t.teardown(async () => {
+    await Promise.all([a1.close(), b1.close(), a2.close(), b2.close()]);
+  });
+  const events: string[] = [];
+  const second: number[] = [];
+  let resolve!: () => void;
+  const all = new Promise<void>((r) => (resolve = r));
+  b2.onMessage((msg: OpDict) => {
+    events.push(`b2 ${msg.n as number}`);
+    second.push(msg.n as number);
+    if (second.length === 20) resolve();
+  });
+  b1.onMessage(() => {
+    // The first comm's handler spends the thread's turn, then the other comm gets messages.
+    turnOver();
+    spendTheTurn();
+    t.ok(turnOver(), 'the turn is spent');
+    setImmediate(() => events.push('later turn'));
+    for (let n = 0; n < 20; n++) a2.write({ op: 'x', n });
+  });
+  a1.write({ op: 'go' });
+  await all;
+  t.equal(events[0], 'later turn', 'the second comm\'s batch was not handed over in the spent turn');
+  t.same(second, Array.from({ length: 20 }, (_, i) => i), 'and it arrived whole, in order');
+});
+
+t.test('work put off to a later turn runs in order, at least one piece per turn, with the loop turning between', async (t) => {
+  const ran: number[] = [];
+  let turns = 0;
+  let ticking = true;
+  const tick = (): void => {
+    if (!ticking) return;
+    turns++;
+    setImmediate(tick);
+  };
+  setImmediate(tick);
+  let resolve!: () => void;
+  const all = new Promise<void>((r) => (resolve = r));
+  const pieces = 12;
+  for (let i = 0; i < pieces; i++) {
+    nextTurn(() => {
+      ran.push(i);
+      // Each piece alone spends a turn, so each needs a turn of its own.
+      spendTheTurn();
+      if (i === 5) throw new Error('a piece that throws does not strand the rest');
+      if (ran.length === pieces) resolve();
+    });
+  }
+  await all;
+  ticking = false;
+  t.same(ran, Array.from({ length: pieces }, (_, i) => i), 'in the order given');
+  t.ok(turns >= pieces - 1, `the loop turned ${turns} times for ${pieces} pieces`);
 });

@@ -7,10 +7,12 @@
  * A batch is delivered from a microtask (the sender's flush), which keeps a
  * request -> reply chain between actors of one thread inside one turn of the
  * event loop. So that such chains can never starve timers and I/O, at most
- * `MAX_DIRECT_PER_TURN` batches go that way per turn; later ones wait for a
- * setImmediate. Order per receiver is kept: once a receiver has a deferred
- * batch, everything after it is deferred too.
+ * `MAX_DIRECT_PER_TURN` batches go that way per turn, and none once the
+ * thread's turn budget is spent (turn-budget.ts); later ones wait for a later
+ * turn. Order per receiver is kept: once a receiver has a deferred batch,
+ * everything after it is deferred too.
  */
+import { nextTurn, turnOver } from './turn-budget.js';
 
 /** Batches delivered from microtasks per event-loop turn before deferring to setImmediate. */
 export const MAX_DIRECT_PER_TURN = 2000;
@@ -22,29 +24,22 @@ export interface DirectReceiver {
 
 let deliveredThisTurn = 0;
 let turnResetScheduled = false;
-const deferred = new Map<DirectReceiver, unknown[][]>();
-let deferredScheduled = false;
+/** Batches waiting for a later turn, per receiver (so that everything after a deferred batch waits too). */
+const deferred = new Map<DirectReceiver, number>();
 
 function resetTurn(): void {
   deliveredThisTurn = 0;
   turnResetScheduled = false;
 }
 
-function runDeferred(): void {
-  deferredScheduled = false;
-  const queues = [...deferred];
-  deferred.clear();
-  for (const [receiver, batches] of queues) for (const batch of batches) receiver.receiveBatch(batch);
-}
-
-/** Delivers `batch` to `receiver` now, or after the current turn when this turn has delivered enough. */
+/**
+ * Delivers `batch` to `receiver` now, or at a later turn (turn-budget.ts's
+ * `nextTurn`, in order) when this turn has delivered enough batches or used
+ * the thread's budget.
+ */
 export function deliverDirect(receiver: DirectReceiver, batch: unknown[]): void {
   const waiting = deferred.get(receiver);
-  if (waiting !== undefined) {
-    waiting.push(batch);
-    return;
-  }
-  if (deliveredThisTurn < MAX_DIRECT_PER_TURN) {
+  if (waiting === undefined && deliveredThisTurn < MAX_DIRECT_PER_TURN && !turnOver()) {
     deliveredThisTurn++;
     if (!turnResetScheduled) {
       turnResetScheduled = true;
@@ -53,11 +48,13 @@ export function deliverDirect(receiver: DirectReceiver, batch: unknown[]): void 
     receiver.receiveBatch(batch);
     return;
   }
-  deferred.set(receiver, [batch]);
-  if (!deferredScheduled) {
-    deferredScheduled = true;
-    setImmediate(runDeferred);
-  }
+  deferred.set(receiver, (waiting ?? 0) + 1);
+  nextTurn(() => {
+    const left = deferred.get(receiver)! - 1;
+    if (left === 0) deferred.delete(receiver);
+    else deferred.set(receiver, left);
+    receiver.receiveBatch(batch);
+  });
 }
 
 /** Containers deeper than this are not inspected (structured clone would take them). */
