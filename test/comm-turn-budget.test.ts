@@ -14,9 +14,8 @@ import type { OpDict } from '../dist/lib/protocol/messages.js';
 
 const N = 60_000;
 
-/** Writes N key reports in one tick; resolves with the ns, in arrival order, and how often the loop turned while they arrived. */
-async function backlog(sender: Comm, receiver: Comm): Promise<{ ns: number[]; turns: number }> {
-  const ns: number[] = [];
+/** Counts the event loop's turns (check phases) from `start()` until `stop()`. */
+function turnCounter(): { start: () => void; stop: () => number } {
   let turns = 0;
   let ticking = false;
   const tick = (): void => {
@@ -24,12 +23,28 @@ async function backlog(sender: Comm, receiver: Comm): Promise<{ ns: number[]; tu
     turns++;
     setImmediate(tick);
   };
+  return {
+    start: () => {
+      ticking = true;
+      setImmediate(tick);
+    },
+    stop: () => {
+      ticking = false;
+      return turns;
+    },
+  };
+}
+
+/** Writes N key reports in one tick; resolves with the ns, in arrival order, and how often the loop turned while they arrived. */
+async function backlog(sender: Comm, receiver: Comm): Promise<{ ns: number[]; turns: number }> {
+  const ns: number[] = [];
+  const counter = turnCounter();
+  let turns = 0;
   let resolve!: () => void;
   const all = new Promise<void>((r) => (resolve = r));
   receiver.onMessage((msg: OpDict) => {
     if (ns.length === 0) {
-      ticking = true;
-      setImmediate(tick);
+      counter.start();
       // The first handling alone outlasts the turn's budget, so the rest must
       // wait for a later turn however fast this machine hands messages over.
       const until = performance.now() + DELIVER_BUDGET_MS + 2;
@@ -37,7 +52,7 @@ async function backlog(sender: Comm, receiver: Comm): Promise<{ ns: number[]; tu
     }
     ns.push(msg.n as number);
     if (ns.length === N) {
-      ticking = false;
+      turns = counter.stop();
       resolve();
     }
   });
@@ -131,14 +146,8 @@ t.test('one turn budget for the thread: once spent, another comm\'s batch waits 
 
 t.test('work put off to a later turn runs in order, at least one piece per turn, with the loop turning between', async (t) => {
   const ran: number[] = [];
-  let turns = 0;
-  let ticking = true;
-  const tick = (): void => {
-    if (!ticking) return;
-    turns++;
-    setImmediate(tick);
-  };
-  setImmediate(tick);
+  const counter = turnCounter();
+  counter.start();
   let resolve!: () => void;
   const all = new Promise<void>((r) => (resolve = r));
   const pieces = 12;
@@ -152,7 +161,7 @@ t.test('work put off to a later turn runs in order, at least one piece per turn,
     });
   }
   await all;
-  ticking = false;
+  const turns = counter.stop();
   t.same(ran, Array.from({ length: pieces }, (_, i) => i), 'in the order given');
   t.ok(turns >= pieces - 1, `the loop turned ${turns} times for ${pieces} pieces`);
 });
