@@ -66,12 +66,15 @@ export class ResultFetch {
   constructor(private readonly host: ResultFetchHost) {}
 
   async results(states: readonly FutureState[]): Promise<unknown[]> {
-    let missing: FutureState[] | undefined;
-    for (const state of states) {
-      throwIfUnusable(state);
-      if (!state.hasValue && !this.decodeInline(state)) (missing ??= []).push(state);
-    }
-    if (missing !== undefined) {
+    // Until every value is here at once: a value held when we looked may be dropped while we wait
+    // for the others (its worker died: `lost-data`), and then it is recomputed and waited for again.
+    for (;;) {
+      let missing: FutureState[] | undefined;
+      for (const state of states) {
+        throwIfUnusable(state);
+        if (!state.hasValue && !this.decodeInline(state)) (missing ??= []).push(state);
+      }
+      if (missing === undefined) return states.map((state) => state.value);
       // Small values arrive with key-in-memory: wait for that news before asking for them.
       const pending = missing.filter((state) => !state.done);
       if (pending.length > 0) await blockingWait(whenAllDone(pending));
@@ -81,7 +84,6 @@ export class ResultFetch {
       });
       if (left.length > 0) await blockingWait(this.fetchBatched(left));
     }
-    return states.map((state) => state.value);
   }
 
   /** Interrupts the running fetches that wait for `key`. */
