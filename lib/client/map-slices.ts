@@ -14,7 +14,7 @@
 export interface MapSliceOptions {
   /** Milliseconds one slice may take before the loop gets a turn (default 8). */
   budgetMs?: number;
-  /** At most this many rows per slice (default 4,096). */
+  /** At most this many rows per slice (default 1,024). */
   maxRows?: number;
   /** The clock is read every this many rows (default 64). */
   checkEvery?: number;
@@ -25,7 +25,12 @@ export interface MapSliceOptions {
 }
 
 export const DEFAULT_SLICE_BUDGET_MS = 8;
-export const DEFAULT_SLICE_MAX_ROWS = 4096;
+/**
+ * Each slice is one update-graph, which a scheduler handles in one go (~3.5 µs
+ * a row in-process under load): 1,024 rows keep that under ~5 ms, where 4,096
+ * held a shared loop for 14-27 ms.
+ */
+export const DEFAULT_SLICE_MAX_ROWS = 1024;
 const DEFAULT_CHECK_EVERY = 64;
 
 /** Builds rows [from, to) and returns their items, in order. */
