@@ -17,14 +17,15 @@ t.test('dworker --memory-limit: the nanny kills and restarts a worker over 95% o
   t.teardown(() => client.close());
   const pidBefore = Object.values(await client.run(() => process.pid))[0] as number;
 
-  // Hold 400 MB of touched memory for a while on the worker's main thread.
+  // Hold 400 MB of touched memory on the worker's main thread until the nanny kills the process
+  // (held long enough that a loaded machine's slow fill and sampling still see it whole).
   void client.run(async () => {
     const hog = Buffer.alloc(400e6, 1);
-    await new Promise((resolve) => setTimeout(resolve, 10_000));
+    await new Promise((resolve) => setTimeout(resolve, 60_000));
     return hog.length;
   }).catch(() => undefined);
 
-  const restarted = await worker.waitForStdout(/^Start worker at (tcp:\/\/\S+)$/m, 2, 15_000);
+  const restarted = await worker.waitForStdout(/^Start worker at (tcp:\/\/\S+)$/m, 2, 45_000);
   t.not(restarted[1]![1], first![1], 'a new worker address');
   t.match(worker.stderr, /exceeded 95% memory budget/, 'the restart is logged');
   t.match(worker.stderr, /"rss":\d+/, 'with the resident size');
