@@ -10,7 +10,7 @@
  * actor, machines/worker-process.ts.
  */
 import { randomUUID } from 'node:crypto';
-import { availableParallelism, tmpdir, totalmem } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Actor } from 'xstate';
 import { adoptServerSecurity } from '../lib/comm/program-security.js';
@@ -36,22 +36,22 @@ import type {
 import { decodeValue, encodeValue, FrameParts } from '../lib/protocol/values.js';
 import { CommClosedError, DistributedError, ProtocolError, SerializationError, TimeoutError, TlsHandshakeError } from '../lib/errors.js';
 import { loadFunction } from '../lib/task-function.js';
-import { parseBytes, parseDuration } from '../lib/units.js';
+import { parseDuration } from '../lib/units.js';
 import { checkUploadName, holdUploads, writeUpload } from '../lib/uploads.js';
-import type { TaskOutcome, TaskToRun } from '../lib/worker/execute.js';
+import type { TaskToRun } from '../lib/worker/execute.js';
 import { ThreadPool } from '../lib/worker/pool.js';
 import { ActorHost } from '../lib/worker/actor-host.js';
 import { runInTask } from '../lib/task-context.js';
 import { WorkerTaskHost } from '../lib/worker/task-host.js';
-import type { Instruction, WorkerEvent } from '../lib/worker/state-events.js';
+import { outcomeEvent, type Instruction, type WorkerEvent } from '../lib/worker/state-events.js';
 import { WorkerState } from '../lib/worker/worker-state.js';
 import { WorkerPluginHost, type WorkerPlugin } from '../lib/worker/plugins.js';
 import { WorkerMetricsMeter } from '../lib/worker/worker-metrics.js';
 import { SpillBuffer } from '../lib/worker/spill-buffer.js';
 import { RecyclingStore } from '../lib/worker/recycling-store.js';
-import { collectGarbage } from '../lib/worker/collect-garbage.js';
+import { resolveMemoryLimit, watchMemory } from '../lib/worker/memory-monitor.js';
 import { ProcessMemory } from '../lib/worker/process-memory.js';
-import { memoryDecision, memoryFractions, thresholds, type MemoryFractions, type MemoryThresholds } from '../lib/worker/spill-policy.js';
+import { memoryFractions, thresholds, type MemoryFractions, type MemoryThresholds } from '../lib/worker/spill-policy.js';
 import type { WorkerMemoryMetrics } from '../lib/protocol/messages.js';
 import { lifecycleState, sendStrict, startLifecycle } from '../machines/lifecycle.js';
 import { workerProcessMachine } from '../machines/worker-process.js';
@@ -123,15 +123,6 @@ const THREAD_ENTRY = new URL('./worker-thread.js', import.meta.url).href;
 const MAX_BUSY_BACKOFF_MS = 1000;
 const FIRST_BUSY_BACKOFF_MS = 20;
 const DEFAULT_DEATH_TIMEOUT = '60s';
-/** Per memory check, the remembered peak of unmanaged memory shrinks by this factor (to ~1/3 in a second at 100 ms). */
-const UNMANAGED_PEAK_DECAY = 0.9;
-
-function resolveMemoryLimit(limit: number | string | undefined, nthreads: number): number | undefined {
-  if (limit === undefined) return undefined;
-  if (limit === 'auto') return Math.floor(totalmem() * Math.min(1, nthreads / availableParallelism()));
-  const bytes = parseBytes(limit);
-  return bytes === 0 ? undefined : bytes;
-}
 
 /**
  * A worker in this process: it runs tasks on its own pool of threads, holds
@@ -530,20 +521,7 @@ export class Worker extends MailboxActor {
     const limits = this.memoryLimits;
     if (buffer === undefined || limits === undefined || limits.spill === undefined) return;
     const ms = parseDuration(this.options.memoryMonitorInterval ?? '100ms');
-    let unmanagedPeak = 0;
-    this.memoryTimer = setInterval(() => {
-      const counted = this.processMemory?.counted() ?? process.memoryUsage.rss();
-      // Unmanaged memory comes in bursts (a batch's buffers in flight): the store keeps room for the recent peak.
-      unmanagedPeak = Math.max(counted - buffer.memoryBytes, unmanagedPeak * UNMANAGED_PEAK_DECAY);
-      buffer.setUnmanaged(unmanagedPeak);
-      const decision = memoryDecision(counted, buffer.memoryBytes, limits);
-      if (decision.spillBytes > 0) {
-        buffer.evict(decision.spillBytes);
-        // What was moved out, and buffers dead since the last collection, are freed only once V8 collects them.
-        collectGarbage(250);
-      }
-    }, ms);
-    this.memoryTimer.unref();
+    this.memoryTimer = watchMemory(buffer, limits, ms, () => this.processMemory?.counted() ?? process.memoryUsage.rss());
   }
 
   /* ---------------------------------------------------------------- */
@@ -826,10 +804,4 @@ export class Worker extends MailboxActor {
       this.resolveFinished();
     }
   }
-}
-
-function outcomeEvent(batchId: number, outcome: TaskOutcome): WorkerEvent {
-  return outcome.ok
-    ? { op: 'execute-success', key: outcome.key, batchId, value: outcome.value, type: outcome.type, nbytes: outcome.nbytes, duration: outcome.duration, start: outcome.start, thread: outcome.thread }
-    : { op: 'execute-failure', key: outcome.key, batchId, error: outcome.error, duration: outcome.duration, start: outcome.start, thread: outcome.thread };
 }

@@ -17,7 +17,7 @@ import type {
   StealRequestMsg,
   WorkerToScheduler,
 } from '../protocol/messages.js';
-import type { TaskToRun } from './execute.js';
+import type { TaskOutcome, TaskToRun } from './execute.js';
 
 export interface ExecuteSuccessEvent {
   op: 'execute-success';
@@ -153,3 +153,10 @@ export interface RejoinGranted {
 }
 
 export type Instruction = SendToScheduler | Execute | GatherDep | RetryBusyWorkerLater | EventFailed | RejoinGranted;
+
+/** A pool thread's outcome of a task of execute batch `batchId`, as the event WorkerState takes. */
+export function outcomeEvent(batchId: number, outcome: TaskOutcome): WorkerEvent {
+  return outcome.ok
+    ? { op: 'execute-success', key: outcome.key, batchId, value: outcome.value, type: outcome.type, nbytes: outcome.nbytes, duration: outcome.duration, start: outcome.start, thread: outcome.thread }
+    : { op: 'execute-failure', key: outcome.key, batchId, error: outcome.error, duration: outcome.duration, start: outcome.start, thread: outcome.thread };
+}
