@@ -247,19 +247,15 @@ t.test('small binaries in a batch come back as plain Uint8Arrays with bytes of t
   const overwrite = values.map(() => Uint8Array.of(1, 1, 1, 1, 1));
   decoder.push(Uint8Array.prototype.slice.call(concat(encodeBatch(overwrite.map((value) => ({ op: 'x', value }))))));
   t.equal(first.length, values.length);
-  for (let i = 0; i < values.length; i++) {
-    const value = first[i]!.value as Uint8Array;
-    if (value.constructor !== Uint8Array || Buffer.isBuffer(value) || value.byteOffset !== 0 || value.buffer.byteLength !== 5) {
-      t.fail(`value ${i} is a ${value.constructor.name} at offset ${value.byteOffset} of a ${value.buffer.byteLength}-byte buffer`);
-      return;
+  const wrong = first.flatMap(({ value }, i) => {
+    const view = value as Uint8Array;
+    if (view.constructor !== Uint8Array || Buffer.isBuffer(view) || view.byteOffset !== 0 || view.buffer.byteLength !== 5) {
+      return [`value ${i} is a ${view.constructor.name} at offset ${view.byteOffset} of a ${view.buffer.byteLength}-byte buffer`];
     }
-    if (!Buffer.from(value).equals(Buffer.from(values[i]!))) {
-      t.fail(`value ${i} is ${[...value]}, expected ${[...values[i]!]}`);
-      return;
-    }
-  }
+    return Buffer.from(view).equals(Buffer.from(values[i]!)) ? [] : [`value ${i} is ${[...view]}, expected ${[...values[i]!]}`];
+  });
+  t.same(wrong, [], 'every value kept its class and bytes');
   const one = first[0]!.value as Uint8Array;
   one[0] = 0;
   t.equal((first[1]!.value as Uint8Array)[0], 0xce, 'each value owns its bytes');
-  t.pass('every value kept its class and bytes');
 });
