@@ -123,6 +123,8 @@ const THREAD_ENTRY = new URL('./worker-thread.js', import.meta.url).href;
 const MAX_BUSY_BACKOFF_MS = 1000;
 const FIRST_BUSY_BACKOFF_MS = 20;
 const DEFAULT_DEATH_TIMEOUT = '60s';
+/** Most an idle pool thread (its isolate and our thread modules) may add to the memory baseline. */
+const IDLE_THREAD_ALLOWANCE = 64 * 1024 * 1024;
 
 /**
  * A worker in this process: it runs tasks on its own pool of threads, holds
@@ -329,7 +331,7 @@ export class Worker extends MailboxActor {
       ...(this.options.threadPreload !== undefined ? { preload: this.options.threadPreload } : {}),
     });
     this.baselineSettled = this.pool.online.then(() => {
-      if ((this.spillBuffer?.size ?? 0) === 0) processMemory.rebase();
+      if ((this.spillBuffer?.size ?? 0) === 0) processMemory.rebase(this.nthreads * IDLE_THREAD_ALLOWANCE);
       return processMemory.baseline;
     });
     this.schedulerAddress = schedulerAddress;

@@ -27,6 +27,10 @@ t.test('process memory is the RSS beyond the baseline measured at start, never n
   memory.rebase();
   t.equal(memory.baseline, 130 * MB, 'a lower reading never lowers the baseline');
   t.equal(memory.counted(), 0);
+  rss = 600 * MB;
+  memory.rebase(64 * MB);
+  t.equal(memory.baseline, 194 * MB, 'a rise beyond what idle threads take is work, still counted');
+  t.equal(memory.counted(), 406 * MB);
   const real = new ProcessMemory();
   t.ok(real.baseline > 0 && real.rss() > 0, 'the default reads this process');
 });
