@@ -19,7 +19,7 @@ import type { OpDict } from '../protocol/messages.js';
 import { invokeOwnerCallback } from './owner-callback.js';
 import type { Comm, ConnectOptions, Listener, ListenOptions, Transport } from './comm.js';
 import { prepareForPost } from './shared-bytes.js';
-import { CLOCK_EVERY_MASK, DELIVER_BUDGET_MS, turnOver } from './turn-budget.js';
+import { CLOCK_EVERY_MASK, turnOver } from './turn-budget.js';
 import { deliverDirect, uncloneablePart, type DirectReceiver } from './direct-delivery.js';
 
 const SCHEME = 'inproc';
@@ -219,13 +219,13 @@ export class InprocComm implements Comm, DirectReceiver {
   };
 
   /**
-   * Hands `messages` from `from` on to the handler (at least one) until this
-   * comm has used DELIVER_BUDGET_MS or the thread its turn (turn-budget.ts);
-   * what is left becomes the backlog, handed over at the next turn.
+   * Hands `messages` from `from` on to the handler (at least one) until the
+   * thread has used its turn (turn-budget.ts: its clock started no later than
+   * this call, so it bounds this comm's share too); what is left becomes the
+   * backlog, handed over at the next turn.
    */
   private handSome(messages: OpDict[], from: number): void {
     const handler = this.messageHandler!;
-    const started = performance.now();
     turnOver(); // starts this thread's turn clock, if nothing has yet
     for (let i = from; i < messages.length; i++) {
       if (this.portClosed && this.directPeer === undefined) break;
@@ -235,7 +235,7 @@ export class InprocComm implements Comm, DirectReceiver {
       } catch (error) {
         log.error({ err: error, op: msg.op, peer: this.peerAddress }, 'message handler threw');
       }
-      if (((i - from) & CLOCK_EVERY_MASK) === CLOCK_EVERY_MASK && i + 1 < messages.length && (turnOver() || performance.now() - started >= DELIVER_BUDGET_MS)) {
+      if (((i - from) & CLOCK_EVERY_MASK) === CLOCK_EVERY_MASK && i + 1 < messages.length && turnOver()) {
         this.backlog = messages;
         this.backlogHead = i + 1;
         setImmediate(this.handBacklog);
