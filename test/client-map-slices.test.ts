@@ -3,6 +3,7 @@ import { Client } from '../dist/lib/client/client.js';
 import { MapSlices } from '../dist/lib/client/map-slices.js';
 import { slicedArray, unsliced, whenBuilt } from '../dist/lib/client/sliced-array.js';
 import { wait } from '../dist/lib/client/wait.js';
+import { FUTURES_STEP, futuresIn, futuresInSteps } from '../dist/lib/client/gather-shapes.js';
 import { LocalCluster } from '../dist/actors/local-cluster.js';
 import { SerializationError } from '../dist/lib/errors.js';
 
@@ -133,6 +134,39 @@ t.test('on a cluster: a long map is submitted in slices and gathers right', asyn
   t.equal(again[123]!.key, futures[123]!.key);
   t.equal(await again[123]!.result(), 246);
   for (const future of [...futures, ...added, ...again]) future.release();
+});
+
+t.test('on a cluster: a long flat array of futures is checked and copied in steps, with turns of the loop between', async (t) => {
+  const cluster = await LocalCluster.start({ nWorkers: 1, threadsPerWorker: 2 });
+  const client = await Client.connect(cluster);
+  t.teardown(async () => {
+    await client.close();
+    await cluster.close();
+  });
+  const n = 2 * FUTURES_STEP + 10;
+  const futures = client.map((x: number) => x + 1, Array.from({ length: n }, (_, i) => i));
+  let turned = false;
+  setImmediate(() => {
+    turned = true;
+  });
+  const list = await futuresInSteps(futures);
+  t.ok(turned, 'the event loop turned while the futures were taken');
+  t.equal(list.length, n);
+  t.not(list, futures, 'a copy, not the caller array');
+  t.ok(list.every((future, i) => future === futures[i]), 'the same futures, in order');
+  // Not flat after all (an array nested at the end): the same as futuresIn.
+  const mixed: unknown[] = [...futures, [futures[0]]];
+  const steps = await futuresInSteps(mixed);
+  t.equal(steps.length, n + 1);
+  const walked = futuresIn(mixed);
+  t.ok(steps.every((future, i) => future === walked[i]));
+  await t.rejects(futuresInSteps(42), TypeError, 'neither a Future nor a collection of them');
+  // wait() takes the long array the same way and still sees every future done.
+  const { done, notDone } = await wait(futures);
+  t.equal(done.size, n);
+  t.equal(notDone.size, 0);
+  t.equal(await futures[n - 1]!.result(), n);
+  for (const future of futures) future.release();
 });
 
 t.test('on a cluster: an unencodable item in a later slice', async (t) => {

@@ -1,6 +1,6 @@
 /** The sharded Map and Set (lib/sharded-map.ts) and inline values decoded on arrival (FutureState.holdInline). */
 import t from 'tap';
-import { SHARDS, shardOf, ShardedMap, ShardedSet } from '../dist/lib/sharded-map.js';
+import { BUCKETS, SHARDS, bucketOf, shardLayout, shardOf, ShardedMap, ShardedSet } from '../dist/lib/sharded-map.js';
 import { readOnly, ReadOnlyViewError } from '../dist/lib/scheduler/read-only.js';
 import { FutureState } from '../dist/lib/client/future-state.js';
 import { encodeValue } from '../dist/lib/protocol/values.js';
@@ -39,6 +39,59 @@ t.test('keys spread over the shards', async (t) => {
   t.ok(used.size >= SHARDS / 2, `${used.size} of ${SHARDS} shards used`);
   t.ok([...used].every((s) => s >= 0 && s < SHARDS));
   t.equal(shardOf('a'), shardOf('a'));
+});
+
+t.test('keys spread over the buckets, hash-tailed and counter-tailed alike', async (t) => {
+  const hashed = new Set<number>();
+  const counted = new Set<number>();
+  for (let i = 0; i < 20_000; i++) {
+    hashed.add(bucketOf(`inc-${(i * 2654435761 >>> 0).toString(16)}`));
+    counted.add(bucketOf(`x-${i}`));
+  }
+  t.ok(hashed.size > BUCKETS * 0.95, `${hashed.size} of ${BUCKETS} buckets for hash tails`);
+  t.ok(counted.size > BUCKETS * 0.95, `${counted.size} of ${BUCKETS} buckets for counter tails`);
+});
+
+t.test('a layout gives shard i a share of buckets growing about as 2^(i/SHARDS), every bucket to one shard', async (t) => {
+  for (const seed of [0, 5]) {
+    const layout = shardLayout(seed);
+    const counts = new Array<number>(SHARDS).fill(0);
+    for (const shard of layout) counts[shard]! += 1;
+    t.equal(counts.reduce((a, b) => a + b, 0), BUCKETS);
+    const ratio = counts[SHARDS - 1]! / counts[0]!;
+    t.ok(ratio > 1.7 && ratio < 2.3, `largest / smallest share ${ratio.toFixed(2)} (seed ${seed})`);
+    if (seed === 0) t.ok(counts.every((c, i) => i === 0 || c >= counts[i - 1]!), 'unjittered, shares never shrink with the shard number');
+  }
+});
+
+/** For each shard, the insert (1-based) at which it first held `size` entries. */
+function fillPoints(map: ShardedMap<number>, keys: string[], size: number): number[] {
+  const points = new Array<number>(SHARDS).fill(-1);
+  let sizes = map.shardSizes();
+  keys.forEach((key, i) => {
+    map.set(key, i);
+    const now = map.shardSizes();
+    for (let s = 0; s < SHARDS; s++) if (points[s] === -1 && now[s]! >= size && sizes[s]! < size) points[s] = i + 1;
+    sizes = now;
+  });
+  return points;
+}
+
+t.test('shards, and collections holding the same keys, reach a size (and so rehash) at different inserts', async (t) => {
+  const keys = Array.from({ length: 240_000 }, (_, i) => `inc-${(i * 2654435761 >>> 0).toString(16).padStart(8, '0')}`);
+  const a = fillPoints(new ShardedMap<number>(), keys, 4096);
+  const b = fillPoints(new ShardedMap<number>(), keys, 4096);
+  t.ok(a.every((p) => p > 0) && b.every((p) => p > 0), 'every shard reached the size');
+  // Equal shares put every shard there within a few percent of 32 × 4096 inserts.
+  const spread = Math.max(...a) / Math.min(...a);
+  t.ok(spread > 1.6, `first to last shard at ${Math.min(...a)} .. ${Math.max(...a)} inserts (×${spread.toFixed(2)})`);
+  // Sorted, consecutive shards of one map are apart by ~2% of the inserts: no pile-up.
+  const sorted = [...a].sort((x, y) => x - y);
+  const closeTogether = sorted.filter((p, i) => i > 0 && p - sorted[i - 1]! < 300).length;
+  t.ok(closeTogether < SHARDS / 4, `${closeTogether} shards within 300 inserts of the previous one`);
+  // The second map has another phase: its shards reach the size at other inserts than the first's.
+  const shared = b.filter((p) => a.some((q) => Math.abs(p - q) < 150)).length;
+  t.ok(shared < SHARDS / 2, `${shared} of the second map's shards within 150 inserts of one of the first's`);
 });
 
 t.test('a tiny inline primitive is decoded on arrival; anything else stays encoded', async (t) => {

@@ -57,6 +57,33 @@ t.test('TaskQueue stays correct across compaction of a long run', async (t) => {
   t.ok(q.has(all[4500]!));
 });
 
+t.test('TaskQueue keeps order, holes and membership across many chunks of its run', async (t) => {
+  const q = new TaskQueue();
+  const n = 3 * 4096 + 17;
+  const all = Array.from({ length: n }, (_, i) => rec(i));
+  for (const ts of all) q.push(ts);
+  t.equal(q.size, n);
+  // Holes at chunk edges and inside chunks; an out-of-order push goes to the heap.
+  const removed = [0, 4095, 4096, 8191, 8192, 9000, n - 1];
+  for (const i of removed) t.ok(q.remove(all[i]!), `removed ${i}`);
+  const late = rec(5000.5);
+  q.push(late);
+  t.ok(q.has(all[4097]!) && q.has(late) && !q.has(all[4096]!));
+  t.equal(q.values().length, n - removed.length + 1);
+  const popped: number[] = [];
+  for (let i = 0; i < 6000; i++) popped.push(q.pop()!.order);
+  const expected = [...all.map((ts) => ts.order).filter((o) => !removed.includes(o)), 5000.5].sort((a, b) => a - b);
+  t.same(popped, expected.slice(0, 6000), 'pops in priority order across chunk boundaries');
+  t.notOk(q.has(all[10]!), 'a popped task is no longer queued');
+  t.ok(q.has(all[6002]!), 'a task in a later chunk still is');
+  while (q.size > 0) popped.push(q.pop()!.order);
+  t.same(popped, expected, 'then the rest, in order');
+  // Empty again: the run starts afresh, and an old record can be queued once more.
+  q.push(all[3]!);
+  q.push(all[2]!);
+  t.same([q.pop()!.order, q.pop()!.order, q.pop()], [2, 3, undefined]);
+});
+
 t.test('ResourceWaitQueues drains each group from its best task while it fits', async (t) => {
   const waiting = new ResourceWaitQueues();
   const gpu = [rec(1), rec(2), rec(3)];

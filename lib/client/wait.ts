@@ -10,7 +10,7 @@ import { optionalDuration } from '../units.js';
 import { formatMs } from '../deadline.js';
 import { stateOf, type Future } from './future.js';
 import type { FutureState } from './future-state.js';
-import { futuresIn } from './gather-shapes.js';
+import { futuresIn, futuresInSteps } from './gather-shapes.js';
 import { unsliced, whenBuilt } from './sliced-array.js';
 
 /**
@@ -53,14 +53,19 @@ export function wait<F extends Future<unknown>>(
     return Promise.reject(new TypeError(`returnWhen must be 'ALL_COMPLETED' or 'FIRST_COMPLETED', got ${String(returnWhen)}`));
   }
   let timeoutMs: number | undefined;
-  let list: F[];
   try {
     timeoutMs = optionalDuration(options.timeout);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  // A million futures are checked and copied a step at a time (gather-shapes.ts), not in one block.
+  if (returnWhen === 'ALL_COMPLETED') return futuresInSteps(futures).then((list) => allCompleted(list as F[], timeoutMs));
+  let list: F[];
+  try {
     list = futuresIn(futures) as F[];
   } catch (error) {
     return Promise.reject(error);
   }
-  if (returnWhen === 'ALL_COMPLETED') return allCompleted(list, timeoutMs);
   return firstCompleted(list, timeoutMs);
 }
 

@@ -32,6 +32,11 @@ export function rootishSlotLimit(nthreads: number, averageMs: number, options: Q
   return fast > base ? fast : base;
 }
 
+/** Slots per chunk of the sorted run (a power of two). */
+const RUN_CHUNK_BITS = 12;
+const RUN_CHUNK = 1 << RUN_CHUNK_BITS;
+const RUN_CHUNK_MASK = RUN_CHUNK - 1;
+
 /**
  * Tasks by priority (best first). Most tasks arrive already in priority order
  * (one submission after another), so the queue keeps a sorted run — pushes
@@ -39,14 +44,20 @@ export function rootishSlotLimit(nthreads: number, averageMs: number, options: Q
  * and a binary heap for the rest. `TaskRecord.queueIndex` says where a task is
  * (>= 0: heap position; <= -2: run slot -(index + 2); -1: not queued), so
  * removal is O(1) from the run (a hole, skipped later) or O(log n) from the heap.
+ *
+ * The run is stored in chunks of RUN_CHUNK slots: a million queued tasks in
+ * one array meant copying all of it whenever it grew (22 ms in one push at
+ * ~700k) and again to drop the consumed front; chunks grow alone and a
+ * consumed one is dropped whole.
  */
 export class TaskQueue {
   private readonly heap: TaskRecord[] = [];
-  private run: TaskRecord[] = [];
-  /** First slot of `run` that may still be live. */
-  private head = 0;
-  /** Slots dropped from the front of `run` so far: absolute slot = runBase + index. */
+  private chunks: TaskRecord[][] = [];
+  /** Slot numbers only grow: chunks[0][0] is slot `runBase`, the next push takes `runEnd`. */
   private runBase = 0;
+  private runEnd = 0;
+  /** First slot that may still be live. */
+  private head = 0;
   private count = 0;
 
   get size(): number {
@@ -64,15 +75,17 @@ export class TaskQueue {
   has(ts: TaskRecord): boolean {
     const q = ts.queueIndex;
     if (q >= 0) return this.heap[q] === ts;
-    if (q <= -2) return this.run[-q - 2 - this.runBase] === ts;
+    if (q <= -2) return this.slot(-q - 2) === ts;
     return false;
   }
 
   push(ts: TaskRecord): void {
-    const run = this.run;
-    if (run.length === this.head || !runsBefore(ts, run[run.length - 1]!)) {
-      ts.queueIndex = -(this.runBase + run.length + 2);
-      run.push(ts);
+    if (this.runEnd === this.head || !runsBefore(ts, this.slot(this.runEnd - 1)!)) {
+      const rel = this.runEnd - this.runBase;
+      if ((rel & RUN_CHUNK_MASK) === 0) this.chunks.push([]);
+      this.chunks[rel >> RUN_CHUNK_BITS]!.push(ts);
+      ts.queueIndex = -(this.runEnd + 2);
+      this.runEnd += 1;
     } else {
       ts.queueIndex = this.heap.length;
       this.heap.push(ts);
@@ -99,8 +112,7 @@ export class TaskQueue {
         this.up(last.queueIndex);
       }
     } else if (q <= -2) {
-      const i = -q - 2 - this.runBase;
-      if (this.run[i] !== ts) return false;
+      if (this.slot(-q - 2) !== ts) return false;
       // Leave a hole: the run stays sorted, and runHead() skips it.
     } else {
       return false;
@@ -113,33 +125,35 @@ export class TaskQueue {
   /** Queued tasks in no particular order. */
   values(): TaskRecord[] {
     const out: TaskRecord[] = [...this.heap];
-    for (let i = this.head; i < this.run.length; i++) {
-      const ts = this.run[i]!;
-      if (ts.queueIndex === -(this.runBase + i + 2)) out.push(ts);
+    for (let s = this.head; s < this.runEnd; s++) {
+      const ts = this.slot(s)!;
+      if (ts.queueIndex === -(s + 2)) out.push(ts);
     }
     return out;
   }
 
+  /** What run slot `s` holds (a hole still holds its old task); undefined outside the run. */
+  private slot(s: number): TaskRecord | undefined {
+    const rel = s - this.runBase;
+    if (rel < 0 || s >= this.runEnd) return undefined;
+    return this.chunks[rel >> RUN_CHUNK_BITS]![rel & RUN_CHUNK_MASK];
+  }
+
   /** The first live task of the run, skipping holes (removed or popped slots). */
   private runHead(): TaskRecord | undefined {
-    const run = this.run;
-    while (this.head < run.length) {
-      const ts = run[this.head]!;
-      if (ts.queueIndex === -(this.runBase + this.head + 2)) {
-        // Drop consumed slots now and then so they do not hold records.
-        if (this.head > 1024 && this.head * 2 > run.length) {
-          this.run = run.slice(this.head);
-          this.runBase += this.head;
-          this.head = 0;
-        }
-        return ts;
+    while (this.head < this.runEnd) {
+      // A chunk wholly consumed is dropped, so it does not hold records.
+      while (this.head - this.runBase >= RUN_CHUNK) {
+        this.chunks.shift();
+        this.runBase += RUN_CHUNK;
       }
+      const ts = this.slot(this.head)!;
+      if (ts.queueIndex === -(this.head + 2)) return ts;
       this.head += 1;
     }
-    if (run.length > 0) {
-      this.runBase += run.length;
-      this.run = [];
-      this.head = 0;
+    if (this.chunks.length > 0) {
+      this.chunks = [];
+      this.runBase = this.runEnd;
     }
     return undefined;
   }
