@@ -4,36 +4,37 @@
  * entries that is one block of 100-220 ms on the event loop (95 ms at half a
  * million). A client holding a million futures, and in-process the scheduler
  * and the worker running them, each keep several collections that size. Split
- * 32 ways, each growth moves 1/32 of the entries.
+ * 64 ways, each growth moves 1/64 of the entries (a shard of 32k entries took
+ * 8-11 ms to grow on a loaded machine, one of 16k half that).
  *
  * Equal shards would all fill up, and rehash, at about the same insert — and
  * the client's, the scheduler's and the worker's collections hold the same
  * keys, so theirs too: one turn of the in-process million spent 30-40 ms
  * rehashing. So shards get unequal shares of the keys, shard i about
  * 2^((i + jitter_i) / SHARDS) parts: between any n and 2n entries each shard
- * doubles once, and the 32 growths fall spread over that stretch (about 2%
+ * doubles once, and the 64 growths fall spread over that stretch (about 1%
  * of the inserts apart). A geometric ladder alone would put every collection
  * on the same grid of inserts, so each collection takes the next of LAYOUTS,
  * whose jitters (under half a step) differ: collections holding the same keys
  * grow at different inserts too. A key's bucket (of BUCKETS, fine enough for
- * 1% steps in the shares) comes from its last four characters (keys end in a
+ * steps under 1% in the shares) comes from its last six characters (keys end in a
  * hash or a counter), mixed; a layout maps buckets to shards. Iteration goes
  * shard by shard, not in insertion order.
  *
  * Both extend the built-in class (and never use its own storage), so they go
  * wherever a Map or Set is expected, `instanceof` included.
  */
-export const SHARDS = 32;
-const BUCKET_BITS = 12;
+export const SHARDS = 64;
+const BUCKET_BITS = 14;
 export const BUCKETS = 1 << BUCKET_BITS;
 /** Distinct layouts: collections made one after another take them in turn. */
 const PHASES = 8;
 
-/** Which of BUCKETS a key falls in (0 to BUCKETS - 1): its last four characters, mixed. */
+/** Which of BUCKETS a key falls in (0 to BUCKETS - 1): its last six characters, mixed. */
 export function bucketOf(key: string): number {
   const n = key.length;
   let h = n;
-  for (let i = n > 4 ? n - 4 : 0; i < n; i++) h = h * 31 + key.charCodeAt(i);
+  for (let i = n > 6 ? n - 6 : 0; i < n; i++) h = h * 31 + key.charCodeAt(i);
   return Math.imul(h, 0x9e3779b1) >>> (32 - BUCKET_BITS);
 }
 

@@ -17,6 +17,8 @@ function harness(perRead: number) {
     deferred,
     now: () => (time += perRead),
     defer: (next: () => void) => void deferred.push(next),
+    /** The thread's turn never runs out here, unless a test says so. */
+    turnOver: () => false,
     build: (from: number, to: number) => {
       calls.push([from, to]);
       return Array.from({ length: to - from }, (_, i) => `item-${from + i}`);
@@ -28,7 +30,7 @@ function harness(perRead: number) {
 t.test('slices stop at the time budget, checked every few rows', async (t) => {
   const h = harness(1);
   // Each read of the clock advances 1 ms: start = 1, after chunk k the reading is 1 + k.
-  const slices = new MapSlices(1000, h.build, { budgetMs: 3, checkEvery: 10, maxRows: 500, now: h.now, defer: h.defer });
+  const slices = new MapSlices(1000, h.build, { budgetMs: 3, checkEvery: 10, maxRows: 500, now: h.now, defer: h.defer, turnOver: h.turnOver });
   slices.step();
   t.equal(slices.built, 30, 'three chunks of 10 rows until 3 ms were spent');
   t.same(h.calls, [[0, 10], [10, 20], [20, 30]]);
@@ -41,7 +43,7 @@ t.test('slices stop at the time budget, checked every few rows', async (t) => {
 
 t.test('slices stop at the row cap when the clock does not move', async (t) => {
   const h = harness(0);
-  const slices = new MapSlices(1000, h.build, { budgetMs: 5, checkEvery: 64, maxRows: 300, now: h.now, defer: h.defer });
+  const slices = new MapSlices(1000, h.build, { budgetMs: 5, checkEvery: 64, maxRows: 300, now: h.now, defer: h.defer, turnOver: h.turnOver });
   slices.step();
   t.equal(slices.built, 300, 'capped at maxRows (the last chunk cut to fit)');
   t.same(h.calls.at(-1), [256, 300]);
@@ -53,9 +55,22 @@ t.test('slices stop at the row cap when the clock does not move', async (t) => {
   t.equal(slices.items[999], 'item-999');
 });
 
+t.test('a slice also ends once the thread\'s turn is spent, after at least one chunk of rows', async (t) => {
+  const h = harness(0);
+  let turnChecks = 0;
+  // The clock stands still; the thread's turn runs out at the third look (the first only starts its clock).
+  const slices = new MapSlices(1000, h.build, { checkEvery: 10, maxRows: 500, now: h.now, defer: h.defer, turnOver: () => ++turnChecks >= 3 });
+  slices.step();
+  t.same(h.calls, [[0, 10], [10, 20]], 'two chunks: the turn was spent at the second check');
+  t.equal(slices.built, 20);
+  t.equal(h.deferred.length, 1, 'the rest waits for a later turn');
+  h.runNext();
+  t.same(h.calls.slice(2), [[20, 30]], 'a later slice whose turn is spent still builds one chunk');
+});
+
 t.test('touching an item builds through it at once; the deferred slice carries on after it', async (t) => {
   const h = harness(0);
-  const slices = new MapSlices(100, h.build, { checkEvery: 10, maxRows: 10, now: h.now, defer: h.defer });
+  const slices = new MapSlices(100, h.build, { checkEvery: 10, maxRows: 10, now: h.now, defer: h.defer, turnOver: h.turnOver });
   slices.step();
   const array = slicedArray(slices);
   t.equal(array.length, 100);
@@ -81,7 +96,7 @@ t.test('a row that cannot be built stops the slices; touching later items throws
     if (to > 25) throw boom;
     return h.build(from, to);
   };
-  const slices = new MapSlices(50, build, { checkEvery: 5, maxRows: 10, now: h.now, defer: h.defer });
+  const slices = new MapSlices(50, build, { checkEvery: 5, maxRows: 10, now: h.now, defer: h.defer, turnOver: h.turnOver });
   slices.step();
   const array = slicedArray(slices);
   h.runNext();

@@ -105,6 +105,27 @@ t.test('a future reclaimed by the garbage collector releases its key', async (t)
   t.ok(released, 'released after gc');
 });
 
+t.test('a long map dropped without release: every key is released once its futures are collected', async (t) => {
+  const n = 3 * 4096 + 100; // the collected queue's chunks are 4,096 records
+  let keys: string[] = [];
+  await (async () => {
+    const futures = client.map(inc, Array.from({ length: n }, (_, i) => 900_000 + i));
+    t.equal((await client.gather(futures)).length, n);
+    keys = futures.map((future) => future.key);
+  })();
+  const stillHeld = async (): Promise<number> => {
+    const whoHas = await client.whoHas();
+    return keys.filter((key) => (whoHas[key]?.length ?? 0) > 0).length;
+  };
+  t.equal(await stillHeld(), n, 'all held while the futures may live');
+  const released = await eventually(async () => {
+    gc();
+    await new Promise((resolve) => setImmediate(resolve));
+    return (await stillHeld()) === 0;
+  }, 20_000);
+  t.ok(released, `released after collection (${await stillHeld()} of ${n} still held)`);
+});
+
 /** Runs full collections until `ref` is emptied, then lets finalization callbacks run; false if it never empties. */
 async function collectedAway(ref: WeakRef<object>): Promise<boolean> {
   const gone = await eventually(async () => {
