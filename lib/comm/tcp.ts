@@ -41,7 +41,8 @@ import {
   type EncodeOptions,
 } from '../protocol/wire.js';
 import { optionalDuration } from '../units.js';
-import { CLOCK_EVERY_MASK, DELIVER_BUDGET_MS, MAX_BATCH_MESSAGES, SEND_BUDGET_MS } from './turn-budget.js';
+import { CLOCK_EVERY_MASK, DELIVER_BUDGET_MS, SEND_BUDGET_MS } from './turn-budget.js';
+import { BatchSizer } from './batch-sizer.js';
 import type { Comm, ConnectOptions, Listener, ListenOptions, Transport } from './comm.js';
 import { contactHost } from './contact-host.js';
 
@@ -206,6 +207,8 @@ export class TcpComm implements Comm {
   private pending: OpDict[] | undefined;
   /** Compression off for a peer on this host; the frame limit always. */
   private readonly encodeOptions: EncodeOptions;
+  /** Messages per wire message, sized by what encoding them costs (batch-sizer.ts). */
+  private readonly batchSizer = new BatchSizer();
 
   /** `reads`: the DirectReads the socket was created with, if any. */
   constructor(private readonly socket: net.Socket, options: TcpCommOptions = {}, reads?: DirectReads) {
@@ -292,7 +295,8 @@ export class TcpComm implements Comm {
   private readonly flush = (): void => this.flushSome(false);
 
   /**
-   * Encodes and writes what is queued, MAX_BATCH_MESSAGES per wire message;
+   * Encodes and writes what is queued, as much per wire message as encodes in
+   * a couple of milliseconds (batch-sizer.ts, at most MAX_BATCH_MESSAGES);
    * unless `everything`, stops once SEND_BUDGET_MS is spent or the socket
    * wants draining, and goes on at the next turn (turn-budget.ts).
    */
@@ -310,12 +314,15 @@ export class TcpComm implements Comm {
     let paused = this.writeUnsent();
     const outbox = this.outbox;
     while (!paused && outbox !== undefined && this.outboxHead < outbox.length) {
-      const end = Math.min(outbox.length, this.outboxHead + MAX_BATCH_MESSAGES);
+      const end = this.outboxHead + this.batchSizer.take(outbox, this.outboxHead);
       const batch = this.outboxHead === 0 && end === outbox.length ? outbox : outbox.slice(this.outboxHead, end);
       this.outboxHead = end;
+      const encodeStarted = performance.now();
       for (const frame of this.encode(batch)) this.unsent.push(frame);
+      const now = performance.now();
+      this.batchSizer.record(now - encodeStarted);
       paused = this.writeUnsent();
-      if (!everything && (socket.writableNeedDrain || performance.now() - started >= SEND_BUDGET_MS)) break;
+      if (!everything && (socket.writableNeedDrain || now - started >= SEND_BUDGET_MS)) break;
     }
     socket.uncork();
     if (outbox !== undefined && this.outboxHead >= outbox.length) {
