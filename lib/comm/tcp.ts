@@ -41,7 +41,7 @@ import {
   type EncodeOptions,
 } from '../protocol/wire.js';
 import { optionalDuration } from '../units.js';
-import { CLOCK_EVERY_MASK, DELIVER_BUDGET_MS, SEND_BUDGET_MS } from './turn-budget.js';
+import { CLOCK_EVERY_MASK, DELIVER_BUDGET_MS, SEND_BUDGET_MS, turnOver } from './turn-budget.js';
 import { BatchSizer } from './batch-sizer.js';
 import type { Comm, ConnectOptions, Listener, ListenOptions, Transport } from './comm.js';
 import { contactHost } from './contact-host.js';
@@ -297,7 +297,7 @@ export class TcpComm implements Comm {
   /**
    * Encodes and writes what is queued, as much per wire message as encodes in
    * a couple of milliseconds (batch-sizer.ts, at most MAX_BATCH_MESSAGES);
-   * unless `everything`, stops once SEND_BUDGET_MS is spent or the socket
+   * unless `everything`, stops once SEND_BUDGET_MS (or the thread's turn) is spent or the socket
    * wants draining, and goes on at the next turn (turn-budget.ts).
    */
   private flushSome(everything: boolean): void {
@@ -309,6 +309,7 @@ export class TcpComm implements Comm {
       return;
     }
     const started = performance.now();
+    turnOver(); // starts this thread's turn clock (turn-budget.ts), if nothing has yet
     socket.cork();
     // Slices of a large frame first: it was encoded before anything still in the outbox.
     let paused = this.writeUnsent();
@@ -322,7 +323,7 @@ export class TcpComm implements Comm {
       const now = performance.now();
       this.batchSizer.record(now - encodeStarted);
       paused = this.writeUnsent();
-      if (!everything && (socket.writableNeedDrain || now - started >= SEND_BUDGET_MS)) break;
+      if (!everything && (socket.writableNeedDrain || now - started >= SEND_BUDGET_MS || turnOver())) break;
     }
     socket.uncork();
     if (outbox !== undefined && this.outboxHead >= outbox.length) {
@@ -376,8 +377,22 @@ export class TcpComm implements Comm {
 
   private readonly handleDrain = (): void => {
     this.waitingForDrain = false;
+    if (this.unsent.length === 0 && this.outbox === undefined) return;
     // After close(), everything queued goes (then the socket ends).
-    if (this.unsent.length > 0 || this.outbox !== undefined) this.flushSome(this.isClosed);
+    if (this.isClosed) {
+      this.flushSome(true);
+      return;
+    }
+    // A write the kernel took at once drains from a nextTick of the same turn: flushing
+    // again from there would chain one budget after another without the loop turning.
+    if (turnOver()) {
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(this.flush);
+      }
+      return;
+    }
+    this.flushSome(false);
   };
 
   private encode(batch: OpDict[]): Uint8Array[] {
@@ -478,7 +493,8 @@ export class TcpComm implements Comm {
   }
 
   /**
-   * Hands `messages` to the handler in order for at most DELIVER_BUDGET_MS;
+   * Hands `messages` to the handler in order for at most DELIVER_BUDGET_MS, and
+   * not past the end of the thread's turn budget (turn-budget.ts);
    * the rest wait in `pending` for the next turn (reading stays paused
    * meanwhile). True when all were handed over.
    */
@@ -486,6 +502,7 @@ export class TcpComm implements Comm {
     this.receivedAny = true;
     const handler = this.messageHandler!;
     const started = performance.now();
+    turnOver(); // starts this thread's turn clock, if nothing has yet
     for (let i = 0; i < messages.length; i++) {
       if (this.socket.destroyed) return true;
       const msg = messages[i]!;
@@ -494,7 +511,7 @@ export class TcpComm implements Comm {
       } catch (error) {
         log.error({ err: error, op: msg.op, peer: this.peerAddress }, 'message handler threw');
       }
-      if ((i & CLOCK_EVERY_MASK) === CLOCK_EVERY_MASK && i + 1 < messages.length && performance.now() - started >= DELIVER_BUDGET_MS) {
+      if ((i & CLOCK_EVERY_MASK) === CLOCK_EVERY_MASK && i + 1 < messages.length && (performance.now() - started >= DELIVER_BUDGET_MS || turnOver())) {
         this.pending = messages.slice(i + 1);
         setImmediate(this.deliverPending);
         return false;
