@@ -15,6 +15,7 @@ import { EncodedMap, NEGATIVE_ZERO } from './value-extensions.js';
 import { FrameParts, OUT_OF_BAND_THRESHOLD } from './out-of-band.js';
 import { encodeLoneBinary, loneBinaryParts, viewOfLoneBinary, viewOfLoneBinaryParts, type PartsLike } from './lone-binary.js';
 import './actor-ref.js';
+import { decodeScalar, NOT_SCALAR } from './scalar-values.js';
 
 export { DependencyRef } from './dependency-ref.js';
 export { FrameParts } from './out-of-band.js';
@@ -33,6 +34,9 @@ const packr = new Packr({
 // worker holding them, and a caller writing into a decoded Buffer must not change the cluster's data.
 // (Typed arrays are copied by msgpackr anyway; out-of-band frames off the wire stay zero-copy.)
 const unpackr = new Unpackr({ ...MSGPACK_OPTIONS, copyBuffers: true });
+
+/** Blobs up to this size may be a lone scalar (scalar-values.ts: a float64 is 9 bytes, a fixstr up to 32). */
+const SCALAR_MAX_BYTES = 32;
 
 /** A binary big enough that copying it once instead of twice matters. */
 function isLargeBinary(value: unknown): value is ArrayBufferView | ArrayBuffer {
@@ -196,6 +200,11 @@ function asBuffer(blob: Uint8Array): Buffer {
  */
 export function decodeValue<T = unknown>(blob: Uint8Array, deps?: ReadonlyMap<string, unknown>): T {
   if (!(blob instanceof Uint8Array)) throw new SerializationError(`cannot decode a ${typeName(blob)}: expected bytes`);
+  if (blob.byteLength <= SCALAR_MAX_BYTES) {
+    // A lone small scalar (most map results): read directly, without msgpackr's copy and state.
+    const scalar = decodeScalar(blob);
+    if (scalar !== NOT_SCALAR) return scalar as T;
+  }
   try {
     // msgpack bins decode as views of the source's class; a Buffer source keeps Buffers Buffers.
     const source = Buffer.isBuffer(blob) ? blob : asBuffer(blob);
